@@ -1,0 +1,85 @@
+"""The provider interface and the model resolver (``provider:model_id`` and aliases).
+
+Resolution happens on the worker, in the model activity: aliases and keys come from the
+worker's environment and never enter workflow history.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
+
+from lmthing.prompt.types import ModelRequest, ModelResponse
+
+
+class ModelConfigError(Exception):
+    """A model string cannot be resolved; the message says what to set or change."""
+
+
+@runtime_checkable
+class ModelProvider(Protocol):
+    """One model backend. ``complete`` makes one model step (one request, one reply)."""
+
+    async def complete(self, model_id: str, request: ModelRequest) -> ModelResponse: ...
+
+
+def _alias_var(alias: str) -> str:
+    return "LM_MODEL_" + alias.upper().replace("-", "_").replace(".", "_")
+
+
+def resolve_model_spec(spec: str, env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """``"provider:model_id"`` (split at the first colon) or an ``LM_MODEL_*`` alias chain."""
+    env = os.environ if env is None else env
+    seen: list[str] = []
+    current = spec.strip()
+    while ":" not in current:
+        if not current:
+            raise ModelConfigError("Model is empty: give 'provider:model_id' (e.g. 'openai:gpt-4o') or an alias.")
+        var = _alias_var(current)
+        if current in seen:
+            chain = " -> ".join([*seen, current])
+            raise ModelConfigError(f"Model alias loop: {chain}. Fix the LM_MODEL_* variables.")
+        seen.append(current)
+        if var not in env:
+            via = f" (reached through {' -> '.join(seen)})" if len(seen) > 1 else ""
+            raise ModelConfigError(
+                f"Model {current!r} is not 'provider:model_id' and no alias is set{via}: "
+                f"set {var}=provider:model_id on the worker."
+            )
+        current = env[var].strip()
+    provider, model_id = current.split(":", 1)
+    return provider, model_id
+
+
+ProviderFactory = Callable[[], ModelProvider]
+
+
+class ProviderRegistry:
+    """Provider name -> provider; custom OpenAI-compatible providers slot in here too."""
+
+    def __init__(self) -> None:
+        self._providers: dict[str, ModelProvider] = {}
+
+    def register(self, name: str, provider: ModelProvider) -> None:
+        self._providers[name] = provider
+
+    def names(self) -> list[str]:
+        return sorted(self._providers)
+
+    def resolve(self, spec: str, env: Mapping[str, str] | None = None) -> tuple[ModelProvider, str]:
+        name, model_id = resolve_model_spec(spec, env)
+        provider = self._providers.get(name)
+        if provider is None:
+            raise ModelConfigError(
+                f"Unknown model provider {name!r} in {spec!r}. Available providers: {', '.join(self.names())}."
+            )
+        return provider, model_id
+
+
+def default_registry() -> ProviderRegistry:
+    from .scripted import ScriptedProvider
+
+    registry = ProviderRegistry()
+    registry.register("scripted", ScriptedProvider())
+    return registry

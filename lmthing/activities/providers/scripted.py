@@ -1,0 +1,108 @@
+"""The scripted model: a list of text / tool-call items played back in order.
+
+The item for a call is chosen from the model step number of the run (carried in the
+request), never from a cursor in the worker, so retries, replays and several workers all
+give the same answer for the same step.
+
+Items are grouped into steps: a text item and the tool calls right after it form one step;
+a text item not followed by a tool call is a step of its own. A list item is one explicit
+step. A callable item receives the ``ModelRequest`` and returns items for that step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from lmthing.prompt.types import ModelRequest, ModelResponse, ToolCall, Usage
+
+from .base import ModelConfigError
+
+
+class ScriptText(BaseModel):
+    text: str
+
+
+class ScriptToolCall(BaseModel):
+    name: str
+    args: dict[str, Any] | str = {}
+    id: str | None = None
+
+
+ScriptItem = ScriptText | ScriptToolCall | list[Any] | Callable[[ModelRequest], Any]
+
+_SCRIPTS: dict[str, list[list[Any]]] = {}
+
+
+def _group(items: Sequence[Any]) -> list[list[Any]]:
+    steps: list[list[Any]] = []
+    current: list[Any] = []
+    for item in items:
+        if isinstance(item, list) or callable(item) and not isinstance(item, BaseModel):
+            if current:
+                steps.append(current)
+                current = []
+            steps.append(item if isinstance(item, list) else [item])
+        elif isinstance(item, ScriptToolCall):
+            current.append(item)
+        elif isinstance(item, ScriptText):
+            if current:
+                steps.append(current)
+            current = [item]
+        else:
+            raise TypeError(f"Scripted model: unsupported item {item!r}; use text(...), tool_call(...) or a list")
+    if current:
+        steps.append(current)
+    return steps
+
+
+def register_script(name: str, items: Sequence[Any]) -> str:
+    """Register a script on this worker process; returns the model string ``scripted:<name>``."""
+    _SCRIPTS[name] = _group(items)
+    return f"scripted:{name}"
+
+
+def _estimate_tokens(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+class ScriptedProvider:
+    """Plays back registered scripts; ``model_id`` is the script name."""
+
+    async def complete(self, model_id: str, request: ModelRequest) -> ModelResponse:
+        steps = _SCRIPTS.get(model_id)
+        if steps is None:
+            known = ", ".join(sorted(_SCRIPTS)) or "(none)"
+            raise ModelConfigError(
+                f"No scripted model named {model_id!r} on this worker (registered: {known}). "
+                "Register it with lmthing.testing.scripted_model(name, items) in a module the worker imports."
+            )
+        if request.step >= len(steps):
+            raise ModelConfigError(
+                f"Scripted model {model_id!r} has {len(steps)} step(s); the run asked for step {request.step + 1}. "
+                "Add items to the script or lower max_steps."
+            )
+        items: list[Any] = []
+        for item in steps[request.step]:
+            if callable(item) and not isinstance(item, BaseModel):
+                produced = item(request)
+                items.extend(produced if isinstance(produced, list) else [produced])
+            else:
+                items.append(item)
+        text = "".join(i.text for i in items if isinstance(i, ScriptText))
+        calls = [
+            ToolCall(id=i.id or f"call_{request.step}_{n}", name=i.name, args=i.args)
+            for n, i in enumerate(c for c in items if isinstance(c, ScriptToolCall))
+        ]
+        sent = (request.system or "") + "".join(m.content or "" for m in request.messages)
+        out = text + "".join(json.dumps(c.args) for c in calls)
+        return ModelResponse(
+            text=text,
+            tool_calls=calls,
+            finish_reason="tool_calls" if calls else "stop",
+            usage=Usage(input_tokens=_estimate_tokens(sent), output_tokens=_estimate_tokens(out)),
+            model=f"scripted:{model_id}",
+        )

@@ -1,0 +1,60 @@
+"""Activities for ``@tool`` functions (``lmthing.tool.<name>``), and a catch-all that turns
+a tool missing from this worker into a clear failure instead of a run that waits forever."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
+from temporalio import activity
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
+
+from lmthing.prompt.tools import ActivityTool, ToolContext, context_param, format_validation_error
+from lmthing.prompt.types import ToolActivityInput
+
+
+def tool_activity(tool: ActivityTool) -> Callable[..., Any]:
+    """The activity that runs ``tool``: validates arguments, injects ``ToolContext``."""
+    ctx_name = context_param(tool.fn)
+    is_async = inspect.iscoroutinefunction(tool.fn)
+
+    async def run(payload: ToolActivityInput) -> Any:
+        try:
+            args = tool.args_model.model_validate(payload.args)
+        except ValidationError as err:
+            raise ApplicationError(
+                f"Invalid arguments for tool '{tool.name}': {format_validation_error(err)}",
+                type="InvalidToolArgs",
+                non_retryable=True,
+            ) from None
+        kwargs = {name: getattr(args, name) for name in type(args).model_fields}
+        if ctx_name:
+            info = activity.info()
+            kwargs[ctx_name] = ToolContext(
+                workflow_id=info.workflow_id or "",
+                run_id=info.workflow_run_id or "",
+                tool_call_id=payload.tool_call_id,
+                idempotency_key=payload.idempotency_key,
+                attempt=info.attempt,
+            )
+        result = await tool.fn(**kwargs) if is_async else await asyncio.to_thread(tool.fn, **kwargs)
+        return to_jsonable_python(result)
+
+    run.__name__ = f"tool_{tool.name}"
+    return activity.defn(name=tool.activity_name)(run)
+
+
+@activity.defn(dynamic=True)
+async def unregistered_activity(args: Sequence[RawValue]) -> Any:
+    name = activity.info().activity_type
+    raise ApplicationError(
+        f"Activity {name!r} is not registered on this worker. If it is an @tool function, the worker "
+        "must know it: pass it in create_worker(tools=[...]) or import it in the worker's --app module.",
+        type="ActivityNotRegistered",
+        non_retryable=True,
+    )

@@ -1,0 +1,3 @@
+"""Built-in plugins (task list, task graph, functions) live here; each is built only on the
+public ``def_*`` API. A plugin is any object or dict whose ``def_*`` callables take the
+prompt as their first argument; pass it in ``plugins=[...]``."""

@@ -1,0 +1,87 @@
+"""Sub-agent definitions (``def_agent``) and their response-schema handling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .render import RESPONSE_SCHEMA_INSTRUCTION
+from .tools import composite_schema, format_validation_error, schema_of
+
+AgentFn = Callable[..., Any]
+
+
+@dataclass
+class AgentDef:
+    """A sub-agent: ``fn(args, child_prompt)`` builds the child's prompt."""
+
+    name: str
+    description: str
+    schema: type[BaseModel] | dict[str, Any] | None
+    fn: AgentFn
+    model: str | None = None
+    system: str | None = None
+    response_schema: type[BaseModel] | None = None
+    plugins: list[Any] = field(default_factory=list)
+    max_steps: int | None = None
+    schema_retries: int = 2
+    critical: bool = False
+
+    def parameters(self) -> dict[str, Any]:
+        return schema_of(self.schema)
+
+    def validate_args(self, raw: dict[str, Any] | str) -> tuple[Any, str | None]:
+        from .tools import ToolDef
+
+        return ToolDef(self.name, self.description, self.schema, fn=self.fn).validate_args(raw)
+
+
+@dataclass
+class CompositeAgentDef:
+    """One tool through which the model calls several sub-agents at once."""
+
+    name: str
+    description: str
+    sub_agents: list[AgentDef]
+
+    def full_description(self) -> str:
+        lines = "\n".join(f"  - {a.name}: {a.description}" for a in self.sub_agents)
+        return f"{self.description}\n\nAvailable sub-agents:\n{lines}"
+
+    def parameters(self) -> dict[str, Any]:
+        return composite_schema([a.name for a in self.sub_agents])
+
+    def sub_agent(self, name: str) -> AgentDef | None:
+        return next((a for a in self.sub_agents if a.name == name), None)
+
+
+def agent(name: str, description: str, schema: Any, fn: AgentFn, **options: Any) -> AgentDef:
+    """A sub-agent definition for a composite ``def_agent`` (lmthing's ``agent()``)."""
+    return AgentDef(name=name, description=description, schema=schema, fn=fn, **options)
+
+
+def response_schema_instruction(schema: type[BaseModel]) -> str:
+    return RESPONSE_SCHEMA_INSTRUCTION.format(schema=json.dumps(schema.model_json_schema(), indent=2))
+
+
+def parse_structured(text: str, schema: type[BaseModel]) -> tuple[Any, str | None]:
+    """Parse a model's final text against ``schema``: ``(data, None)`` or ``(None, error)``.
+
+    Models often wrap JSON in a Markdown fence; that wrapper is tolerated.
+    """
+    body = text.strip()
+    if body.startswith("```"):
+        body = body.split("\n", 1)[1] if "\n" in body else ""
+        body = body.rsplit("```", 1)[0]
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as err:
+        return None, f"Response is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+    try:
+        return schema.model_validate(data).model_dump(mode="json"), None
+    except ValidationError as err:
+        return None, f"Response does not match the schema: {format_validation_error(err)}"

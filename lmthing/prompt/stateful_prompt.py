@@ -1,0 +1,401 @@
+"""``StatefulPrompt``: the object a prompt function receives, and the step preparation that
+turns its definitions into one model request.
+
+It is engine-neutral: it knows nothing of Temporal. The workflow drives it through
+:meth:`StatefulPrompt.run_body`, :meth:`prepare_step` and the ``record_*`` methods; the
+step loop order is lmthing's (LMTHING_SEMANTICS.md, "The step loop").
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+from .agents import AgentDef, CompositeAgentDef, response_schema_instruction
+from .definitions import Definition, Kind
+from .effects import (
+    NEVER_RAN,
+    Effect,
+    LastTool,
+    NameCollection,
+    PromptContext,
+    StepModifications,
+    deps_changed,
+    unwrap_dep,
+)
+from .render import (
+    render_data_variable,
+    render_reminder,
+    render_system_prompt,
+    render_variable,
+)
+from .tools import ActivityTool, CompositeToolDef, ToolDef
+from .types import Message, ToolCall, ToolDefinition, ToolResult
+
+Body = Callable[["StatefulPrompt"], Any | Awaitable[Any]]
+Callable_ = ToolDef | CompositeToolDef | AgentDef | CompositeAgentDef
+
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class PromptError(Exception):
+    """A prompt function used the API wrongly; the message says how to fix it."""
+
+
+@dataclass
+class PreparedStep:
+    """One model call, ready to send, plus what is needed to run the tools it may request."""
+
+    system: str | None
+    messages: list[Message]
+    tools: list[ToolDefinition]
+    callables: dict[str, Callable_]
+    state_snapshot: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Variable:
+    value: Any
+    is_data: bool
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise PromptError(f"{kind}: the name must be a non-empty string, got {name!r}")
+
+
+def _jsonable(key: str, value: Any) -> None:
+    try:
+        to_jsonable_python(value)
+    except PydanticSerializationError as err:
+        raise PromptError(
+            f"def_state({key!r}): the value {value!r} cannot be stored: state lives in workflow "
+            f"history and must be JSON-compatible (dicts, lists, str, numbers, bools, None, "
+            f"pydantic models). {err}"
+        ) from None
+
+
+class StatefulPrompt:
+    """The lmthing prompt API (``def_*``) over a durable state store."""
+
+    def __init__(
+        self,
+        *,
+        state: dict[str, Any] | None = None,
+        messages: list[Message] | None = None,
+        plugins: Iterable[Any] = (),
+        base_system: str | None = None,
+        response_schema: Any = None,
+        first_run: bool = True,
+    ) -> None:
+        self._state: dict[str, Any] = dict(state or {})
+        self._messages: list[Message] = list(messages or [])
+        self._plugins = list(plugins)
+        self._base_system = base_system
+        self._response_schema = response_schema
+        self._first_run = first_run
+        self._systems: dict[str, str] = {}
+        self._variables: dict[str, _Variable] = {}
+        self._tools: dict[str, ToolDef | CompositeToolDef] = {}
+        self._agents: dict[str, AgentDef | CompositeAgentDef] = {}
+        self._seen: set[tuple[Kind, str]] = set()
+        self._effects: list[Effect] = []
+        self._effect_memory: list[Any] = []
+        self._reminded: list[tuple[Kind, str]] = []
+        self._disabled: set[tuple[Kind, str]] = set()
+        self._last_tool: LastTool | None = None
+        self._defs_by_key: dict[tuple[Kind, str], Definition] = {}
+
+    # ----------------------------------------------------------------- variables & system
+    def def_var(self, name: str, value: Any) -> Definition:
+        """lmthing ``def``: a variable rendered in the ``<variables>`` block."""
+        _check_name("def_var", name)
+        self._variables[name] = _Variable(str(value), is_data=False)
+        return self._mark(Kind.VARIABLE, name)
+
+    def def_data(self, name: str, data: Any) -> Definition:
+        """lmthing ``defData``: a data variable rendered as YAML."""
+        _check_name("def_data", name)
+        self._variables[name] = _Variable(data, is_data=True)
+        return self._mark(Kind.DATA, name)
+
+    def def_system(self, name: str, value: str) -> Definition:
+        """lmthing ``defSystem``: a named system part, ``<name>\\nvalue\\n</name>``."""
+        _check_name("def_system", name)
+        self._systems[name] = str(value)
+        return self._mark(Kind.SYSTEM, name)
+
+    # ------------------------------------------------------------------------- messages
+    def def_message(self, role: str, content: str) -> None:
+        """Add a user or assistant message; only on the first run (re-runs add nothing)."""
+        if role not in ("user", "assistant"):
+            raise PromptError(f"def_message: role must be 'user' or 'assistant', got {role!r}; use def_system for system text")
+        if self._first_run:
+            self._messages.append(Message(role=role, content=str(content)))  # type: ignore[arg-type]
+
+    def user(self, text: str) -> None:
+        """lmthing's ``$`` template: add a user message (first run only)."""
+        self.def_message("user", text)
+
+    # ---------------------------------------------------------------------------- state
+    def def_state(self, key: str, initial: Any) -> tuple[Any, Callable[[Any], None]]:
+        """``(value, setter)``; ``initial`` applies only when ``key`` is new."""
+        _check_name("def_state", key)
+        if key not in self._state:
+            _jsonable(key, initial)
+            self._state[key] = initial
+
+        def setter(value: Any) -> None:
+            new = value(self._state.get(key)) if callable(value) else value
+            _jsonable(key, new)
+            self._state[key] = new
+
+        return self._state[key], setter
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        return self._state.get(key, default)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return dict(self._state)
+
+    # -------------------------------------------------------------------------- effects
+    def def_effect(self, callback: Callable[..., Any], deps: list[Any] | None = None) -> None:
+        """Run ``callback(ctx, step_modifier)`` before a model call when ``deps`` change."""
+        if not callable(callback):
+            raise PromptError("def_effect: the callback must be callable(ctx, step_modifier)")
+        self._effects.append(Effect(callback, None if deps is None else list(deps)))
+
+    # ---------------------------------------------------------------------------- tools
+    def def_tool(self, name: Any, description: str | None = None, schema: Any = None, fn: Any = None, **options: Any) -> Definition:
+        """Define a tool: ``(name, description, schema, fn, **options)``, a composite
+        ``(name, description, [tool(...), ...])``, or an ``@tool`` function."""
+        if isinstance(name, ActivityTool):
+            at = name
+            options.setdefault("response_schema", at.response_schema)
+            options.setdefault("critical", at.critical)
+            tdef: ToolDef | CompositeToolDef = ToolDef(at.name, at.description, at.args_model, at, **options)
+        elif isinstance(schema, list):
+            if fn is not None or options:
+                raise PromptError(f"def_tool({name!r}): a composite tool takes (name, description, [tool(...), ...]) only")
+            subs = [s if isinstance(s, ToolDef) else None for s in schema]
+            if any(s is None for s in subs):
+                raise PromptError(f"def_tool({name!r}): composite items must come from tool(name, description, schema, fn)")
+            tdef = CompositeToolDef(name, description or "", subs)  # type: ignore[arg-type]
+        else:
+            if fn is None or not callable(fn):
+                raise PromptError(f"def_tool({name!r}): give a function to run: def_tool(name, description, schema, fn)")
+            tdef = ToolDef(name, description or "", schema, fn, **options)
+        self._check_tool_name(tdef.name, "def_tool")
+        self._tools[tdef.name] = tdef
+        self._agents.pop(tdef.name, None)
+        return self._mark(Kind.TOOL, tdef.name)
+
+    def def_agent(self, name: str, description: str, schema: Any, fn: Any = None, **options: Any) -> Definition:
+        """Define a sub-agent ``fn(args, child_prompt)`` (or a composite of ``agent(...)``)."""
+        self._check_tool_name(name, "def_agent")
+        adef: AgentDef | CompositeAgentDef
+        if isinstance(schema, list):
+            if not all(isinstance(a, AgentDef) for a in schema):
+                raise PromptError(f"def_agent({name!r}): composite items must come from agent(name, description, schema, fn)")
+            adef = CompositeAgentDef(name, description, list(schema))
+        else:
+            if fn is None or not callable(fn):
+                raise PromptError(f"def_agent({name!r}): give a function fn(args, child_prompt)")
+            adef = AgentDef(name, description, schema, fn, **options)
+        self._agents[name] = adef
+        self._tools.pop(name, None)
+        return self._mark(Kind.AGENT, name)
+
+    def _check_tool_name(self, name: str, api: str) -> None:
+        if not isinstance(name, str) or not _TOOL_NAME.match(name):
+            raise PromptError(f"{api}: tool name {name!r} is invalid; use 1-64 letters, digits, '_' or '-'")
+
+    # ------------------------------------------------------------------ remind / disable
+    def get_reminded_items(self) -> list[dict[str, str]]:
+        return [{"type": kind.value, "name": name} for kind, name in self._reminded]
+
+    def _remind(self, kind: Kind, name: str) -> None:
+        if (kind, name) not in self._reminded:
+            self._reminded.append((kind, name))
+
+    def _disable(self, kind: Kind, name: str) -> None:
+        self._disabled.add((kind, name))
+
+    def _mark(self, kind: Kind, name: str) -> Definition:
+        key = (kind, name)
+        self._seen.add(key)
+        if key not in self._defs_by_key:
+            self._defs_by_key[key] = Definition(self, kind, name)
+        return self._defs_by_key[key]
+
+    def _definition_content(self, kind: Kind, name: str) -> Any:
+        if kind in (Kind.VARIABLE, Kind.DATA):
+            var = self._variables.get(name)
+            return None if var is None else var.value
+        if kind is Kind.SYSTEM:
+            return self._systems.get(name)
+        return name
+
+    # -------------------------------------------------------------------------- plugins
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        for plugin in self.__dict__.get("_plugins", ()):
+            fn = plugin.get(attr) if isinstance(plugin, dict) else getattr(plugin, attr, None)
+            if callable(fn):
+                return lambda *a, **kw: fn(self, *a, **kw)
+        raise AttributeError(
+            f"StatefulPrompt has no attribute {attr!r}"
+            + (" (is the plugin that provides it in plugins=[...]?)" if attr.startswith("def_") else "")
+        )
+
+    # ------------------------------------------------------------------- driving a run
+    async def run_body(self, body: Body) -> None:
+        """Run (or re-run) the prompt function, then drop what it did not re-declare."""
+        self._seen.clear()
+        self._effects = []
+        result = body(self)
+        if inspect.isawaitable(result):
+            await result
+        self._reconcile()
+        self._first_run = False
+
+    def _reconcile(self) -> None:
+        for store, kinds in (
+            (self._variables, (Kind.VARIABLE, Kind.DATA)),
+            (self._systems, (Kind.SYSTEM,)),
+            (self._tools, (Kind.TOOL,)),
+            (self._agents, (Kind.AGENT,)),
+        ):
+            for name in list(store):
+                if not any((k, name) in self._seen for k in kinds):
+                    del store[name]
+
+    async def prepare_step(self, step: int) -> PreparedStep:
+        """Effects, disables, step modifications, system prompt and reminder for one call."""
+        state_snapshot = to_jsonable_python(self._state)
+        mods = StepModifications()
+        ctx = PromptContext(
+            messages=list(self._messages),
+            step_number=step,
+            tools=NameCollection(list(self._tools) + list(self._agents)),
+            systems=NameCollection(list(self._systems)),
+            variables=NameCollection(list(self._variables)),
+            last_tool=self._last_tool,
+        )
+        modifier = mods.modifier()
+        memory = self._effect_memory
+        for index, effect in enumerate(self._effects):
+            deps = None if effect.deps is None else [unwrap_dep(d) for d in effect.deps]
+            previous = memory[index] if index < len(memory) else NEVER_RAN
+            if not deps_changed(previous, deps):
+                continue
+            result = effect.callback(ctx, modifier)
+            if inspect.isawaitable(result):
+                await result
+            while len(memory) <= index:
+                memory.append(NEVER_RAN)
+            memory[index] = [] if deps is None else deps
+
+        disabled = set(self._disabled)
+        self._disabled.clear()
+
+        system = self._render_system(disabled, mods)
+        callables = self._active_callables(disabled, mods)
+        messages = list(self._messages) + mods.messages
+        if self._reminded:
+            items = [(name, kind.label) for kind, name in self._reminded]
+            messages.append(Message(role="assistant", content=render_reminder(items)))
+            self._reminded = []
+        return PreparedStep(
+            system=system,
+            messages=messages,
+            tools=[_tool_definition(c) for c in callables.values()],
+            callables=callables,
+            state_snapshot=state_snapshot,
+        )
+
+    def _render_system(self, disabled: set[tuple[Kind, str]], mods: StepModifications) -> str | None:
+        parts = [(n, v) for n, v in self._systems.items() if (Kind.SYSTEM, n) not in disabled]
+        if mods.system_allow is not None:
+            parts = [(n, v) for n, v in parts if n in mods.system_allow]
+        parts += mods.extra_systems
+        rendered: list[str] = []
+        for name, var in self._variables.items():
+            if (Kind.DATA if var.is_data else Kind.VARIABLE, name) in disabled:
+                continue
+            rendered.append(render_data_variable(name, var.value) if var.is_data else render_variable(name, var.value))
+        for name, value, is_data in mods.extra_variables:
+            rendered.append(render_data_variable(name, value) if is_data else render_variable(name, str(value)))
+        base = self._base_system
+        if self._response_schema is not None:
+            instruction = response_schema_instruction(self._response_schema)
+            base = f"{base}\n\n{instruction}" if base else instruction
+        return render_system_prompt(base, parts, rendered)
+
+    def _active_callables(self, disabled: set[tuple[Kind, str]], mods: StepModifications) -> dict[str, Callable_]:
+        out: dict[str, Callable_] = {}
+        for name, t in self._tools.items():
+            if (Kind.TOOL, name) not in disabled:
+                out[name] = t
+        for name, a in self._agents.items():
+            if (Kind.AGENT, name) not in disabled:
+                out[name] = a
+        if mods.tool_allow is not None:
+            out = {n: c for n, c in out.items() if n in mods.tool_allow}
+        return out
+
+    # ------------------------------------------------------------ recording the exchange
+    def record_assistant(self, text: str, tool_calls: list[ToolCall]) -> None:
+        self._messages.append(Message(role="assistant", content=text or None, tool_calls=tool_calls or None))
+
+    def record_user(self, text: str) -> None:
+        self._messages.append(Message(role="user", content=text))
+
+    def record_tool_results(self, results: list[ToolResult], args_by_id: dict[str, Any]) -> None:
+        for r in results:
+            self._messages.append(Message(role="tool", tool_call_id=r.tool_call_id, name=r.name, content=_as_text(r.result)))
+        if results:
+            last = results[-1]
+            self._last_tool = LastTool(last.name, args_by_id.get(last.tool_call_id), last.result, last.is_error)
+
+    @property
+    def messages(self) -> list[Message]:
+        return list(self._messages)
+
+    # ----------------------------------------------------- carrying across continue-as-new
+    def export_memory(self) -> list[Any]:
+        """Effect dependency memory in a JSON-compatible form (``None`` = never ran)."""
+        out: list[Any] = []
+        for m in self._effect_memory:
+            if m is NEVER_RAN:
+                out.append(None)
+                continue
+            try:
+                out.append(to_jsonable_python(m))
+            except PydanticSerializationError:
+                out.append(None)  # not storable: the effect re-runs once after continue-as-new
+        return out
+
+    def import_memory(self, memory: list[Any]) -> None:
+        self._effect_memory = [NEVER_RAN if m is None else m for m in memory]
+
+
+def _tool_definition(c: Callable_) -> ToolDefinition:
+    if isinstance(c, (CompositeToolDef, CompositeAgentDef)):
+        return ToolDefinition(name=c.name, description=c.full_description(), parameters=c.parameters())
+    return ToolDefinition(name=c.name, description=c.description, parameters=c.parameters())
+
+
+def _as_text(value: Any) -> str:
+    import json
+
+    if isinstance(value, str):
+        return value
+    return json.dumps(to_jsonable_python(value), ensure_ascii=False)

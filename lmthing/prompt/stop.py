@@ -1,0 +1,25 @@
+"""Ready-made ``stop_when`` conditions (the AI SDK's ``stepCountIs`` / ``hasToolCall``).
+
+A condition receives the step records so far and returns True to stop the run after the
+current step's tools have run. It runs inside the workflow, so it must be deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .types import StepRecord
+
+StopCondition = Callable[[Sequence[StepRecord]], bool]
+
+
+def step_count_is(n: int) -> StopCondition:
+    return lambda steps: len(steps) >= n
+
+
+def has_tool_call(name: str) -> StopCondition:
+    def condition(steps: Sequence[StepRecord]) -> bool:
+        last = steps[-1].response if steps else None
+        return bool(last and any(c.name == name for c in last.tool_calls))
+
+    return condition

@@ -1,0 +1,293 @@
+"""Tool definitions: schemas, validation and callbacks, with no engine attached.
+
+Two kinds of tool exist, and the difference is where they run:
+
+* :func:`tool` used as a decorator on a module-level function makes an :class:`ActivityTool`.
+  It may do I/O; the engine runs it as a retryable activity and hands it a
+  :class:`ToolContext` carrying an idempotency key.
+* Any other callable given to ``def_tool`` (typically a closure that calls a state setter)
+  is an in-workflow tool: it runs inside the workflow and must be deterministic.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+Callback = Callable[..., Any | Awaitable[Any]]
+
+EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+# Activity type of an ``@tool`` function is this prefix + the tool name (stable: see activities/names.py).
+TOOL_ACTIVITY_PREFIX = "lmthing.tool."
+
+
+@dataclass(frozen=True)
+class RetryOptions:
+    """Retry policy of an activity tool (mapped onto Temporal's RetryPolicy)."""
+
+    initial_interval: timedelta = timedelta(seconds=1)
+    backoff_coefficient: float = 2.0
+    maximum_interval: timedelta = timedelta(seconds=30)
+    maximum_attempts: int = 3
+    non_retryable_error_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActivityOptions:
+    """Timeouts and retries of an activity tool. Defaults suit a call to a web API."""
+
+    start_to_close_timeout: timedelta = timedelta(seconds=60)
+    schedule_to_close_timeout: timedelta | None = None
+    heartbeat_timeout: timedelta | None = None
+    retry: RetryOptions = field(default_factory=RetryOptions)
+    task_queue: str | None = None
+
+
+class ToolContext(BaseModel):
+    """Passed to an activity tool that declares a parameter of this type.
+
+    Activities run at least once, so a tool with side effects should use
+    ``idempotency_key`` (workflow id + tool call id) to make repeats harmless.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    run_id: str
+    tool_call_id: str
+    idempotency_key: str
+    attempt: int = 1
+
+
+class ToolCallInfo(BaseModel):
+    """Second argument of an in-workflow tool function that accepts two parameters."""
+
+    tool_call_id: str
+    step: int
+    workflow_id: str = ""
+
+
+def _model_name(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("-", "_").split("_")) + "Args"
+
+
+def args_model_from_signature(fn: Callable[..., Any], name: str) -> type[BaseModel]:
+    """A pydantic model of ``fn``'s parameters (``ToolContext`` parameters excluded)."""
+    sig = inspect.signature(fn)
+    try:
+        hints = get_type_hints(fn, include_extras=True)
+    except Exception as err:  # unresolvable forward reference, usually
+        raise TypeError(f"Tool {name!r}: cannot read the type hints of {fn.__qualname__}: {err}") from err
+    fields: dict[str, Any] = {}
+    for pname, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"Tool {name!r}: *args/**kwargs are not supported; declare each parameter.")
+        annotation = hints.get(pname, Any)
+        if annotation is ToolContext:
+            continue
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[pname] = (annotation, default)
+    return create_model(_model_name(name), **fields)  # type: ignore[call-overload]
+
+
+def context_param(fn: Callable[..., Any]) -> str | None:
+    """The name of ``fn``'s ``ToolContext`` parameter, if it has one."""
+    try:
+        hints = get_type_hints(fn)
+    except Exception:
+        return None
+    for pname, annotation in hints.items():
+        if annotation is ToolContext:
+            return pname
+    return None
+
+
+def schema_of(schema: type[BaseModel] | dict[str, Any] | None) -> dict[str, Any]:
+    if schema is None:
+        return dict(EMPTY_SCHEMA)
+    if isinstance(schema, dict):
+        return schema
+    return schema.model_json_schema()
+
+
+def format_validation_error(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors(include_url=False):
+        loc = ".".join(str(p) for p in e["loc"]) or "(input)"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+@dataclass
+class ActivityTool:
+    """A module-level tool that runs as a Temporal activity (made by ``@tool``)."""
+
+    name: str
+    description: str
+    fn: Callable[..., Any]
+    args_model: type[BaseModel]
+    options: ActivityOptions = field(default_factory=ActivityOptions)
+    response_schema: type[BaseModel] | None = None
+    critical: bool = False
+
+    @property
+    def activity_name(self) -> str:
+        return TOOL_ACTIVITY_PREFIX + self.name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+
+def _first_paragraph(doc: str | None) -> str:
+    if not doc:
+        return ""
+    return inspect.cleandoc(doc).split("\n\n", 1)[0].replace("\n", " ").strip()
+
+
+def _make_activity_tool(fn: Callable[..., Any], **kw: Any) -> ActivityTool:
+    name = kw.pop("name", None) or fn.__name__
+    description = kw.pop("description", None) or _first_paragraph(fn.__doc__)
+    if not description:
+        raise TypeError(f"Tool {name!r} needs a description: give it a docstring or description=...")
+    retry = kw.pop("retry", None)
+    options = kw.pop("options", None) or ActivityOptions()
+    timeout = kw.pop("timeout", None)
+    if timeout is not None:
+        options = ActivityOptions(**{**options.__dict__, "start_to_close_timeout": timeout})
+    if retry is not None:
+        options = ActivityOptions(**{**options.__dict__, "retry": retry})
+    if kw.get("task_queue"):
+        options = ActivityOptions(**{**options.__dict__, "task_queue": kw.pop("task_queue")})
+    kw.pop("task_queue", None)
+    unknown = set(kw) - {"response_schema", "critical"}
+    if unknown:
+        raise TypeError(f"@tool got unknown options {sorted(unknown)}")
+    return ActivityTool(
+        name=name,
+        description=description,
+        fn=fn,
+        args_model=args_model_from_signature(fn, name),
+        options=options,
+        response_schema=kw.get("response_schema"),
+        critical=kw.get("critical", False),
+    )
+
+
+@dataclass
+class ToolDef:
+    """One tool as defined on a prompt (``def_tool``), or a sub-tool of a composite."""
+
+    name: str
+    description: str
+    schema: type[BaseModel] | dict[str, Any] | None
+    fn: Callable[..., Any] | ActivityTool
+    before_call: Callback | None = None
+    on_success: Callback | None = None
+    on_error: Callback | None = None
+    response_schema: type[BaseModel] | None = None
+    critical: bool = False
+    activity_options: ActivityOptions | None = None
+
+    @property
+    def runs_as_activity(self) -> bool:
+        return isinstance(self.fn, ActivityTool)
+
+    def parameters(self) -> dict[str, Any]:
+        return schema_of(self.schema)
+
+    def validate_args(self, raw: dict[str, Any] | str) -> tuple[Any, str | None]:
+        """Return ``(args, None)`` or ``(None, error message for the model)``."""
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw) if raw.strip() else {}
+            except json.JSONDecodeError as err:
+                return None, f"Invalid arguments for tool '{self.name}': not valid JSON ({err.msg} at position {err.pos})"
+        if not isinstance(raw, dict):
+            return None, f"Invalid arguments for tool '{self.name}': expected a JSON object, got {type(raw).__name__}"
+        if isinstance(self.schema, type) and issubclass(self.schema, BaseModel):
+            try:
+                return self.schema.model_validate(raw), None
+            except ValidationError as err:
+                return None, f"Invalid arguments for tool '{self.name}': {format_validation_error(err)}"
+        return raw, None
+
+    def check_response(self, output: Any) -> str | None:
+        """Validate a result against ``response_schema``; an error message or ``None``."""
+        if self.response_schema is None:
+            return None
+        try:
+            self.response_schema.model_validate(output)
+        except ValidationError as err:
+            return f"Tool '{self.name}' returned a result that does not match its response schema: {format_validation_error(err)}"
+        return None
+
+
+@dataclass
+class CompositeToolDef:
+    """One tool that lets the model call several sub-tools in one call."""
+
+    name: str
+    description: str
+    sub_tools: list[ToolDef]
+
+    def full_description(self) -> str:
+        lines = "\n".join(f"  - {t.name}: {t.description}" for t in self.sub_tools)
+        return f"{self.description}\n\nAvailable sub-tools:\n{lines}"
+
+    def parameters(self) -> dict[str, Any]:
+        return composite_schema([t.name for t in self.sub_tools])
+
+    def sub_tool(self, name: str) -> ToolDef | None:
+        return next((t for t in self.sub_tools if t.name == name), None)
+
+
+def composite_schema(names: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "calls": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string", "enum": names}, "args": {"type": "object"}},
+                    "required": ["name", "args"],
+                },
+            }
+        },
+        "required": ["calls"],
+    }
+
+
+def parse_composite_calls(raw: dict[str, Any] | str, owner: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The ``calls`` list of a composite tool/agent call, or an error for the model."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as err:
+            return [], f"Invalid arguments for '{owner}': not valid JSON ({err.msg})"
+    calls = raw.get("calls") if isinstance(raw, dict) else None
+    if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+        return [], f"Invalid arguments for '{owner}': expected {{\"calls\": [{{\"name\": ..., \"args\": {{...}}}}]}}"
+    return calls, None
+
+
+def tool(*args: Any, **kwargs: Any) -> Any:
+    """``@tool`` / ``@tool(...)``: a module-level activity tool; ``tool(name, description,
+    schema, fn, **options)``: a sub-tool definition for a composite ``def_tool`` (lmthing's
+    ``tool()``)."""
+    if len(args) >= 3:
+        name, description, schema, *rest = args
+        fn = rest[0] if rest else kwargs.pop("fn")
+        return ToolDef(name=name, description=description, schema=schema, fn=fn, **kwargs)
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return _make_activity_tool(args[0])
+    if args:
+        raise TypeError("tool(): use @tool, @tool(name=..., ...), or tool(name, description, schema, fn)")
+    return lambda fn: _make_activity_tool(fn, **kwargs)

@@ -1,0 +1,171 @@
+"""Data that crosses the workflow/activity boundary and lands in history.
+
+Every type here is a pydantic model so that the Temporal pydantic data converter can
+encode it, and so that it can evolve by *adding optional fields* (never renaming):
+running workflows replay against old payloads.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    # Unknown fields are ignored so that an older worker can read a newer payload.
+    model_config = ConfigDict(extra="ignore")
+
+
+class ToolCall(_Model):
+    """One tool call requested by the model."""
+
+    id: str
+    name: str
+    # Parsed JSON arguments, or the raw text when the model sent malformed JSON
+    # (the malformed case goes back to the model as a tool error).
+    args: dict[str, Any] | str = Field(default_factory=dict)
+
+
+class Message(_Model):
+    """One conversation message, in a provider-neutral shape."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+class Conversation(_Model):
+    """The conversation as sent to one model call.
+
+    It is the one type that carries the transcript into the model activity, so that making
+    history grow linearly (sending deltas plus a reference instead of the whole transcript)
+    is a change to this type and to :meth:`materialize`, nothing else.
+    """
+
+    messages: list[Message] = Field(default_factory=list)
+
+    def materialize(self) -> list[Message]:
+        return self.messages
+
+
+class ToolDefinition(_Model):
+    """What the model is told about one tool."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class ModelOptions(_Model):
+    """Generation options, named after lmthing's (AI SDK) options in snake_case."""
+
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    stop_sequences: list[str] | None = None
+    seed: int | None = None
+    tool_choice: str | None = None
+    headers: dict[str, str] | None = None
+
+
+class ModelRequest(_Model):
+    """Everything one model call receives."""
+
+    model: str
+    system: str | None = None
+    conversation: Conversation = Field(default_factory=Conversation)
+    tools: list[ToolDefinition] = Field(default_factory=list)
+    options: ModelOptions = Field(default_factory=ModelOptions)
+    # Which model call of the run this is (0-based, continues across continue-as-new).
+    step: int = 0
+    # Identity of the run, for providers that need a stable key (the scripted model).
+    workflow_id: str = ""
+
+    @property
+    def messages(self) -> list[Message]:
+        return self.conversation.materialize()
+
+
+class Usage(_Model):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+        )
+
+
+class ModelResponse(_Model):
+    """What one model call returned."""
+
+    text: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    finish_reason: str = "stop"
+    usage: Usage = Field(default_factory=Usage)
+    model: str = ""
+
+
+class ToolResult(_Model):
+    """The outcome of one tool call, as returned to the model."""
+
+    tool_call_id: str
+    name: str
+    result: Any = None
+    is_error: bool = False
+
+
+class StepRecord(_Model):
+    """Exactly what the model received and returned at one step, and what tools did."""
+
+    step: int
+    request: ModelRequest
+    response: ModelResponse | None = None
+    tool_results: list[ToolResult] = Field(default_factory=list)
+
+
+class RunStatus(_Model):
+    """Answer of the ``status`` query."""
+
+    prompt: str
+    step: int = 0
+    phase: Literal["starting", "model", "tools", "finished", "failed"] = "starting"
+    running_tools: list[str] = Field(default_factory=list)
+    running_agents: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    continued_runs: int = 0
+
+
+class RunResult(_Model):
+    """What a finished run returns to its caller (and a sub-agent to its parent)."""
+
+    text: str
+    steps: int
+    stop_reason: Literal["answer", "max_steps", "stop_when"]
+    usage: Usage = Field(default_factory=Usage)
+    state: dict[str, Any] = Field(default_factory=dict)
+    structured: Any = None
+    validation_error: str | None = None
+
+
+class ToolActivityInput(_Model):
+    """Input of an activity tool (``lmthing.tool.<name>``)."""
+
+    args: dict[str, Any] = Field(default_factory=dict)
+    tool_call_id: str
+    idempotency_key: str
+
+

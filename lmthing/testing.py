@@ -1,0 +1,26 @@
+"""Public test doubles: the scripted model (lmthing's mock model) and its items."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lmthing.activities.providers.scripted import ScriptText, ScriptToolCall, register_script
+
+
+def text(content: str) -> ScriptText:
+    """A text item: the model says ``content``."""
+    return ScriptText(text=content)
+
+
+def tool_call(name: str, args: dict[str, Any] | str | None = None, id: str | None = None) -> ScriptToolCall:
+    """A tool-call item (``args`` as a string is sent raw, e.g. to test malformed JSON)."""
+    return ScriptToolCall(name=name, args={} if args is None else args, id=id)
+
+
+def scripted_model(name: str, items: Sequence[Any]) -> str:
+    """Register a script on this process's workers and return its model string."""
+    return register_script(name, items)
+
+
+__all__ = ["scripted_model", "text", "tool_call"]

@@ -1,0 +1,95 @@
+"""The one place that builds a worker: prompts, tools, built-in activities, sandbox and
+data converter, all set the same way for the CLI, the tests and user code."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from datetime import timedelta
+from types import ModuleType
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from lmthing.activities.model import ModelActivities
+from lmthing.activities.providers.base import ProviderRegistry, default_registry
+from lmthing.activities.tools import tool_activity, unregistered_activity
+from lmthing.prompt.tools import ActivityTool
+from lmthing.workflows.definition import check_importable, is_prompt
+from lmthing.workflows.prompt_workflow import PromptWorkflow
+
+DEFAULT_TASK_QUEUE = "lmthing"
+
+# Modules the workflow sandbox shares with the worker instead of re-importing them for every
+# workflow run: lmthing itself (pure and deterministic in its workflow-side layers) and its
+# pure dependencies. Re-importing them per run costs an order of magnitude in throughput.
+PASSTHROUGH_MODULES = ("lmthing", "pydantic", "pydantic_core", "annotated_types", "yaml", "typing_inspection")
+
+
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES))
+
+
+def collect(apps: Iterable[ModuleType | str]) -> tuple[list[type[PromptWorkflow]], list[ActivityTool]]:
+    """Prompts and ``@tool`` functions found at the top level of the given modules."""
+    prompts: list[type[PromptWorkflow]] = []
+    tools: list[ActivityTool] = []
+    for app in apps:
+        module = importlib.import_module(app) if isinstance(app, str) else app
+        for value in vars(module).values():
+            if is_prompt(value) and value not in prompts:
+                prompts.append(value)
+            elif isinstance(value, ActivityTool) and value not in tools:
+                tools.append(value)
+    return prompts, tools
+
+
+def create_worker(
+    client: Client,
+    *,
+    app: ModuleType | str | Iterable[ModuleType | str] = (),
+    prompts: Iterable[type[PromptWorkflow]] = (),
+    tools: Iterable[ActivityTool] = (),
+    task_queue: str = DEFAULT_TASK_QUEUE,
+    providers: ProviderRegistry | None = None,
+    graceful_shutdown_timeout: timedelta = timedelta(seconds=30),
+    **worker_options: Any,
+) -> Worker:
+    """A worker that runs the given prompts (as workflows) and tools (as activities).
+
+    ``app`` modules are scanned for ``@prompt`` and ``@tool`` objects, so a worker started
+    with ``lmthing worker --app myagents`` knows every prompt and tool defined there.
+    """
+    apps = [app] if isinstance(app, (ModuleType, str)) else list(app)
+    found_prompts, found_tools = collect(apps)
+    all_prompts = _unique(found_prompts + list(prompts))
+    all_tools = _unique(found_tools + list(tools))
+    if not all_prompts:
+        raise ValueError("create_worker: no prompts given; pass prompts=[...] or app=<module with @prompt functions>")
+    for p in all_prompts:
+        check_importable(p)
+    names: dict[str, ActivityTool] = {}
+    for t in all_tools:
+        if t.name in names and names[t.name].fn is not t.fn:
+            raise ValueError(f"create_worker: two different @tool functions are named {t.name!r}")
+        names[t.name] = t
+    model_activities = ModelActivities(providers or default_registry())
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=all_prompts,
+        activities=[model_activities.model_call, *(tool_activity(t) for t in names.values()), unregistered_activity],
+        workflow_runner=sandbox_runner(),
+        graceful_shutdown_timeout=graceful_shutdown_timeout,
+        **worker_options,
+    )
+
+
+def _unique(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out

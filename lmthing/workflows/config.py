@@ -1,0 +1,57 @@
+"""Run configuration and the state carried across continue-as-new (workflow inputs).
+
+These are the second and third arguments of every prompt workflow, after the prompt's own
+arguments, so ``temporal workflow start --input '{...}'`` needs only the first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmthing.prompt.types import Message, ModelOptions, StepRecord, Usage
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class AgentFrame(_Model):
+    """One level of the path from the root prompt to a sub-agent.
+
+    A sub-agent's function is usually a closure inside its parent's prompt function, so the
+    child workflow finds it again by re-running the parent's body with the arguments and
+    state the parent had when the model asked for the agent (``body_args``, ``state``).
+    """
+
+    body_args: Any = None
+    state: dict[str, Any] = Field(default_factory=dict)
+    agent: str
+    sub: str | None = None
+
+
+class RunConfig(_Model):
+    """Per-run settings; anything left ``None`` comes from the ``@prompt`` definition."""
+
+    model: str | None = None
+    options: ModelOptions = Field(default_factory=ModelOptions)
+    max_steps: int | None = None
+    system: str | None = None
+    model_timeout_seconds: float = 300.0
+    model_max_attempts: int = 5
+    # Set by a parent for a sub-agent run: how to find the agent's function.
+    agent_path: list[AgentFrame] = Field(default_factory=list)
+
+
+class Carry(_Model):
+    """Everything a run needs to go on after continue-as-new, transparently."""
+
+    state: dict[str, Any] = Field(default_factory=dict)
+    messages: list[Message] = Field(default_factory=list)
+    step: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    effect_memory: list[Any] = Field(default_factory=list)
+    steps: list[StepRecord] = Field(default_factory=list)
+    schema_attempts: int = 0
+    continued_runs: int = 0

@@ -1,0 +1,101 @@
+"""``@prompt``: turn a prompt function into a Temporal workflow type of the same name.
+
+The decorator returns a generated workflow class that stands in the module under the
+function's own name. The workflow sandbox re-imports a workflow class with
+``from <module> import <name>``, so that binding is what lets the prompt function run
+*inside* the sandbox, where determinism is enforced, while ``lmthing`` itself is passed
+through.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel
+from temporalio import workflow
+
+from lmthing.prompt.types import RunResult
+
+from .config import Carry, RunConfig
+from .prompt_workflow import DEFAULT_MAX_STEPS, PromptSpec, PromptWorkflow
+
+
+def prompt(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    model: str | None = None,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    system: str | None = None,
+    plugins: list[Any] | None = None,
+    stop_when: Callable[..., bool] | None = None,
+    options: dict[str, Any] | None = None,
+) -> Any:
+    """Declare a prompt function ``fn(p)`` or ``fn(p, args)``; its workflow type is
+    ``name`` (default: the function's name)."""
+
+    def wrap(f: Callable[..., Any]) -> type[PromptWorkflow]:
+        params = list(inspect.signature(f).parameters.values())
+        if not params or len(params) > 2:
+            raise TypeError(f"@prompt {f.__qualname__}: the function takes (p) or (p, args)")
+        args_model = None
+        if len(params) == 2:
+            hint = get_type_hints(f).get(params[1].name)
+            if isinstance(hint, type) and issubclass(hint, BaseModel):
+                args_model = hint
+        spec = PromptSpec(
+            name=name or f.__name__,
+            fn=f,
+            takes_args=len(params) == 2,
+            args_model=args_model,
+            model=model,
+            max_steps=max_steps,
+            system=system,
+            plugins=list(plugins or []),
+            stop_when=stop_when,
+            options=dict(options or {}),
+        )
+        return _workflow_class(spec, f)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def _workflow_class(spec: PromptSpec, f: Callable[..., Any]) -> type[PromptWorkflow]:
+    async def run(
+        self: PromptWorkflow,
+        args: Any = None,
+        config: RunConfig | None = None,
+        carry: Carry | None = None,
+    ) -> RunResult:
+        return await self._execute(args, config, carry)
+
+    # The SDK accepts a run method only if it looks defined on the class itself.
+    run.__qualname__ = f"{f.__name__}.run"
+    run.__module__ = f.__module__
+    run.__annotations__ = {"args": Any, "config": RunConfig | None, "carry": Carry | None, "return": RunResult}
+    cls = type(f.__name__, (PromptWorkflow,), {"spec": spec, "run": workflow.run(run), "__doc__": f.__doc__})
+    cls.__module__ = f.__module__
+    cls.__qualname__ = f.__qualname__
+    return workflow.defn(name=spec.name)(cls)
+
+
+def is_prompt(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, PromptWorkflow) and obj is not PromptWorkflow
+
+
+def check_importable(cls: type[PromptWorkflow]) -> None:
+    """Fail early, with the fix, if the sandbox could not re-import this prompt."""
+    module = sys.modules.get(cls.__module__)
+    if module is None or getattr(module, cls.__name__, None) is not cls or "<locals>" in cls.__qualname__:
+        raise TypeError(
+            f"Prompt '{cls.spec.name}' ({cls.__module__}.{cls.__qualname__}) must be defined at module "
+            "level under its own name, so the workflow sandbox can re-import it."
+        )
+    if cls.__module__ == "__main__":
+        raise TypeError(
+            f"Prompt '{cls.spec.name}' is defined in __main__; the workflow sandbox re-imports prompt "
+            "modules by name. Put it in a module (or use `lmthing run file.py`, which imports the file as one)."
+        )

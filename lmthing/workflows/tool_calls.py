@@ -1,0 +1,246 @@
+"""Running the tool calls of one model reply: validation, callbacks, activities,
+in-workflow functions, composites and sub-agents.
+
+Failure contract (ARCHITECTURE.md): bad arguments and tool errors go back to the model as
+``{"error": ...}`` and the run goes on; a tool marked ``critical`` fails the run instead.
+Several calls in one reply run concurrently; results come back in call order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, TemporalError
+from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
+
+from lmthing.prompt.agents import AgentDef, CompositeAgentDef
+from lmthing.prompt.stateful_prompt import PreparedStep
+from lmthing.prompt.tools import ActivityOptions, CompositeToolDef, ToolCallInfo, ToolDef, parse_composite_calls
+from lmthing.prompt.types import RunResult, ToolActivityInput, ToolCall, ToolResult
+
+from .errors import non_deterministic
+
+# Starts a sub-agent as a child workflow: (agent, args, child id, composite name) -> result.
+StartAgent = Callable[[AgentDef, Any, str, str | None], Awaitable[RunResult]]
+
+
+class ToolFailure(Exception):
+    """A tool call ended in an error that goes back to the model."""
+
+
+@dataclass
+class ToolRunner:
+    """Runs one step's tool calls for a workflow; tracks what is running for ``status``."""
+
+    workflow_id: str
+    start_agent: StartAgent
+    running_tools: list[str] = field(default_factory=list)
+    running_agents: list[str] = field(default_factory=list)
+
+    async def run_all(self, calls: list[ToolCall], prepared: PreparedStep, step: int) -> list[ToolResult]:
+        return list(await asyncio.gather(*(self._run_call(c, prepared, step) for c in calls)))
+
+    async def _run_call(self, call: ToolCall, prepared: PreparedStep, step: int) -> ToolResult:
+        target = prepared.callables.get(call.name)
+        if target is None:
+            available = ", ".join(prepared.callables) or "(none)"
+            return _error(call, f"Unknown tool '{call.name}'. Available tools: {available}")
+        if isinstance(target, ToolDef):
+            output, is_error = await self._run_tool(target, call.args, call.id, step, call.id)
+            return ToolResult(tool_call_id=call.id, name=call.name, result=output, is_error=is_error)
+        if isinstance(target, CompositeToolDef):
+            return await self._run_composite_tool(target, call, step)
+        if isinstance(target, AgentDef):
+            return await self._run_agent(target, call)
+        return await self._run_composite_agent(target, call)
+
+    # ----------------------------------------------------------------------- single tool
+    async def _run_tool(
+        self, tdef: ToolDef, raw_args: Any, call_id: str, step: int, key_id: str
+    ) -> tuple[Any, bool]:
+        args, problem = tdef.validate_args(raw_args)
+        if problem is not None:
+            return {"error": problem}, True
+        if tdef.before_call is not None:
+            early = await _call_user(tdef.before_call, f"before_call of tool '{tdef.name}'", args)
+            if early is not None:
+                return _jsonable(early, tdef.name)
+        self.running_tools.append(tdef.name)
+        try:
+            if tdef.runs_as_activity:
+                output = await self._run_activity(tdef, args, call_id, key_id)
+            else:
+                output = await _call_in_workflow(tdef, args, ToolCallInfo(tool_call_id=call_id, step=step, workflow_id=self.workflow_id))
+        except ToolFailure as failure:
+            return await self._handle_failure(tdef, args, failure)
+        finally:
+            self.running_tools.remove(tdef.name)
+        problem = tdef.check_response(output)
+        if problem is not None:
+            return await self._handle_failure(tdef, args, ToolFailure(problem))
+        if tdef.on_success is not None:
+            replaced = await _call_user(tdef.on_success, f"on_success of tool '{tdef.name}'", args, output)
+            if replaced is not None:
+                output = replaced
+        return _jsonable(output, tdef.name)
+
+    async def _handle_failure(self, tdef: ToolDef, args: Any, failure: ToolFailure) -> tuple[Any, bool]:
+        if tdef.critical:
+            raise ApplicationError(
+                f"Critical tool '{tdef.name}' failed: {failure}", type="CriticalToolFailed", non_retryable=True
+            )
+        if tdef.on_error is not None:
+            recovered = await _call_user(tdef.on_error, f"on_error of tool '{tdef.name}'", args, failure)
+            if recovered is not None:
+                return _jsonable(recovered, tdef.name)
+        return {"error": str(failure)}, True
+
+    async def _run_activity(self, tdef: ToolDef, args: Any, call_id: str, key_id: str) -> Any:
+        at = tdef.fn
+        opts: ActivityOptions = tdef.activity_options or at.options  # type: ignore[union-attr]
+        payload = args.model_dump(mode="json") if isinstance(args, BaseModel) else dict(args)
+        try:
+            return await workflow.execute_activity(
+                at.activity_name,  # type: ignore[union-attr]
+                ToolActivityInput(args=payload, tool_call_id=call_id, idempotency_key=f"{self.workflow_id}:{key_id}"),
+                start_to_close_timeout=opts.start_to_close_timeout,
+                schedule_to_close_timeout=opts.schedule_to_close_timeout,
+                heartbeat_timeout=opts.heartbeat_timeout,
+                task_queue=opts.task_queue,
+                retry_policy=RetryPolicy(
+                    initial_interval=opts.retry.initial_interval,
+                    backoff_coefficient=opts.retry.backoff_coefficient,
+                    maximum_interval=opts.retry.maximum_interval,
+                    maximum_attempts=opts.retry.maximum_attempts,
+                    non_retryable_error_types=list(opts.retry.non_retryable_error_types),
+                ),
+                summary=f"tool {tdef.name}",
+            )
+        except ActivityError as err:
+            raise ToolFailure(f"Tool '{tdef.name}' failed: {_cause_message(err)}") from None
+
+    # -------------------------------------------------------------------- composite tool
+    async def _run_composite_tool(self, cdef: CompositeToolDef, call: ToolCall, step: int) -> ToolResult:
+        calls, problem = parse_composite_calls(call.args, cdef.name)
+        if problem is not None:
+            return _error(call, problem)
+        results: list[dict[str, Any]] = []
+        # Sub-calls run one after another: they often depend on each other (write, then read).
+        for index, sub_call in enumerate(calls):
+            name = str(sub_call.get("name"))
+            sub = cdef.sub_tool(name)
+            if sub is None:
+                known = ", ".join(t.name for t in cdef.sub_tools)
+                results.append({"name": name, "result": {"error": f"Unknown sub-tool '{name}'. Available: {known}"}})
+                continue
+            output, _ = await self._run_tool(sub, sub_call.get("args") or {}, call.id, step, f"{call.id}:{index}")
+            results.append({"name": name, "result": output})
+        return ToolResult(tool_call_id=call.id, name=call.name, result={"results": results})
+
+    # ------------------------------------------------------------------------ sub-agents
+    async def _run_agent(self, adef: AgentDef, call: ToolCall) -> ToolResult:
+        args, problem = adef.validate_args(call.args)
+        if problem is not None:
+            return _error(call, problem)
+        outcome = await self._agent_outcome(adef, args, f"{self.workflow_id}/{adef.name}/{call.id}", None)
+        return ToolResult(tool_call_id=call.id, name=call.name, result=outcome, is_error="error" in outcome)
+
+    async def _run_composite_agent(self, cdef: CompositeAgentDef, call: ToolCall) -> ToolResult:
+        calls, problem = parse_composite_calls(call.args, cdef.name)
+        if problem is not None:
+            return _error(call, problem)
+
+        async def one(index: int, sub_call: dict[str, Any]) -> dict[str, Any]:
+            name = str(sub_call.get("name"))
+            sub = cdef.sub_agent(name)
+            if sub is None:
+                known = ", ".join(a.name for a in cdef.sub_agents)
+                return {"name": name, "response": f"Error: unknown sub-agent '{name}'. Available: {known}"}
+            args, problem = sub.validate_args(sub_call.get("args") or {})
+            if problem is not None:
+                return {"name": name, "response": f"Error: {problem}"}
+            child_id = f"{self.workflow_id}/{cdef.name}/{call.id}/{index}-{name}"
+            outcome = await self._agent_outcome(sub, args, child_id, cdef.name)
+            if "error" in outcome:
+                return {"name": name, "response": f"Error: {outcome['error']}"}
+            return {"name": name, **outcome}
+
+        # Unlike lmthing (one by one), the sub-agents of a composite call run concurrently.
+        results = await asyncio.gather(*(one(i, c) for i, c in enumerate(calls)))
+        return ToolResult(tool_call_id=call.id, name=call.name, result={"results": list(results)})
+
+    async def _agent_outcome(self, adef: AgentDef, args: Any, child_id: str, composite: str | None) -> dict[str, Any]:
+        self.running_agents.append(adef.name)
+        try:
+            result = await self.start_agent(adef, args, child_id, composite)
+        except ChildWorkflowError as err:
+            if adef.critical:
+                raise ApplicationError(
+                    f"Critical agent '{adef.name}' failed: {_cause_message(err)}", type="CriticalAgentFailed", non_retryable=True
+                ) from None
+            return {"error": f"Agent '{adef.name}' failed: {_cause_message(err)}"}
+        finally:
+            self.running_agents.remove(adef.name)
+        outcome: dict[str, Any] = {"response": result.text}
+        if result.validation_error:
+            outcome["validationError"] = result.validation_error
+        return outcome
+
+
+def _error(call: ToolCall, message: str) -> ToolResult:
+    return ToolResult(tool_call_id=call.id, name=call.name, result={"error": message}, is_error=True)
+
+
+def _cause_message(err: BaseException) -> str:
+    """The innermost failure message, which is the one that says what actually went wrong."""
+    inner: BaseException = err
+    while isinstance(inner, TemporalError) and inner.cause is not None:
+        inner = inner.cause
+    return getattr(inner, "message", None) or str(inner)
+
+
+def _jsonable(output: Any, tool_name: str) -> tuple[Any, bool]:
+    try:
+        return to_jsonable_python(output), False
+    except PydanticSerializationError as err:
+        return {"error": f"Tool '{tool_name}' returned a value that cannot be sent to the model: {err}"}, True
+
+
+async def _call_user(fn: Callable[..., Any], where: str, *args: Any) -> Any:
+    """Call a user callback; a determinism violation fails the run, other errors propagate."""
+    try:
+        result = fn(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+    except RestrictedWorkflowAccessError as err:
+        raise non_deterministic(where, err) from None
+
+
+async def _call_in_workflow(tdef: ToolDef, args: Any, info: ToolCallInfo) -> Any:
+    fn = tdef.fn
+    try:
+        params = len(inspect.signature(fn).parameters)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        params = 1
+    try:
+        result = fn(args, info) if params >= 2 else fn(args) if params == 1 else fn()  # type: ignore[operator]
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+    except RestrictedWorkflowAccessError as err:
+        raise non_deterministic(f"Tool '{tdef.name}'", err) from None
+    except (TemporalError, asyncio.CancelledError):
+        raise
+    except Exception as err:
+        # In-workflow tools are deterministic, so retrying could not help: the error goes
+        # straight to the model (or fails the run when the tool is critical).
+        raise ToolFailure(f"Tool '{tdef.name}' raised {type(err).__name__}: {err}") from None
