@@ -20,9 +20,10 @@ DETERMINISM_HELP = (
 )
 
 
-def non_deterministic(where: str, err: BaseException) -> ApplicationError:
+def non_deterministic(where: str, err: RestrictedWorkflowAccessError) -> ApplicationError:
+    accessed = getattr(err, "qualified_name", None) or str(err)
     return ApplicationError(
-        f"{where} is not deterministic: {err}. {DETERMINISM_HELP}",
+        f"{where} is not deterministic: it used {accessed}. {DETERMINISM_HELP}",
         type="NonDeterministicPrompt",
         non_retryable=True,
     )

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TemporalError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from lmthing.activities.names import MODEL_CALL
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef, parse_structured
@@ -35,7 +36,7 @@ from lmthing.prompt.types import (
 )
 
 from .config import AgentFrame, Carry, RunConfig
-from .errors import user_error
+from .errors import non_deterministic, user_error
 from .tool_calls import ToolRunner, _cause_message
 
 if TYPE_CHECKING:
@@ -128,11 +129,12 @@ class PromptWorkflow:
             ) from None
         try:
             return await self._loop(args, config, carry)
-        except (TemporalError, asyncio.CancelledError, workflow.ContinueAsNewError):
+        except RestrictedWorkflowAccessError as err:
+            self._status.phase = "failed"
+            raise non_deterministic(f"Prompt '{self.spec.name}'", err) from None
+        except (FailureError, workflow.NondeterminismError):
             raise
-        except BaseException as err:  # noqa: BLE001 - every user error ends the run clearly
-            if isinstance(err, workflow.NondeterminismError) and not _is_restricted(err):
-                raise
+        except Exception as err:  # every other user error ends the run with a clear message
             self._status.phase = "failed"
             raise user_error(f"Prompt '{self.spec.name}'", err) from None
 
@@ -369,9 +371,3 @@ def _find_agent(finder: StatefulPrompt, frame: AgentFrame, level: int) -> AgentD
 
 def _agent_call(adef: AgentDef, args: Any) -> Callable[[StatefulPrompt], Any]:
     return lambda p: adef.fn(args, p)
-
-
-def _is_restricted(err: BaseException) -> bool:
-    from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
-
-    return isinstance(err, RestrictedWorkflowAccessError)

@@ -1,0 +1,34 @@
+"""Helpers for tests: start prompts on the session worker's task queue."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from temporalio.client import Client
+
+from lmthing.client import PromptHandle, start_prompt
+from lmthing.prompt.types import Message, RunResult, StepRecord
+
+TEST_TASK_QUEUE = "lmthing-tests"
+
+
+def new_id(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def start(client: Client, prompt: Any, args: Any = None, **kwargs: Any) -> PromptHandle:
+    kwargs.setdefault("task_queue", TEST_TASK_QUEUE)
+    kwargs.setdefault("id", new_id(prompt if isinstance(prompt, str) else prompt.spec.name))
+    return await start_prompt(client, prompt, args, **kwargs)
+
+
+async def run(client: Client, prompt: Any, args: Any = None, **kwargs: Any) -> tuple[RunResult, list[StepRecord]]:
+    """Run to completion; return the result and the step records (what the model saw)."""
+    handle = await start(client, prompt, args, **kwargs)
+    result = await handle.result()
+    return result, await handle.steps()
+
+
+def roles(messages: list[Message]) -> list[str]:
+    return [m.role for m in messages]
