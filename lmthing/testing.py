@@ -18,9 +18,12 @@ def tool_call(name: str, args: dict[str, Any] | str | None = None, id: str | Non
     return ScriptToolCall(name=name, args={} if args is None else args, id=id)
 
 
-def scripted_model(name: str, items: Sequence[Any]) -> str:
-    """Register a script on this process's workers and return its model string."""
-    return register_script(name, items)
+def scripted_model(name: str, items: Sequence[Any], agents: dict[str, Sequence[Any]] | None = None) -> str:
+    """Register a script on this process's workers and return its model string.
+
+    Sub-agents inherit the parent's model; ``agents={"name": [...]}`` gives each its own
+    script."""
+    return register_script(name, items, agents)
 
 
 __all__ = ["scripted_model", "text", "tool_call"]

@@ -86,6 +86,8 @@ class ModelRequest(_Model):
     step: int = 0
     # Identity of the run, for providers that need a stable key (the scripted model).
     workflow_id: str = ""
+    # For a sub-agent run: the agent names from the root prompt down, joined by "/".
+    agent: str | None = None
 
     @property
     def messages(self) -> list[Message]:

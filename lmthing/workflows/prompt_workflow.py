@@ -189,6 +189,7 @@ class PromptWorkflow:
                 options=options,
                 step=step,
                 workflow_id=info.workflow_id,
+                agent="/".join(f.sub or f.agent for f in config.agent_path) or None,
             )
             record = StepRecord(step=step, request=request)
             self._steps.append(record)

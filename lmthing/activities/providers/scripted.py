@@ -7,6 +7,9 @@ give the same answer for the same step.
 Items are grouped into steps: a text item and the tool calls right after it form one step;
 a text item not followed by a tool call is a step of its own. A list item is one explicit
 step. A callable item receives the ``ModelRequest`` and returns items for that step.
+
+Sub-agents inherit their parent's model, so a script can carry one script per agent
+(``agents={"researcher": [...]}``), chosen by the agent path of the request.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class ScriptToolCall(BaseModel):
 ScriptItem = ScriptText | ScriptToolCall | list[Any] | Callable[[ModelRequest], Any]
 
 _SCRIPTS: dict[str, list[list[Any]]] = {}
+_AGENT_SCRIPTS: dict[str, dict[str, list[list[Any]]]] = {}
 
 
 def _group(items: Sequence[Any]) -> list[list[Any]]:
@@ -59,10 +63,22 @@ def _group(items: Sequence[Any]) -> list[list[Any]]:
     return steps
 
 
-def register_script(name: str, items: Sequence[Any]) -> str:
-    """Register a script on this worker process; returns the model string ``scripted:<name>``."""
+def register_script(name: str, items: Sequence[Any], agents: dict[str, Sequence[Any]] | None = None) -> str:
+    """Register a script on this worker process; returns the model string ``scripted:<name>``.
+
+    ``agents`` maps a sub-agent name (or full path "parent/child") to its own script."""
     _SCRIPTS[name] = _group(items)
+    _AGENT_SCRIPTS[name] = {agent: _group(agent_items) for agent, agent_items in (agents or {}).items()}
     return f"scripted:{name}"
+
+
+def _script_for(name: str, agent: str | None) -> tuple[list[list[Any]] | None, str]:
+    if agent:
+        per_agent = _AGENT_SCRIPTS.get(name, {})
+        for key in (agent, agent.rsplit("/", 1)[-1]):
+            if key in per_agent:
+                return per_agent[key], f"{name!r} (agent {key!r})"
+    return _SCRIPTS.get(name), repr(name)
 
 
 def _estimate_tokens(text: str) -> int:
@@ -73,7 +89,7 @@ class ScriptedProvider:
     """Plays back registered scripts; ``model_id`` is the script name."""
 
     async def complete(self, model_id: str, request: ModelRequest) -> ModelResponse:
-        steps = _SCRIPTS.get(model_id)
+        steps, label = _script_for(model_id, request.agent)
         if steps is None:
             known = ", ".join(sorted(_SCRIPTS)) or "(none)"
             raise ModelConfigError(
@@ -82,7 +98,7 @@ class ScriptedProvider:
             )
         if request.step >= len(steps):
             raise ModelConfigError(
-                f"Scripted model {model_id!r} has {len(steps)} step(s); the run asked for step {request.step + 1}. "
+                f"Scripted model {label} has {len(steps)} step(s); the run asked for step {request.step + 1}. "
                 "Add items to the script or lower max_steps."
             )
         items: list[Any] = []
