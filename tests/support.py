@@ -32,3 +32,23 @@ async def run(client: Client, prompt: Any, args: Any = None, **kwargs: Any) -> t
 
 def roles(messages: list[Message]) -> list[str]:
     return [m.role for m in messages]
+
+
+async def history(handle: PromptHandle) -> list[Any]:
+    """The run's history events (the real ones, fetched from the server)."""
+    return list((await handle.handle.fetch_history()).events)
+
+
+def scheduled_activities(events: list[Any]) -> list[str]:
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+
+
+def event_kinds(events: list[Any]) -> list[str]:
+    """Event type names without the EVENT_TYPE_ prefix, e.g. 'ACTIVITY_TASK_SCHEDULED'."""
+    from temporalio.api.enums.v1 import EventType
+
+    return [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in events]
