@@ -27,6 +27,7 @@ from lmthing.prompt.stop import StopCondition
 from lmthing.prompt.tools import format_validation_error
 from lmthing.prompt.types import (
     Conversation,
+    ModelOptions,
     ModelRequest,
     ModelResponse,
     RunResult,
@@ -78,6 +79,8 @@ class _Body:
     schema_retries: int
     parent_frames: list[AgentFrame]
     args_for_children: Any
+    # The root prompt's stop condition; sub-agents stop on their answer or max_steps.
+    stop_when: StopCondition | None = None
 
 
 class PromptWorkflow:
@@ -169,9 +172,8 @@ class PromptWorkflow:
             workflow_id=info.workflow_id,
             start_agent=lambda adef, a, cid, comp: self._start_agent(adef, a, cid, comp, body, config, model),
         )
-        options = config.options
-        if self.spec.options and not options.model_fields_set:
-            options = options.model_validate(self.spec.options)
+        # The prompt's own options, overridden by whatever the run config sets.
+        options = ModelOptions.model_validate({**self.spec.options, **config.options.model_dump(exclude_none=True)})
 
         stop_reason = "max_steps"
         text = ""
@@ -220,7 +222,7 @@ class PromptWorkflow:
                 prompt.record_tool_results(results, {c.id: c.args for c in response.tool_calls})
                 usage, self._child_usage = usage + self._child_usage, Usage()
                 self._status.usage = usage
-                if self.spec.stop_when is not None and self.spec.stop_when(self._steps):
+                if body.stop_when is not None and body.stop_when(self._steps):
                     stop_reason = "stop_when"
                     break
             if step >= max_steps:
@@ -285,7 +287,7 @@ class PromptWorkflow:
         root_args = _validate_args(spec, args) if not config.agent_path else None
         if not config.agent_path:
             call = (lambda p: spec.fn(p, root_args)) if spec.takes_args else spec.fn
-            return _Body(call, list(spec.plugins), None, None, None, None, 0, [], root_args)
+            return _Body(call, list(spec.plugins), None, None, None, None, 0, [], root_args, spec.stop_when)
 
         frames = config.agent_path
         plugins = list(spec.plugins)

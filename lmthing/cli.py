@@ -1,0 +1,467 @@
+"""``lmthing ...``: run prompts, workers and a local Temporal server from the shell.
+
+A thin layer over :mod:`lmthing.workers` (worker factory, embedded dev server) and
+:mod:`lmthing.client` (connect, start, query): the CLI builds nothing of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from temporalio.client import Client, WorkflowFailureError, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.exceptions import TemporalError
+from temporalio.service import RPCError
+from temporalio.worker import Worker
+
+from lmthing.client import PromptHandle, connect, start_prompt
+from lmthing.prompt.types import RunResult, RunStatus, StepRecord, ToolResult
+from lmthing.workers import DEFAULT_TASK_QUEUE, collect, create_worker
+from lmthing.workers.dev_server import start_dev_server
+from lmthing.workflows import PromptWorkflow
+
+app = typer.Typer(
+    name="lmthing",
+    help="lmthing prompt functions as durable Temporal workflows.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DEFAULT_UI_PORT = 8233
+POLL_SECONDS = 0.2
+MAX_SHOWN_CHARS = 400
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    """An error the user can fix: printed in red, without a traceback."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point for ``python -m lmthing`` and scripts (``argv`` without the program name)."""
+    app(args=argv, prog_name="lmthing")
+
+
+def _execute(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's coroutine; user errors and Ctrl-C end it with a message, no traceback."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(make())
+    except CliError as err:
+        err_console.print(f"[red]Error:[/red] {escape(str(err))}")
+        raise typer.Exit(err.code) from None
+    except KeyboardInterrupt:
+        err_console.print("[yellow]Interrupted.[/yellow]")
+        raise typer.Exit(130) from None
+
+
+# ------------------------------------------------------------------------ loading an app
+def import_app(target: str) -> ModuleType:
+    """Import a dotted module name or a ``.py`` file (as a module named after its stem, with
+    its folder first on ``sys.path``, so the workflow sandbox can re-import it by name)."""
+    path = Path(target)
+    if target.endswith(".py") or path.is_file():
+        return _import_file(path)
+    _prepend_path(Path.cwd())
+    return _import_module(target, target)
+
+
+def _import_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise CliError(f"No such file: {path}", code=2)
+    _prepend_path(path.resolve().parent)
+    module = _import_module(path.stem, str(path))
+    loaded = Path(getattr(module, "__file__", "") or "").resolve()
+    if loaded != path.resolve():
+        raise CliError(
+            f"Cannot import {path} as module {path.stem!r}: that name is already taken by {loaded or 'a built-in module'}. "
+            "Rename the file.",
+            code=2,
+        )
+    return module
+
+
+def _prepend_path(folder: Path) -> None:
+    entry = str(folder)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+
+def _import_module(name: str, shown: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name and name.startswith(err.name):
+            raise CliError(
+                f"Cannot find module {name!r}: give a dotted module name importable from the current "
+                "folder or a path to a .py file.",
+                code=2,
+            ) from None
+        raise CliError(f"Cannot import {shown}: {err}") from None
+    except Exception as err:  # the user's module raised while being imported
+        raise CliError(f"Cannot import {shown}: {type(err).__name__}: {err}") from None
+
+
+def prompts_of(module: ModuleType) -> list[type[PromptWorkflow]]:
+    prompts, _ = collect([module])
+    if not prompts:
+        raise CliError(
+            f"No prompts found in {module.__name__} ({getattr(module, '__file__', '?')}): define one at "
+            "module level with @prompt (from lmthing import prompt).",
+            code=2,
+        )
+    return prompts
+
+
+def pick_prompt(module: ModuleType, name: str | None) -> type[PromptWorkflow]:
+    prompts = prompts_of(module)
+    names = ", ".join(p.spec.name for p in prompts)
+    if name is None:
+        if len(prompts) > 1:
+            raise CliError(f"{module.__name__} defines several prompts ({names}); choose one with --prompt.", code=2)
+        return prompts[0]
+    for p in prompts:
+        if name in (p.spec.name, p.__name__):
+            return p
+    raise CliError(f"No prompt named {name!r} in {module.__name__}; it defines: {names}.", code=2)
+
+
+def build_worker(client: Client, module: ModuleType, task_queue: str, shutdown_timeout: float) -> Worker:
+    prompts_of(module)
+    try:
+        return create_worker(
+            client, app=module, task_queue=task_queue, graceful_shutdown_timeout=timedelta(seconds=shutdown_timeout)
+        )
+    except (TypeError, ValueError) as err:
+        raise CliError(str(err), code=2) from None
+
+
+def parse_input(raw: str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise CliError(f"--input is not valid JSON: {err.msg} at position {err.pos} (in {raw!r})", code=2) from None
+
+
+# ---------------------------------------------------------------------------- connecting
+def server_address(option: str | None) -> str | None:
+    return option or os.environ.get("TEMPORAL_ADDRESS") or None
+
+
+async def connect_to(address: str, namespace: str | None) -> Client:
+    try:
+        return await connect(address, namespace)
+    except RuntimeError as err:
+        raise CliError(f"Cannot connect to Temporal at {address}: {err}") from None
+
+
+async def start_server(**kwargs: Any) -> Any:
+    """The embedded dev server, without its banner on our stdout or its warnings on stderr."""
+    try:
+        with _child_stdout_silenced():
+            return await start_dev_server(extra_args=["--log-level", "error"], **kwargs)
+    except FileNotFoundError as err:
+        raise CliError(str(err)) from None
+    except RuntimeError as err:
+        raise CliError(f"The embedded Temporal server did not start: {err}") from None
+
+
+@contextmanager
+def _child_stdout_silenced() -> Iterator[None]:
+    """Point fd 1 at /dev/null while the server process is spawned (it inherits it)."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+async def serve_until_signal(worker: Worker | None) -> None:
+    """Run ``worker`` (if any) until SIGINT/SIGTERM, then shut it down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waiters = {asyncio.create_task(stop.wait())}
+    run_task = asyncio.create_task(worker.run()) if worker else None
+    if run_task:
+        waiters.add(run_task)
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    if run_task and run_task.done():
+        raise CliError(f"The worker stopped: {cause_message(run_task.exception())}")
+    if worker and run_task:
+        console.print("Shutting down the worker (running activities get the graceful timeout to finish)...")
+        await worker.shutdown()
+        await run_task
+
+
+# ------------------------------------------------------------------------------ commands
+AppOption = Annotated[str, typer.Option("--app", help="Module (dotted name) or .py file defining the prompts and tools.")]
+TaskQueueOption = Annotated[str, typer.Option(help="Task queue the worker polls and runs start on.")]
+AddressOption = Annotated[
+    str | None, typer.Option(help="Temporal frontend host:port [default: $TEMPORAL_ADDRESS, else localhost:7233]")
+]
+NamespaceOption = Annotated[str | None, typer.Option(help="Temporal namespace [default: $TEMPORAL_NAMESPACE, else default]")]
+
+
+@app.command()
+def worker(
+    app_target: AppOption,
+    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
+    address: AddressOption = None,
+    namespace: NamespaceOption = None,
+    shutdown_timeout: Annotated[float, typer.Option(help="Seconds running activities get to finish on shutdown.")] = 30.0,
+) -> None:
+    """Run a worker for every prompt and @tool in an app until SIGINT/SIGTERM."""
+
+    async def go() -> None:
+        module = import_app(app_target)
+        target = server_address(address) or "localhost:7233"
+        client = await connect_to(target, namespace)
+        w = build_worker(client, module, task_queue, shutdown_timeout)
+        _print_worker_banner(module, task_queue, f"{target} (namespace {client.namespace})")
+        await serve_until_signal(w)
+        console.print("Worker stopped.")
+
+    _execute(go)
+
+
+def _print_worker_banner(module: ModuleType, task_queue: str, where: str) -> None:
+    prompts, tools = collect([module])
+    console.print(f"[bold]Worker[/bold] for {module.__name__} on task queue [cyan]{task_queue}[/cyan] at {where}")
+    console.print(f"  prompts: {', '.join(p.spec.name for p in prompts)}")
+    console.print(f"  tools:   {', '.join(t.name for t in tools) or '(none)'}")
+    console.print("  Ctrl-C (or SIGTERM) stops it gracefully.")
+
+
+@app.command()
+def dev(
+    app_target: Annotated[str | None, typer.Option("--app", help="Also run a worker for this module or .py file.")] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where the server keeps its SQLite database (runs survive restarts).")] = Path(
+        ".lmthing"
+    ),
+    port: Annotated[int, typer.Option(help="gRPC port of the Temporal frontend.")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Port of the Temporal web UI.")] = DEFAULT_UI_PORT,
+    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
+) -> None:
+    """Start a local Temporal server with its web UI (and a worker for an app) until Ctrl-C."""
+
+    async def go() -> None:
+        module = import_app(app_target) if app_target else None
+        db_file = data_dir / "temporal.db"
+        env = await start_server(db_file=db_file, port=port, ui=True, ui_port=ui_port)
+        try:
+            w = build_worker(env.client, module, task_queue, 30.0) if module else None
+            console.print(f"[bold]Temporal dev server[/bold] (data in {db_file})")
+            console.print(f"  gRPC: localhost:{port}   (export TEMPORAL_ADDRESS=localhost:{port})")
+            console.print(f"  UI:   http://localhost:{ui_port}")
+            if module:
+                _print_worker_banner(module, task_queue, f"localhost:{port}")
+            console.print("Ctrl-C stops everything.")
+            await serve_until_signal(w)
+        finally:
+            await env.shutdown()
+        console.print("Stopped.")
+
+    _execute(go)
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Argument(help="A .py file or a dotted module name that defines the prompt.")],
+    prompt: Annotated[str | None, typer.Option("--prompt", help="Which prompt, when the module defines several.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="provider:model [default: $LMTHING_MODEL, else the prompt's own model]")
+    ] = None,
+    input: Annotated[str | None, typer.Option("--input", help="The prompt's arguments, as JSON.")] = None,  # noqa: A002
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many model steps.")] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Temporal frontend host:port [default: $TEMPORAL_ADDRESS, else an embedded in-memory server]"),
+    ] = None,
+    namespace: NamespaceOption = None,
+    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
+) -> None:
+    """Run one prompt to completion, printing each step as it happens."""
+    args = _execute_sync(lambda: parse_input(input))
+
+    async def go() -> None:
+        module = import_app(target)
+        chosen = pick_prompt(module, prompt)
+        chosen_model = model or os.environ.get("LMTHING_MODEL") or None
+        where = server_address(address)
+        if where:
+            client = await connect_to(where, namespace)
+            await run_with_worker(client, module, chosen, args, chosen_model, max_steps, task_queue, where)
+            return
+        env = await start_server()
+        try:
+            await run_with_worker(env.client, module, chosen, args, chosen_model, max_steps, task_queue, None)
+        finally:
+            await env.shutdown()
+
+    _execute(go)
+
+
+def _execute_sync(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except CliError as err:
+        err_console.print(f"[red]Error:[/red] {escape(str(err))}")
+        raise typer.Exit(err.code) from None
+
+
+async def run_with_worker(
+    client: Client,
+    module: ModuleType,
+    chosen: type[PromptWorkflow],
+    args: Any,
+    model: str | None,
+    max_steps: int | None,
+    task_queue: str,
+    address: str | None,
+) -> None:
+    w = build_worker(client, module, task_queue, 5.0)
+    async with w:
+        handle = await start_prompt(client, chosen, args, model=model, max_steps=max_steps, task_queue=task_queue)
+        console.print(f"[bold]Running[/bold] {chosen.spec.name} as workflow [cyan]{handle.id}[/cyan]")
+        try:
+            result = await follow(handle, StepPrinter())
+        except WorkflowFailureError as err:
+            _print_lookup(handle.id, client.namespace, address)
+            raise CliError(f"Run failed: {cause_message(err)}") from None
+    _print_result(result)
+    _print_lookup(handle.id, client.namespace, address)
+
+
+# ----------------------------------------------------------------------- following a run
+async def follow(handle: PromptHandle, printer: StepPrinter) -> RunResult:
+    """Wait for the result while printing each new step (``status`` and ``steps`` queries)."""
+    result_task = asyncio.create_task(handle.result())
+    last_seen: tuple[Any, ...] | None = None
+    while not result_task.done():
+        status = await _query(handle.status)
+        seen = (status.step, status.phase, tuple(status.running_agents)) if status else None
+        if status and seen != last_seen:
+            last_seen = seen
+            printer.show(await _query(handle.steps) or [])
+            printer.show_running(status)
+        await asyncio.wait({result_task}, timeout=POLL_SECONDS)
+    if result_task.exception() is None:
+        printer.show(await _query(handle.steps) or [])
+    return result_task.result()
+
+
+async def _query(fn: Callable[[], Awaitable[T]]) -> T | None:
+    """A query answer, or None while the workflow cannot answer yet (not started, replaying)."""
+    try:
+        return await fn()
+    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        return None
+
+
+class StepPrinter:
+    """Prints each step's model reply and tool results once, as they appear."""
+
+    def __init__(self) -> None:
+        self._replies: set[int] = set()
+        self._results: set[int] = set()
+        self._agents: set[tuple[int, str]] = set()
+
+    def show(self, steps: list[StepRecord]) -> None:
+        for record in steps:
+            if record.response is not None and record.step not in self._replies:
+                self._replies.add(record.step)
+                self._show_reply(record)
+            if record.tool_results and record.step not in self._results:
+                self._results.add(record.step)
+                for result in record.tool_results:
+                    self._show_result(result)
+
+    def show_running(self, status: RunStatus) -> None:
+        for agent in status.running_agents:
+            if (status.step, agent) not in self._agents:
+                self._agents.add((status.step, agent))
+                console.print(f"  [magenta]… sub-agent {escape(agent)} is running as a child workflow[/magenta]")
+
+    def _show_reply(self, record: StepRecord) -> None:
+        assert record.response is not None
+        console.print(f"[bold cyan]Step {record.step + 1}[/bold cyan]")
+        if record.response.text:
+            console.print(f"  {escape(_shorten(record.response.text))}")
+        for call in record.response.tool_calls:
+            console.print(f"  [yellow]→ {escape(call.name)}[/yellow] {escape(_shorten(_json(call.args)))}")
+
+    def _show_result(self, result: ToolResult) -> None:
+        style = "red" if result.is_error else "green"
+        console.print(f"  [{style}]← {escape(result.name)}[/{style}] {escape(_shorten(_json(result.result)))}")
+
+
+def _json(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 1] + "…"
+
+
+def cause_message(err: BaseException | None) -> str:
+    """The innermost failure message: the one that says what actually went wrong."""
+    inner = err
+    while isinstance(inner, TemporalError) and inner.cause is not None:
+        inner = inner.cause
+    return (getattr(inner, "message", None) or str(inner)) if inner else "unknown error"
+
+
+def _print_result(result: RunResult) -> None:
+    console.print("[bold green]Answer[/bold green]")
+    console.print(escape(result.text))
+    u = result.usage
+    console.print(
+        f"[dim]{result.steps} step(s), stop reason: {result.stop_reason}; "
+        f"usage: {u.input_tokens} input + {u.output_tokens} output tokens[/dim]"
+    )
+    if result.state:
+        console.print(f"[dim]State: {escape(_json(result.state))}[/dim]")
+
+
+def _print_lookup(workflow_id: str, namespace: str, address: str | None) -> None:
+    console.print(f"Workflow id: [cyan]{escape(workflow_id)}[/cyan]")
+    if address is None:
+        console.print(
+            "[dim]The embedded in-memory Temporal server stopped with this command. For a persistent server "
+            "with a web UI, run `lmthing dev` and then `lmthing run ... --address localhost:7233`.[/dim]"
+        )
+        return
+    host = address.rsplit(":", 1)[0] or "localhost"
+    ui = os.environ.get("LMTHING_UI_URL") or f"http://{host}:{DEFAULT_UI_PORT}"
+    console.print(f"Temporal UI: {ui}/namespaces/{quote(namespace)}/workflows/{quote(workflow_id, safe='')}")
+    console.print(f"[dim]or: temporal workflow show --address {address} --workflow-id {workflow_id}[/dim]")
