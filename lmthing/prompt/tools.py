@@ -38,6 +38,19 @@ class RetryOptions:
     maximum_attempts: int = 3
     non_retryable_error_types: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Temporal rejects an invalid policy when the workflow schedules the activity, which
+        # would fail that workflow task over and over; say so where the tool is defined.
+        if self.maximum_interval < self.initial_interval:
+            raise ValueError(
+                f"RetryOptions: maximum_interval ({self.maximum_interval}) is shorter than "
+                f"initial_interval ({self.initial_interval}); raise maximum_interval."
+            )
+        if self.backoff_coefficient < 1:
+            raise ValueError(f"RetryOptions: backoff_coefficient must be >= 1, got {self.backoff_coefficient}")
+        if self.maximum_attempts < 0:
+            raise ValueError(f"RetryOptions: maximum_attempts must be >= 0 (0 = unlimited), got {self.maximum_attempts}")
+
 
 @dataclass(frozen=True)
 class ActivityOptions:

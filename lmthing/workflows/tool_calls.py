@@ -114,7 +114,7 @@ class ToolRunner:
                 start_to_close_timeout=opts.start_to_close_timeout,
                 schedule_to_close_timeout=opts.schedule_to_close_timeout,
                 heartbeat_timeout=opts.heartbeat_timeout,
-                task_queue=opts.task_queue,
+                task_queue=opts.task_queue or workflow.info().task_queue,
                 retry_policy=RetryPolicy(
                     initial_interval=opts.retry.initial_interval,
                     backoff_coefficient=opts.retry.backoff_coefficient,
