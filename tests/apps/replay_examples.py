@@ -1,0 +1,131 @@
+"""Representative prompts whose recorded histories (tests/histories/) are replayed by
+tests/test_replay.py against the current code.
+
+Each one exercises a different shape of workflow history:
+
+- ``replay_tools_state``: several steps of an in-workflow tool that updates ``def_state``,
+  an ``@tool`` activity and an effect that reacts to the state;
+- ``replay_subagent``: two sub-agents started in one step (concurrent child workflows),
+  each with its own scripted model and its own activity tool call;
+- ``replay_parallel``: one model reply with several tool calls run concurrently (three
+  activities and an in-workflow tool).
+
+Changing these prompts changes their histories: re-record them with
+``python -m tests.histories.record`` (see that script) in the same change.
+The workflow sandbox re-imports this module: it imports only lmthing and pydantic.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from lmthing import prompt, tool
+from lmthing.testing import scripted_model, text, tool_call
+
+CITIES = {"paris": 18, "oslo": 4, "lima": 22, "cairo": 30}
+
+
+@tool
+async def replay_lookup(city: str) -> dict:
+    """Look up the temperature of a city."""
+    return {"city": city, "celsius": CITIES.get(city.lower(), 0)}
+
+
+class Note(BaseModel):
+    text: str
+
+
+class Topic(BaseModel):
+    topic: str
+
+
+# ----------------------------------------------------------------- tools + state, 4 steps
+TOOLS_STATE_MODEL = scripted_model(
+    "replay-tools-state",
+    [
+        text("Noting Paris."),
+        tool_call("note", {"text": "paris first"}),
+        tool_call("replay_lookup", {"city": "Paris"}),
+        text("Noting Oslo."),
+        tool_call("note", {"text": "oslo second"}),
+        tool_call("replay_lookup", {"city": "Oslo"}),
+        tool_call("note", {"text": "compare"}),
+        text("Paris is 18 C, Oslo is 4 C."),
+    ],
+)
+
+
+@prompt(model=TOOLS_STATE_MODEL)
+def replay_tools_state(p):
+    notes, set_notes = p.def_state("notes", [])
+    p.def_system("role", "You compare city temperatures and keep notes.")
+    p.def_data("notes", notes)
+    p.user("Compare Paris and Oslo.")
+
+    def note(args: Note):
+        set_notes(lambda current: [*current, args.text])
+        return {"saved": len(p.get_state("notes"))}
+
+    def remind(ctx, step_modifier):
+        step_modifier("systems", [{"name": "progress", "value": f"{len(p.get_state('notes'))} notes so far"}])
+
+    p.def_effect(remind, [len(notes)])
+    p.def_tool("note", "Save a note.", Note, note)
+    p.def_tool(replay_lookup)
+
+
+# --------------------------------------------------------------- sub-agents (child workflows)
+SUBAGENT_MODEL = scripted_model(
+    "replay-subagent",
+    [
+        text("Asking two researchers."),
+        tool_call("researcher", {"topic": "lima"}),
+        tool_call("researcher", {"topic": "cairo"}),
+        text("Lima is 22 C and Cairo is 30 C."),
+    ],
+    agents={
+        "researcher": [
+            lambda req: [tool_call("replay_lookup", {"city": req.messages[0].content or ""})],
+            lambda req: text(f"Found: {req.messages[-1].content}"),
+        ],
+    },
+)
+
+
+@prompt(model=SUBAGENT_MODEL)
+def replay_subagent(p):
+    p.def_state("mode", "delegate")
+    p.def_system("role", "You delegate research.")
+    p.user("How warm are Lima and Cairo?")
+
+    def researcher(args: Topic, child):
+        child.def_system("role", "You research one city.")
+        child.user(args.topic)
+        child.def_tool(replay_lookup)
+
+    p.def_agent("researcher", "Research one city.", Topic, researcher)
+
+
+# ------------------------------------------------------------ concurrent tool calls, 2 steps
+PARALLEL_MODEL = scripted_model(
+    "replay-parallel",
+    [
+        text("Looking up three cities at once."),
+        tool_call("replay_lookup", {"city": "Paris"}),
+        tool_call("replay_lookup", {"city": "Oslo"}),
+        tool_call("tally", {"text": "three lookups"}),
+        tool_call("replay_lookup", {"city": "Lima"}),
+        text("Lima is the warmest."),
+    ],
+)
+
+
+@prompt(model=PARALLEL_MODEL)
+def replay_parallel(p):
+    tallies, set_tallies = p.def_state("tallies", 0)
+    p.user("Which of Paris, Oslo and Lima is the warmest?")
+    p.def_tool(replay_lookup)
+    p.def_tool("tally", "Count a batch of lookups.", Note, lambda args: set_tallies(lambda n: n + 1) or {"ok": True})
+
+
+EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel]

@@ -1,0 +1,139 @@
+"""Re-record the workflow histories that tests/test_replay.py replays.
+
+    python -m tests.histories.record          (from the repository root)
+
+Starts its own in-memory Temporal dev server and a worker for tests/apps/replay_examples.py,
+runs every prompt in ``EXAMPLES`` under a fixed workflow id, and writes the history of each
+run, and of every child workflow (sub-agent) it started, to ``tests/histories/<id>.json``
+(``/`` in a workflow id becomes ``__`` in the file name; test_replay.py maps it back, as
+a child workflow's id must be the same on replay).
+
+When to run it: only for a deliberate, versioned change that alters what a run records
+(a new activity, a changed order of commands, a renamed workflow or activity, a changed
+example prompt). The replay test failing after an *accidental* change is the point of the
+test: histories like these belong to runs that are still in flight in production, and the
+change would break them. Say in the change why the histories changed (and how running
+workflows are handled: ``workflow.patched``, a new prompt name, or draining them first).
+
+Histories are kept machine-neutral: the client and worker identity is a fixed string (the
+SDK default is ``pid@hostname``), and the script refuses to write a history that contains
+this machine's host name, user name, home directory or repository path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import getpass
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+
+from lmthing.client import data_converter, start_prompt
+from lmthing.workers import create_worker
+from lmthing.workers.dev_server import start_dev_server
+
+HISTORY_DIR = Path(__file__).resolve().parent
+REPO_ROOT = HISTORY_DIR.parent.parent
+APP = "tests.apps.replay_examples"
+TASK_QUEUE = "replay-examples"
+IDENTITY = "lmthing-history-recorder"
+
+
+def file_for(workflow_id: str) -> Path:
+    return HISTORY_DIR / f"{workflow_id.replace('/', '__')}.json"
+
+
+def workflow_id_for(path: Path) -> str:
+    return path.stem.replace("__", "/")
+
+
+def machine_specific_strings() -> list[str]:
+    """Strings that would tie a history to this machine (and may leak who recorded it)."""
+    found = {socket.gethostname(), str(REPO_ROOT), str(Path.home()), sys.prefix}
+    try:
+        found.add(getpass.getuser())
+    except Exception:
+        pass
+    return sorted(s for s in found if s and len(s) >= 3 and s not in ("root", "/root"))
+
+
+def readable_text(history_json: dict[str, Any]) -> str:
+    """The history as text with every payload decoded (payload data is base64 in JSON)."""
+    parts = [json.dumps(history_json)]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("data"), str) and "metadata" in node:
+                try:
+                    parts.append(base64.b64decode(node["data"]).decode("utf-8", errors="replace"))
+                except ValueError:
+                    pass
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(history_json)
+    return "\n".join(parts)
+
+
+def child_ids(history: WorkflowHistory) -> list[str]:
+    return [
+        e.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
+    ]
+
+
+async def record(client: Client, prompt: type, workflow_id: str) -> list[Path]:
+    handle = await start_prompt(client, prompt, id=workflow_id, task_queue=TASK_QUEUE)
+    await asyncio.wait_for(handle.result(), 60)
+    written: list[Path] = []
+    pending = [workflow_id]
+    while pending:
+        wid = pending.pop(0)
+        history = await client.get_workflow_handle(wid).fetch_history()
+        as_json = history.to_json_dict()
+        text = json.dumps(as_json, indent=2, sort_keys=True) + "\n"
+        readable = readable_text(as_json)
+        leaks = [s for s in machine_specific_strings() if s in readable]
+        if leaks:
+            raise SystemExit(f"history of {wid} contains machine-specific text {leaks}; not writing it")
+        path = file_for(wid)
+        path.write_text(text)
+        written.append(path)
+        pending += child_ids(history)
+    return written
+
+
+async def main() -> None:
+    os.chdir(REPO_ROOT)
+    from tests.apps.replay_examples import EXAMPLES
+
+    env = await start_dev_server()
+    try:
+        target = env.client.service_client.config.target_host
+        client = await Client.connect(target, data_converter=data_converter(), identity=IDENTITY)
+        async with create_worker(client, app=APP, task_queue=TASK_QUEUE):
+            for prompt in EXAMPLES:
+                for path in await record(client, prompt, prompt.spec.name.replace("_", "-")):
+                    print(f"wrote {path.relative_to(REPO_ROOT)}")
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO_ROOT))
+    asyncio.run(main())
+    # Skip interpreter teardown: the SDK's Rust threads can abort it at exit
+    # ("PyGILState_Release ... finalizing", temporalio/sdk-python#300).
+    sys.stdout.flush()
+    os._exit(0)

@@ -1,0 +1,133 @@
+"""Replay: recorded histories (tests/histories/*.json) replay against the current code.
+
+A change that alters the commands a prompt workflow issues for the same history (a tool
+that no longer runs as an activity, another activity type, a missing sub-agent, a new
+timer...) would break every run in flight when the change is deployed. These tests catch
+it before: each history is replayed through Temporal's Replayer with the same workflow
+sandbox and data converter as the worker. When such a change is deliberate, re-record the
+histories with ``python -m tests.histories.record`` and say why in the change.
+"""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+import tests.apps as apps
+from lmthing.client import data_converter
+from lmthing.workers import collect, sandbox_runner
+from tests import replay_variants
+from tests.apps import replay_examples
+from tests.histories.record import machine_specific_strings, readable_text, workflow_id_for
+
+HISTORY_DIR = Path(__file__).resolve().parent / "histories"
+HISTORY_FILES = sorted(HISTORY_DIR.glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    # A child workflow's id is part of its parent's commands, so replay needs the real id.
+    return WorkflowHistory.from_json(workflow_id_for(path), path.read_text())
+
+
+def all_prompts() -> list[type]:
+    prompts, _ = collect(f"tests.apps.{m.name}" for m in pkgutil.iter_modules(apps.__path__))
+    return prompts
+
+
+def replayer(workflows: list[type]) -> Replayer:
+    return Replayer(workflows=workflows, workflow_runner=sandbox_runner(), data_converter=data_converter())
+
+
+def test_every_example_has_a_history() -> None:
+    names = {p.name for p in HISTORY_FILES}
+    for prompt in replay_examples.EXAMPLES:
+        assert f"{prompt.spec.name.replace('_', '-')}.json" in names, "run python -m tests.histories.record"
+    # The sub-agent example recorded its two concurrent child workflows too.
+    assert sum(n.startswith("replay-subagent__researcher__") for n in names) == 2
+
+
+async def test_recorded_histories_replay_without_nondeterminism() -> None:
+    assert HISTORY_FILES, "no histories under tests/histories"
+    histories = {path.name: load(path) for path in HISTORY_FILES}
+    file_of_run = {h.run_id: name for name, h in histories.items()}
+    assert len(file_of_run) == len(histories), "two history files hold the same run"
+
+    async def each() -> AsyncIterator[WorkflowHistory]:
+        for history in histories.values():
+            yield history
+
+    results = await replayer(all_prompts()).replay_workflows(each(), raise_on_replay_failure=False)
+
+    failures = {file_of_run[run_id]: f"{type(err).__name__}: {err}" for run_id, err in results.replay_failures.items()}
+    assert failures == {}, "histories that no longer replay (see tests/histories/record.py):\n" + "\n".join(
+        f"  {name}: {err}" for name, err in failures.items()
+    )
+
+
+async def test_each_history_replays_on_its_own() -> None:
+    """Per file, with the Replayer's per-history result (its replay_failure is None)."""
+    r = replayer(all_prompts())
+    for path in HISTORY_FILES:
+        result = await r.replay_workflow(load(path), raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        # The model's reply (from history) asks for replay_lookup; the variant no longer
+        # schedules its activity and goes straight to the next model call.
+        (replay_variants.lookup_in_workflow, "'lmthing.tool.replay_lookup' does not match activity type of activity command 'lmthing.model_call'"),
+        (replay_variants.lookup_other_activity, "'lmthing.tool.replay_lookup' does not match activity type of activity command 'lmthing.tool.replay_lookup_v2'"),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+async def test_an_incompatible_change_fails_replay(variant: type, expected: str) -> None:
+    assert variant.spec.name == replay_examples.replay_tools_state.spec.name
+    history = load(HISTORY_DIR / "replay-tools-state.json")
+    result = await replayer([variant]).replay_workflow(history, raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, workflow.NondeterminismError), result.replay_failure
+    assert expected in str(result.replay_failure)
+
+
+async def test_replay_under_another_workflow_id_fails_for_a_parent() -> None:
+    """Why history files are named after their workflow id: sub-agent ids derive from it."""
+    history = WorkflowHistory.from_json("another-id", (HISTORY_DIR / "replay-subagent.json").read_text())
+    result = await replayer(all_prompts()).replay_workflow(history, raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, workflow.NondeterminismError)
+    assert "Child workflow id" in str(result.replay_failure)
+
+
+async def test_a_change_of_wording_only_still_replays() -> None:
+    """What the check does not see: activity inputs (prompt text) are not compared."""
+    history = load(HISTORY_DIR / "replay-tools-state.json")
+    result = await replayer([replay_variants.reworded]).replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None
+
+
+async def test_replay_of_an_unknown_prompt_is_reported() -> None:
+    """A prompt that was renamed or removed cannot replay its runs: the Replayer says so."""
+    history = load(HISTORY_DIR / "replay-parallel.json")
+    result = await replayer([replay_examples.replay_tools_state]).replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+    assert "replay_parallel" in str(result.replay_failure)
+
+
+@pytest.mark.parametrize("path", HISTORY_FILES, ids=lambda p: p.name)
+def test_history_is_machine_neutral(path: Path) -> None:
+    data = json.loads(path.read_text())
+    text = readable_text(data)  # payloads decoded
+    leaks = [s for s in machine_specific_strings() if s in text]
+    assert not leaks, f"{path.name} contains {leaks}"
+    assert not re.search(r'"(/home|/Users|/root|/tmp|/work|[A-Z]:\\\\)', text), f"{path.name} contains an absolute path"
+    identities = set(re.findall(r'"identity": "([^"]*)"', json.dumps(data)))
+    assert all(not re.fullmatch(r"\d+@.*", i) for i in identities), f"{path.name}: default pid@host identity {identities}"
+    assert not re.search(r"(api[_-]?key|authorization|bearer|secret)", text, re.IGNORECASE), f"{path.name} mentions a secret"
