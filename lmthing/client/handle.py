@@ -55,17 +55,19 @@ async def start_prompt(
     max_steps: int | None = None,
     system: str | None = None,
     options: ModelOptions | dict[str, Any] | None = None,
+    config: RunConfig | None = None,
     id: str | None = None,
     task_queue: str = DEFAULT_TASK_QUEUE,
 ) -> PromptHandle:
-    """Start a prompt as a workflow of type ``<prompt name>``."""
+    """Start a prompt as a workflow of type ``<prompt name>``.
+
+    ``config`` carries every run setting (timeouts, attempts...); ``model``, ``max_steps``,
+    ``system`` and ``options`` override its fields."""
     name = prompt_name(prompt)
-    config = RunConfig(
-        model=model,
-        max_steps=max_steps,
-        system=system,
-        options=ModelOptions.model_validate(options) if isinstance(options, dict) else options or ModelOptions(),
-    )
+    overrides: dict[str, Any] = {"model": model, "max_steps": max_steps, "system": system}
+    if options is not None:
+        overrides["options"] = ModelOptions.model_validate(options) if isinstance(options, dict) else options
+    config = (config or RunConfig()).model_copy(update={k: v for k, v in overrides.items() if v is not None})
     payload = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
     handle = await client.start_workflow(
         name,
