@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from lmthing.client import PromptHandle, connect, start_prompt
+from lmthing.client.connect import DEFAULT_ADDRESS
 from lmthing.prompt.types import RunResult, RunStatus, StepRecord, ToolResult
 from lmthing.workers import DEFAULT_TASK_QUEUE, collect, create_worker
 from lmthing.workers.dev_server import start_dev_server
@@ -45,7 +47,7 @@ app = typer.Typer(
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-DEFAULT_UI_PORT = 8233
+UI_PORT_OFFSET = 1000  # `temporal server start-dev` serves its UI on the gRPC port + 1000
 POLL_SECONDS = 0.2
 MAX_SHOWN_CHARS = 400
 T = TypeVar("T")
@@ -190,6 +192,13 @@ async def start_server(**kwargs: Any) -> Any:
         raise CliError(f"The embedded Temporal server did not start: {err}") from None
 
 
+def ensure_port_free(port: int, option: str) -> None:
+    """Fail clearly: the SDK would silently connect to whatever already listens there."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise CliError(f"Port {port} is already in use (another Temporal server?); choose another with {option}.")
+
+
 @contextmanager
 def _child_stdout_silenced() -> Iterator[None]:
     """Point fd 1 at /dev/null while the server process is spawned (it inherits it)."""
@@ -210,26 +219,27 @@ async def serve_until_signal(worker: Worker | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    waiters = {asyncio.create_task(stop.wait())}
-    run_task = asyncio.create_task(worker.run()) if worker else None
-    if run_task:
-        waiters.add(run_task)
-    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    if run_task and run_task.done():
+    if worker is None:
+        await stop.wait()
+        return
+    run_task = asyncio.create_task(worker.run())
+    stop_task = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    if run_task in done:
+        stop_task.cancel()
         raise CliError(f"The worker stopped: {cause_message(run_task.exception())}")
-    if worker and run_task:
-        console.print("Shutting down the worker (running activities get the graceful timeout to finish)...")
-        await worker.shutdown()
-        await run_task
+    console.print("Shutting down the worker (running activities get the graceful timeout to finish)...")
+    await worker.shutdown()
+    await run_task
 
 
 # ------------------------------------------------------------------------------ commands
 AppOption = Annotated[str, typer.Option("--app", help="Module (dotted name) or .py file defining the prompts and tools.")]
 TaskQueueOption = Annotated[str, typer.Option(help="Task queue the worker polls and runs start on.")]
 AddressOption = Annotated[
-    str | None, typer.Option(help="Temporal frontend host:port [default: $TEMPORAL_ADDRESS, else localhost:7233]")
+    str | None, typer.Option(help="Temporal frontend host:port (default: $TEMPORAL_ADDRESS, else localhost:7233)")
 ]
-NamespaceOption = Annotated[str | None, typer.Option(help="Temporal namespace [default: $TEMPORAL_NAMESPACE, else default]")]
+NamespaceOption = Annotated[str | None, typer.Option(help="Temporal namespace (default: $TEMPORAL_NAMESPACE, else default)")]
 
 
 @app.command()
@@ -244,7 +254,7 @@ def worker(
 
     async def go() -> None:
         module = import_app(app_target)
-        target = server_address(address) or "localhost:7233"
+        target = server_address(address) or DEFAULT_ADDRESS
         client = await connect_to(target, namespace)
         w = build_worker(client, module, task_queue, shutdown_timeout)
         _print_worker_banner(module, task_queue, f"{target} (namespace {client.namespace})")
@@ -269,7 +279,7 @@ def dev(
         ".lmthing"
     ),
     port: Annotated[int, typer.Option(help="gRPC port of the Temporal frontend.")] = 7233,
-    ui_port: Annotated[int, typer.Option(help="Port of the Temporal web UI.")] = DEFAULT_UI_PORT,
+    ui_port: Annotated[int | None, typer.Option(help="Port of the Temporal web UI (default: --port + 1000)")] = None,
     task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
 ) -> None:
     """Start a local Temporal server with its web UI (and a worker for an app) until Ctrl-C."""
@@ -277,12 +287,15 @@ def dev(
     async def go() -> None:
         module = import_app(app_target) if app_target else None
         db_file = data_dir / "temporal.db"
-        env = await start_server(db_file=db_file, port=port, ui=True, ui_port=ui_port)
+        ui = ui_port or ui_port_for(port)
+        for number, option in ((port, "--port"), (ui, "--ui-port")):
+            ensure_port_free(number, option)
+        env = await start_server(db_file=db_file, port=port, ui=True, ui_port=ui)
         try:
             w = build_worker(env.client, module, task_queue, 30.0) if module else None
             console.print(f"[bold]Temporal dev server[/bold] (data in {db_file})")
             console.print(f"  gRPC: localhost:{port}   (export TEMPORAL_ADDRESS=localhost:{port})")
-            console.print(f"  UI:   http://localhost:{ui_port}")
+            console.print(f"  UI:   http://localhost:{ui}")
             if module:
                 _print_worker_banner(module, task_queue, f"localhost:{port}")
             console.print("Ctrl-C stops everything.")
@@ -299,19 +312,21 @@ def run(
     target: Annotated[str, typer.Argument(help="A .py file or a dotted module name that defines the prompt.")],
     prompt: Annotated[str | None, typer.Option("--prompt", help="Which prompt, when the module defines several.")] = None,
     model: Annotated[
-        str | None, typer.Option(help="provider:model [default: $LMTHING_MODEL, else the prompt's own model]")
+        str | None, typer.Option(help="provider:model (default: $LMTHING_MODEL, else the prompt's own model)")
     ] = None,
     input: Annotated[str | None, typer.Option("--input", help="The prompt's arguments, as JSON.")] = None,  # noqa: A002
     max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many model steps.")] = None,
     address: Annotated[
         str | None,
-        typer.Option(help="Temporal frontend host:port [default: $TEMPORAL_ADDRESS, else an embedded in-memory server]"),
+        typer.Option(help="Temporal frontend host:port (default: $TEMPORAL_ADDRESS, else an embedded in-memory server)"),
     ] = None,
     namespace: NamespaceOption = None,
     task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
 ) -> None:
     """Run one prompt to completion, printing each step as it happens."""
     args = _execute_sync(lambda: parse_input(input))
+    # Tool and model errors show in the step output; no activity tracebacks in between.
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
 
     async def go() -> None:
         module = import_app(target)
@@ -375,8 +390,7 @@ async def follow(handle: PromptHandle, printer: StepPrinter) -> RunResult:
             printer.show(await _query(handle.steps) or [])
             printer.show_running(status)
         await asyncio.wait({result_task}, timeout=POLL_SECONDS)
-    if result_task.exception() is None:
-        printer.show(await _query(handle.steps) or [])
+    printer.show(await _query(handle.steps) or [])  # the last steps, also of a failed run
     return result_task.result()
 
 
@@ -453,6 +467,16 @@ def _print_result(result: RunResult) -> None:
         console.print(f"[dim]State: {escape(_json(result.state))}[/dim]")
 
 
+def ui_port_for(grpc_port: int) -> int:
+    return grpc_port + UI_PORT_OFFSET
+
+
+def guess_ui_url(address: str) -> str:
+    """Where the dev server's UI would be for this gRPC address (set LMTHING_UI_URL otherwise)."""
+    host, _, port = address.rpartition(":")
+    return f"http://{host or 'localhost'}:{ui_port_for(int(port)) if port.isdigit() else 8233}"
+
+
 def _print_lookup(workflow_id: str, namespace: str, address: str | None) -> None:
     console.print(f"Workflow id: [cyan]{escape(workflow_id)}[/cyan]")
     if address is None:
@@ -461,7 +485,6 @@ def _print_lookup(workflow_id: str, namespace: str, address: str | None) -> None
             "with a web UI, run `lmthing dev` and then `lmthing run ... --address localhost:7233`.[/dim]"
         )
         return
-    host = address.rsplit(":", 1)[0] or "localhost"
-    ui = os.environ.get("LMTHING_UI_URL") or f"http://{host}:{DEFAULT_UI_PORT}"
+    ui = os.environ.get("LMTHING_UI_URL") or guess_ui_url(address)
     console.print(f"Temporal UI: {ui}/namespaces/{quote(namespace)}/workflows/{quote(workflow_id, safe='')}")
     console.print(f"[dim]or: temporal workflow show --address {address} --workflow-id {workflow_id}[/dim]")

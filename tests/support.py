@@ -52,3 +52,8 @@ def event_kinds(events: list[Any]) -> list[str]:
     from temporalio.api.enums.v1 import EventType
 
     return [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in events]
+
+
+def activity_attempts(events: list[Any]) -> list[int]:
+    """The attempt number of every activity start, in history order."""
+    return [e.activity_task_started_event_attributes.attempt for e in events if e.HasField("activity_task_started_event_attributes")]

@@ -12,7 +12,7 @@ from lmthing.client import get_handle
 from lmthing.workers import create_worker
 from lmthing.workers.dev_server import start_dev_server, temporal_cli_path
 from tests.apps import runs_app, tools_app
-from tests.support import TEST_TASK_QUEUE, event_kinds, history, new_id, run, start
+from tests.support import activity_attempts, TEST_TASK_QUEUE, event_kinds, history, new_id, run, start
 
 
 async def test_start_by_prompt_name_from_a_plain_temporal_client(client, worker, dev_env):
@@ -104,7 +104,7 @@ async def test_unknown_provider_fails_fast_listing_the_available_ones(client, wo
     cause, events = await _failure(client, runs_app.unknown_provider)
     assert cause.type == "ModelCallFailed"
     assert "Unknown model provider 'nope' in 'nope:some-model'. Available providers: scripted." in cause.message
-    attempts = [e.activity_task_started_event_attributes.attempt for e in events if e.HasField("activity_task_started_event_attributes")]
+    attempts = activity_attempts(events)
     assert attempts == [1]  # non-retryable
 
 

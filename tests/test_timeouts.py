@@ -12,7 +12,7 @@ from lmthing import RetryOptions
 from lmthing.client import data_converter
 from lmthing.workers import create_worker
 from tests.apps import timeouts_app
-from tests.support import history, new_id, start
+from tests.support import activity_attempts, history, new_id, start
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ async def test_hours_of_retry_backoff_are_durable_timers(time_skipping_env):
         events = await history(handle)
     assert result.text == "gave up retrying"
     assert steps[0].tool_results[0].result == {"error": "Tool 'rate_limited' failed: 429 Too Many Requests"}
-    attempts = [e.activity_task_started_event_attributes.attempt for e in events if e.HasField("activity_task_started_event_attributes")]
+    attempts = activity_attempts(events)
     assert max(attempts) == 3
     elapsed = events[-1].event_time.ToDatetime() - events[0].event_time.ToDatetime()
     assert elapsed >= timedelta(hours=3)  # 1 h + 2 h of backoff, in workflow time
@@ -48,7 +48,7 @@ async def test_a_tool_past_its_timeout_is_retried_then_reported_to_the_model(cli
     error = steps[0].tool_results[0].result["error"]
     assert error == "Tool 'hangs' failed: activity StartToClose timeout"
     events = await history(handle)
-    attempts = [e.activity_task_started_event_attributes.attempt for e in events if e.HasField("activity_task_started_event_attributes")]
+    attempts = activity_attempts(events)
     assert max(attempts) == 2
 
 

@@ -4,7 +4,7 @@ import pytest
 from temporalio.client import WorkflowFailureError
 
 from tests.apps import tools_app
-from tests.support import event_kinds, history, run, scheduled_activities, start
+from tests.support import activity_attempts, event_kinds, history, run, scheduled_activities, start
 
 
 async def test_decorated_tools_run_as_activities_and_closures_in_the_workflow(client, worker):
@@ -65,11 +65,7 @@ async def test_a_failing_tool_is_retried_then_its_error_goes_to_the_model(client
     error = steps[0].tool_results[0]
     assert error.is_error and error.result == {"error": "Tool 'flaky' failed: upstream is down"}
     events = await history(handle)
-    attempts = [
-        e.activity_task_started_event_attributes.attempt
-        for e in events
-        if e.HasField("activity_task_started_event_attributes")
-    ]
+    attempts = activity_attempts(events)
     assert max(attempts) == 3  # the tool's retry policy: 3 attempts
 
 

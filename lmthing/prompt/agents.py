@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
 from .render import RESPONSE_SCHEMA_INSTRUCTION
-from .tools import composite_schema, format_validation_error, schema_of
+from .tools import CompositeDef, format_validation_error, schema_of, validate_args
 
 AgentFn = Callable[..., Any]
 
@@ -35,28 +35,18 @@ class AgentDef:
         return schema_of(self.schema)
 
     def validate_args(self, raw: dict[str, Any] | str) -> tuple[Any, str | None]:
-        from .tools import ToolDef
-
-        return ToolDef(self.name, self.description, self.schema, fn=self.fn).validate_args(raw)
+        return validate_args(self.schema, raw, self.name)
 
 
 @dataclass
-class CompositeAgentDef:
-    """One tool through which the model calls several sub-agents at once."""
+class CompositeAgentDef(CompositeDef):
+    """A composite agent (``def_agent(name, description, [agent(...), ...])``)."""
 
-    name: str
-    description: str
-    sub_agents: list[AgentDef]
+    label: ClassVar[str] = "sub-agents"
 
-    def full_description(self) -> str:
-        lines = "\n".join(f"  - {a.name}: {a.description}" for a in self.sub_agents)
-        return f"{self.description}\n\nAvailable sub-agents:\n{lines}"
-
-    def parameters(self) -> dict[str, Any]:
-        return composite_schema([a.name for a in self.sub_agents])
-
-    def sub_agent(self, name: str) -> AgentDef | None:
-        return next((a for a in self.sub_agents if a.name == name), None)
+    @property
+    def sub_agents(self) -> list[AgentDef]:
+        return self.members
 
 
 def agent(name: str, description: str, schema: Any, fn: AgentFn, **options: Any) -> AgentDef:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, get_type_hints
+from typing import Any, ClassVar, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
@@ -130,6 +130,26 @@ def schema_of(schema: type[BaseModel] | dict[str, Any] | None) -> dict[str, Any]
     return schema.model_json_schema()
 
 
+def validate_args(schema: type[BaseModel] | dict[str, Any] | None, raw: dict[str, Any] | str, name: str) -> tuple[Any, str | None]:
+    """Parse a model's tool arguments: ``(args, None)`` or ``(None, error for the model)``.
+
+    With a pydantic schema the args are a model instance; otherwise the parsed dict.
+    """
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else {}
+        except json.JSONDecodeError as err:
+            return None, f"Invalid arguments for tool '{name}': not valid JSON ({err.msg} at position {err.pos})"
+    if not isinstance(raw, dict):
+        return None, f"Invalid arguments for tool '{name}': expected a JSON object, got {type(raw).__name__}"
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        try:
+            return schema.model_validate(raw), None
+        except ValidationError as err:
+            return None, f"Invalid arguments for tool '{name}': {format_validation_error(err)}"
+    return raw, None
+
+
 def format_validation_error(err: ValidationError) -> str:
     parts = []
     for e in err.errors(include_url=False):
@@ -216,20 +236,7 @@ class ToolDef:
         return schema_of(self.schema)
 
     def validate_args(self, raw: dict[str, Any] | str) -> tuple[Any, str | None]:
-        """Return ``(args, None)`` or ``(None, error message for the model)``."""
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw) if raw.strip() else {}
-            except json.JSONDecodeError as err:
-                return None, f"Invalid arguments for tool '{self.name}': not valid JSON ({err.msg} at position {err.pos})"
-        if not isinstance(raw, dict):
-            return None, f"Invalid arguments for tool '{self.name}': expected a JSON object, got {type(raw).__name__}"
-        if isinstance(self.schema, type) and issubclass(self.schema, BaseModel):
-            try:
-                return self.schema.model_validate(raw), None
-            except ValidationError as err:
-                return None, f"Invalid arguments for tool '{self.name}': {format_validation_error(err)}"
-        return raw, None
+        return validate_args(self.schema, raw, self.name)
 
     def check_response(self, output: Any) -> str | None:
         """Validate a result against ``response_schema``; an error message or ``None``."""
@@ -243,22 +250,38 @@ class ToolDef:
 
 
 @dataclass
-class CompositeToolDef:
-    """One tool that lets the model call several sub-tools in one call."""
+class CompositeDef:
+    """One tool through which the model calls several members (sub-tools or sub-agents)."""
 
     name: str
     description: str
-    sub_tools: list[ToolDef]
+    members: list[Any] = field(default_factory=list)
+
+    label: ClassVar[str] = "members"
 
     def full_description(self) -> str:
-        lines = "\n".join(f"  - {t.name}: {t.description}" for t in self.sub_tools)
-        return f"{self.description}\n\nAvailable sub-tools:\n{lines}"
+        lines = "\n".join(f"  - {m.name}: {m.description}" for m in self.members)
+        return f"{self.description}\n\nAvailable {self.label}:\n{lines}"
 
     def parameters(self) -> dict[str, Any]:
-        return composite_schema([t.name for t in self.sub_tools])
+        return composite_schema(self.member_names())
 
-    def sub_tool(self, name: str) -> ToolDef | None:
-        return next((t for t in self.sub_tools if t.name == name), None)
+    def member_names(self) -> list[str]:
+        return [m.name for m in self.members]
+
+    def member(self, name: str) -> Any:
+        return next((m for m in self.members if m.name == name), None)
+
+
+@dataclass
+class CompositeToolDef(CompositeDef):
+    """A composite tool (``def_tool(name, description, [tool(...), ...])``)."""
+
+    label: ClassVar[str] = "sub-tools"
+
+    @property
+    def sub_tools(self) -> list[ToolDef]:
+        return self.members
 
 
 def composite_schema(names: list[str]) -> dict[str, Any]:

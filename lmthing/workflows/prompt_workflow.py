@@ -9,7 +9,6 @@ workflows, and ``def_state`` is workflow memory rebuilt by replay.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -360,7 +359,7 @@ def _validate_args(spec: PromptSpec, args: Any) -> Any:
 def _find_agent(finder: StatefulPrompt, frame: AgentFrame, level: int) -> AgentDef:
     found = finder._agents.get(frame.agent)  # noqa: SLF001 - same package family, read-only
     if isinstance(found, CompositeAgentDef) and frame.sub:
-        found = found.sub_agent(frame.sub)
+        found = found.member(frame.sub)
     if not isinstance(found, AgentDef):
         where = f"{frame.agent}.{frame.sub}" if frame.sub else frame.agent
         raise ApplicationError(

@@ -136,9 +136,9 @@ class ToolRunner:
         # Sub-calls run one after another: they often depend on each other (write, then read).
         for index, sub_call in enumerate(calls):
             name = str(sub_call.get("name"))
-            sub = cdef.sub_tool(name)
+            sub = cdef.member(name)
             if sub is None:
-                known = ", ".join(t.name for t in cdef.sub_tools)
+                known = ", ".join(cdef.member_names())
                 results.append({"name": name, "result": {"error": f"Unknown sub-tool '{name}'. Available: {known}"}})
                 continue
             output, _ = await self._run_tool(sub, sub_call.get("args") or {}, call.id, step, f"{call.id}:{index}")
@@ -160,9 +160,9 @@ class ToolRunner:
 
         async def one(index: int, sub_call: dict[str, Any]) -> dict[str, Any]:
             name = str(sub_call.get("name"))
-            sub = cdef.sub_agent(name)
+            sub = cdef.member(name)
             if sub is None:
-                known = ", ".join(a.name for a in cdef.sub_agents)
+                known = ", ".join(cdef.member_names())
                 return {"name": name, "response": f"Error: unknown sub-agent '{name}'. Available: {known}"}
             args, problem = sub.validate_args(sub_call.get("args") or {})
             if problem is not None:
