@@ -1,0 +1,42 @@
+"""The layer rules of ARCHITECTURE.md, checked on the source: a file's folder says what it
+may import."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "lmthing"
+
+FORBIDDEN = {
+    # prompt/ is engine-neutral: no Temporal, no other lmthing layer.
+    "prompt": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
+    # workflows/ is deterministic orchestration: activity *names* only, no I/O libraries.
+    "workflows": (
+        "openai", "anthropic", "httpx", "requests", "aiohttp", "socket", "subprocess",
+        "lmthing.workers", "lmthing.client", "lmthing.activities.model", "lmthing.activities.tools",
+        "lmthing.activities.providers",
+    ),
+    "activities": ("lmthing.workflows", "lmthing.workers", "lmthing.client"),
+}
+
+
+def imports_of(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_what_it_may(layer):
+    offenders = [
+        f"{path.relative_to(ROOT.parent)} imports {name}"
+        for path in sorted((ROOT / layer).rglob("*.py"))
+        for name in imports_of(path)
+        if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[layer])
+    ]
+    assert offenders == []
