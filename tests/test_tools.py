@@ -116,3 +116,13 @@ async def test_composite_tool_runs_sub_calls_in_order_and_isolates_failures(clie
         ]
     }
     assert result.state == {"files": {"a.txt": "Hello"}}
+
+
+async def test_a_tool_the_worker_does_not_know_fails_fast_instead_of_waiting(client, worker):
+    handle = await start(client, tools_app.uses_unregistered_tool)
+    result = await handle.result()
+    error = (await handle.steps())[0].tool_results[0].result["error"]
+    assert result.text == "went on"
+    assert error.startswith("Tool 'forgotten' failed: Activity 'lmthing.tool.forgotten' is not registered on this worker.")
+    assert "create_worker(tools=[...])" in error
+    assert activity_attempts(await history(handle))[-2] == 1  # not retried

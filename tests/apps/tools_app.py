@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from lmthing import RetryOptions, ToolContext, prompt, tool
 from lmthing.testing import scripted_model, text, tool_call
+import tests.unregistered_tools as extra_tools  # a module, not a tool: the worker won't register it
 
 
 class AddArgs(BaseModel):
@@ -188,3 +189,9 @@ def slow(p):
     p.def_state("phase", "started")
     p.def_tool(slow_echo)
     p.user("Be slow")
+
+
+@prompt(model=scripted_model("tools-unregistered", [tool_call("forgotten", {"x": 1}), text("went on")]))
+def uses_unregistered_tool(p):
+    p.def_tool(extra_tools.forgotten)
+    p.user("Try")
