@@ -1,7 +1,7 @@
 """Prompts for the basic loop tests."""
 
 from lmthing import prompt
-from lmthing.testing import scripted_model, text, tool_call
+from lmthing.testing import scripted_model, text
 
 HELLO = scripted_model("basics-hello", [text("Hello, Ann!")])
 

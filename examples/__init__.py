@@ -1,0 +1,1 @@
+"""Example agents. Run one with ``lmthing run examples/<name>.py``."""
