@@ -387,10 +387,10 @@ async def follow(handle: PromptHandle, printer: StepPrinter) -> RunResult:
         seen = (status.step, status.phase, tuple(status.running_agents)) if status else None
         if status and seen != last_seen:
             last_seen = seen
-            printer.show(await _query(handle.steps) or [])
+            printer.show(await _query(lambda: handle.steps(since=printer.unfinished_from())) or [])
             printer.show_running(status)
         await asyncio.wait({result_task}, timeout=POLL_SECONDS)
-    printer.show(await _query(handle.steps) or [])  # the last steps, also of a failed run
+    printer.show(await _query(lambda: handle.steps(since=printer.unfinished_from())) or [])  # also of a failed run
     return result_task.result()
 
 
@@ -409,9 +409,19 @@ class StepPrinter:
         self._replies: set[int] = set()
         self._results: set[int] = set()
         self._agents: set[tuple[int, str]] = set()
+        self._no_tools: set[int] = set()
+
+    def unfinished_from(self) -> int:
+        """The first step not yet printed in full (its reply and, if any, its tool results)."""
+        step = 0
+        while step in self._replies and (step in self._results or step in self._no_tools):
+            step += 1
+        return step
 
     def show(self, steps: list[StepRecord]) -> None:
         for record in steps:
+            if record.response is not None and not record.response.tool_calls:
+                self._no_tools.add(record.step)
             if record.response is not None and record.step not in self._replies:
                 self._replies.add(record.step)
                 self._show_reply(record)

@@ -69,6 +69,8 @@ async def test_queries_show_state_steps_and_running_tools_mid_run(client, worker
     await handle.result()
     final = await handle.status()
     assert final.phase == "finished" and final.running_tools == []
+    # A follower asks only for the steps it has not seen.
+    assert [s.step for s in await handle.steps(since=1)] == [1]
 
 
 async def test_stop_when_ends_the_run_after_that_step(client, worker):

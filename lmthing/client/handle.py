@@ -32,8 +32,9 @@ class PromptHandle:
     async def state(self) -> dict[str, Any]:
         return await self.handle.query("state", result_type=dict)
 
-    async def steps(self) -> list[StepRecord]:
-        return await self.handle.query("steps", result_type=list[StepRecord])
+    async def steps(self, since: int = 0) -> list[StepRecord]:
+        """Step records from step ``since`` (0-based) on."""
+        return await self.handle.query("steps", since, result_type=list[StepRecord])
 
     async def status(self) -> RunStatus:
         return await self.handle.query("status", result_type=RunStatus)

@@ -104,9 +104,10 @@ class PromptWorkflow:
         return self._prompt.state if self._prompt else {}
 
     @workflow.query
-    def steps(self) -> list[StepRecord]:
-        """What the model received and returned at every step so far."""
-        return list(self._steps)
+    def steps(self, since: int = 0) -> list[StepRecord]:
+        """What the model received and returned at every step from ``since`` on (0-based),
+        so a follower can ask only for what it has not seen."""
+        return [s for s in self._steps if s.step >= since]
 
     @workflow.query
     def status(self) -> RunStatus:
@@ -274,7 +275,7 @@ class PromptWorkflow:
             )
         except ActivityError as err:
             raise ApplicationError(
-                f"Model call failed at step {request.step} ({request.model}): {_cause_message(err)}",
+                f"Model call {request.step + 1} of the run ({request.model}) failed: {_cause_message(err)}",
                 type="ModelCallFailed",
                 non_retryable=True,
             ) from None
