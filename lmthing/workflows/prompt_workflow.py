@@ -271,7 +271,6 @@ class PromptWorkflow:
                     maximum_interval=timedelta(seconds=60),
                     maximum_attempts=config.model_max_attempts,
                 ),
-                summary=f"model step {request.step}",
             )
         except ActivityError as err:
             raise ApplicationError(

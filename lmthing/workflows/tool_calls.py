@@ -122,7 +122,6 @@ class ToolRunner:
                     maximum_attempts=opts.retry.maximum_attempts,
                     non_retryable_error_types=list(opts.retry.non_retryable_error_types),
                 ),
-                summary=f"tool {tdef.name}",
             )
         except ActivityError as err:
             raise ToolFailure(f"Tool '{tdef.name}' failed: {_cause_message(err)}") from None

@@ -1,0 +1,1 @@
+"""Benchmarks (run them as scripts or with ``python -m bench.<name>``; see README.md)."""
