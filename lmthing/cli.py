@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -34,7 +33,7 @@ from lmthing.client import PromptHandle, connect, start_prompt
 from lmthing.client.connect import DEFAULT_ADDRESS
 from lmthing.prompt.types import RunResult, RunStatus, StepRecord, ToolResult
 from lmthing.workers import DEFAULT_TASK_QUEUE, collect, create_worker
-from lmthing.workers.dev_server import start_dev_server
+from lmthing.workers.dev_server import port_in_use, start_dev_server
 from lmthing.workflows import PromptWorkflow
 
 app = typer.Typer(
@@ -194,9 +193,8 @@ async def start_server(**kwargs: Any) -> Any:
 
 def ensure_port_free(port: int, option: str) -> None:
     """Fail clearly: the SDK would silently connect to whatever already listens there."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            raise CliError(f"Port {port} is already in use (another Temporal server?); choose another with {option}.")
+    if port_in_use(port):
+        raise CliError(f"Port {port} is already in use (another Temporal server?); choose another with {option}.")
 
 
 @contextmanager

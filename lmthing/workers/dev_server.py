@@ -4,6 +4,7 @@ package), started through the SDK's own ``WorkflowEnvironment.start_local``."""
 from __future__ import annotations
 
 import shutil
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,6 +35,11 @@ def temporal_cli_path() -> str:
     )
 
 
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def dynamic_config_args(extra: Mapping[str, str | int] | None = None) -> list[str]:
     args: list[str] = []
     for key, value in {**FAST_DYNAMIC_CONFIG, **{k: str(v) for k, v in (extra or {}).items()}}.items():
@@ -51,7 +57,13 @@ async def start_dev_server(
     dynamic_config: Mapping[str, str | int] | None = None,
     extra_args: Sequence[str] = (),
 ) -> WorkflowEnvironment:
-    """Start a dev server; ``db_file`` keeps runs across restarts (SQLite)."""
+    """Start a dev server; ``db_file`` keeps runs across restarts (SQLite).
+
+    A busy ``port`` is refused up front: the SDK would otherwise connect to whatever server
+    already listens there and report success."""
+    for number, what in ((port, "port"), (ui_port, "ui_port")):
+        if number and port_in_use(number):
+            raise RuntimeError(f"{what} {number} is already in use (another Temporal server?); choose another.")
     if db_file is not None:
         Path(db_file).parent.mkdir(parents=True, exist_ok=True)
     return await WorkflowEnvironment.start_local(
