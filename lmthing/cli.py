@@ -61,8 +61,20 @@ class CliError(Exception):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point for ``python -m lmthing`` and scripts (``argv`` without the program name)."""
-    app(args=argv, prog_name="lmthing")
+    """Entry point for ``lmthing`` and ``python -m lmthing`` (``argv`` without the program name).
+
+    Ends the process with ``os._exit`` once the command is done: the Temporal SDK's Rust
+    threads can abort the interpreter while it tears down ("PyGILState_Release ...
+    finalizing", temporalio/sdk-python#300), which would turn a finished command into exit
+    code 134."""
+    try:
+        app(args=argv, prog_name="lmthing", standalone_mode=True)
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _execute(make: Callable[[], Awaitable[T]]) -> T:

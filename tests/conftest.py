@@ -43,3 +43,26 @@ async def worker(client: Client) -> AsyncIterator[None]:
         yield
 
 
+
+
+_exit_status = 0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave without interpreter teardown, after pytest has reported everything.
+
+    The Temporal SDK's Rust threads can abort CPython while it finalizes ("PyGILState_Release
+    ... finalizing", temporalio/sdk-python#300), turning a green run into exit code 134.
+    """
+    import os
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)
