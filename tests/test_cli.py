@@ -161,3 +161,57 @@ async def read_until(proc: asyncio.subprocess.Process, marker: str) -> str:
             raise AssertionError(f"worker exited before printing {marker!r}: {seen}{(await proc.stderr.read()).decode()}")
         seen += line.decode()
     return seen
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def start_dev(data_dir: Path, port: int, ui_port: int) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lmthing", "dev", "--app", "examples.research_agent", "--data-dir", str(data_dir),
+        "--port", str(port), "--ui-port", str(ui_port),
+        cwd=ROOT, env=cli_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.wait_for(read_until(proc, "Ctrl-C"), TIMEOUT)
+    return proc
+
+
+async def stop(proc: asyncio.subprocess.Process) -> int:
+    proc.send_signal(signal.SIGINT)
+    await asyncio.wait_for(proc.communicate(), 20)
+    return proc.returncode or 0
+
+
+async def test_dev_serves_the_ui_and_keeps_runs_across_a_restart(tmp_path):
+    import urllib.request
+
+    from temporalio.client import Client
+
+    from lmthing.client import data_converter
+
+    port, ui_port = free_port(), free_port()
+    proc = await start_dev(tmp_path, port, ui_port)
+    try:
+        client = await Client.connect(f"localhost:{port}", data_converter=data_converter())
+        handle = await start_prompt(client, "research", id=new_id("dev"))  # default task queue: dev's worker
+        result = await asyncio.wait_for(handle.result(), TIMEOUT)
+        assert result.steps == 4
+        page = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://localhost:{ui_port}/", timeout=10))
+        assert page.status == 200
+    finally:
+        assert await stop(proc) == 0
+    assert (tmp_path / "temporal.db").exists()
+
+    proc = await start_dev(tmp_path, port, ui_port)
+    try:
+        client = await Client.connect(f"localhost:{port}", data_converter=data_converter())
+        again = get_handle(client, handle.id)
+        assert (await again.handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+        assert (await again.result()).text == result.text
+    finally:
+        assert await stop(proc) == 0

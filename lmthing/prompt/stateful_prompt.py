@@ -212,6 +212,10 @@ class StatefulPrompt:
         self._tools.pop(name, None)
         return self._mark(Kind.AGENT, name)
 
+    def defined_agent(self, name: str) -> AgentDef | CompositeAgentDef | None:
+        """The agent the last run of the prompt function defined under ``name``."""
+        return self._agents.get(name)
+
     def _check_tool_name(self, name: str, api: str) -> None:
         if not isinstance(name, str) or not _TOOL_NAME.match(name):
             raise PromptError(f"{api}: tool name {name!r} is invalid; use 1-64 letters, digits, '_' or '-'")

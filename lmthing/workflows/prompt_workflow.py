@@ -357,7 +357,7 @@ def _validate_args(spec: PromptSpec, args: Any) -> Any:
 
 
 def _find_agent(finder: StatefulPrompt, frame: AgentFrame, level: int) -> AgentDef:
-    found = finder._agents.get(frame.agent)  # noqa: SLF001 - same package family, read-only
+    found = finder.defined_agent(frame.agent)
     if isinstance(found, CompositeAgentDef) and frame.sub:
         found = found.member(frame.sub)
     if not isinstance(found, AgentDef):
