@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from pydantic import BaseModel
 
-from lmthing.activities.providers.base import ModelConfigError, default_registry, resolve_model_spec
+from lmthing.activities.providers.base import ModelConfigError, NullSink, default_registry, resolve_model_spec
 from lmthing.activities.providers.scripted import ScriptedProvider, register_script
 from lmthing.prompt import StatefulPrompt, tool
 from lmthing.prompt.stateful_prompt import PromptError
@@ -54,7 +54,7 @@ def test_scripted_steps_group_text_with_the_tool_calls_after_it():
     provider = ScriptedProvider()
 
     def step(n):
-        return asyncio.run(provider.complete("unit-group", ModelRequest(model="scripted:unit-group", step=n)))
+        return asyncio.run(provider.complete("unit-group", ModelRequest(model="scripted:unit-group", step=n), NullSink()))
 
     first = step(0)
     assert first.text == "a" and [c.name for c in first.tool_calls] == ["x", "y"]
@@ -68,7 +68,7 @@ def test_scripted_steps_group_text_with_the_tool_calls_after_it():
 def test_the_same_step_always_gets_the_same_answer():
     register_script("unit-stable", [text("one"), text("two")])
     provider = ScriptedProvider()
-    answers = {asyncio.run(provider.complete("unit-stable", ModelRequest(model="m", step=1))).text for _ in range(3)}
+    answers = {asyncio.run(provider.complete("unit-stable", ModelRequest(model="m", step=1), NullSink())).text for _ in range(3)}
     assert answers == {"two"}
 
 

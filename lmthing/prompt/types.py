@@ -119,6 +119,8 @@ class ModelResponse(_Model):
     finish_reason: str = "stop"
     usage: Usage = Field(default_factory=Usage)
     model: str = ""
+    # Estimated from the provider's price table; None when the model's price is unknown.
+    cost_usd: float | None = None
 
 
 class ToolResult(_Model):
@@ -158,6 +160,8 @@ class RunResult(_Model):
     steps: int
     stop_reason: Literal["answer", "max_steps", "stop_when"]
     usage: Usage = Field(default_factory=Usage)
+    # Estimated cost of every model call of the run and its sub-agents; None if any is unknown.
+    cost_usd: float | None = None
     state: dict[str, Any] = Field(default_factory=dict)
     structured: Any = None
     validation_error: str | None = None

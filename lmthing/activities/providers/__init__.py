@@ -1,6 +1,18 @@
 """Model providers: the interface, the registry with the model resolver, and the built-ins."""
 
-from .base import ModelConfigError, ModelProvider, ProviderRegistry, default_registry, resolve_model_spec
+from .base import (
+    ModelCallError,
+    ModelConfigError,
+    ModelProvider,
+    NullSink,
+    ProviderRegistry,
+    StreamSink,
+    default_registry,
+    resolve_model_spec,
+)
 from .scripted import ScriptedProvider
 
-__all__ = ["ModelConfigError", "ModelProvider", "ProviderRegistry", "ScriptedProvider", "default_registry", "resolve_model_spec"]
+__all__ = [
+    "ModelCallError", "ModelConfigError", "ModelProvider", "NullSink", "ProviderRegistry", "ScriptedProvider",
+    "StreamSink", "default_registry", "resolve_model_spec",
+]

@@ -17,11 +17,39 @@ class ModelConfigError(Exception):
     """A model string cannot be resolved; the message says what to set or change."""
 
 
+class ModelCallError(Exception):
+    """A provider call failed. ``retryable`` says whether another attempt can help (429,
+    5xx, timeouts, dropped streams) or not (bad key, unknown model, invalid request);
+    ``retry_after`` (seconds) is the provider's ``Retry-After``, used as the next retry delay.
+    ``error_type`` names the failure class for users and metrics (e.g. "RateLimited")."""
+
+    def __init__(self, message: str, *, retryable: bool, error_type: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.error_type = error_type
+        self.retry_after = retry_after
+
+
+class StreamSink(Protocol):
+    """Where a provider sends text while the reply is still arriving; the model activity
+    forwards it to the caller (batched) and heartbeats."""
+
+    def text(self, delta: str) -> None: ...
+
+
+class NullSink:
+    """A sink that drops everything (no caller is listening)."""
+
+    def text(self, delta: str) -> None:
+        return None
+
+
 @runtime_checkable
 class ModelProvider(Protocol):
-    """One model backend. ``complete`` makes one model step (one request, one reply)."""
+    """One model backend. ``complete`` makes one model step (one request, one reply),
+    sending text deltas to ``sink`` as they arrive when it streams."""
 
-    async def complete(self, model_id: str, request: ModelRequest) -> ModelResponse: ...
+    async def complete(self, model_id: str, request: ModelRequest, sink: StreamSink) -> ModelResponse: ...
 
 
 def _alias_var(alias: str) -> str:

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from lmthing.prompt.types import ModelRequest, ModelResponse, ToolCall, Usage
 
-from .base import ModelConfigError
+from .base import ModelConfigError, StreamSink
 
 
 class ScriptText(BaseModel):
@@ -81,6 +81,14 @@ def _script_for(name: str, agent: str | None) -> tuple[list[list[Any]] | None, s
     return _SCRIPTS.get(name), repr(name)
 
 
+def _chunks(text: str) -> list[str]:
+    """Text as a streaming model sends it: word by word, spaces kept."""
+    out: list[str] = []
+    for word in text.split(" "):
+        out.append(word if not out else " " + word)
+    return [c for c in out if c]
+
+
 def _estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
@@ -88,7 +96,7 @@ def _estimate_tokens(text: str) -> int:
 class ScriptedProvider:
     """Plays back registered scripts; ``model_id`` is the script name."""
 
-    async def complete(self, model_id: str, request: ModelRequest) -> ModelResponse:
+    async def complete(self, model_id: str, request: ModelRequest, sink: StreamSink) -> ModelResponse:
         steps, label = _script_for(model_id, request.agent)
         if steps is None:
             known = ", ".join(sorted(_SCRIPTS)) or "(none)"
@@ -109,6 +117,8 @@ class ScriptedProvider:
             else:
                 items.append(item)
         text = "".join(i.text for i in items if isinstance(i, ScriptText))
+        for word in _chunks(text):
+            sink.text(word)
         calls = [
             ToolCall(id=i.id or f"call_{request.step}_{n}", name=i.name, args=i.args)
             for n, i in enumerate(c for c in items if isinstance(c, ScriptToolCall))
