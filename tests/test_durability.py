@@ -24,9 +24,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
-from lmthing import RunConfig, RunResult
+from lmthing import RunConfig
 from lmthing.activities.names import MODEL_CALL
-from lmthing.client import PromptHandle, data_converter
+from lmthing.client import PromptHandle, data_converter, start_prompt
 from lmthing.prompt.types import RunStatus, StepRecord
 from lmthing.workers import sandbox_runner
 from tests.apps import durable
@@ -84,14 +84,7 @@ async def worker_process(address: str, task_queue: str, identity: str, log_dir: 
 
 
 async def start_run(client: Client, task_queue: str) -> PromptHandle:
-    handle = await client.start_workflow(
-        durable.durable_counter.spec.name,
-        args=[None, CONFIG],
-        id=new_id("durable"),
-        task_queue=task_queue,
-        result_type=RunResult,
-    )
-    return PromptHandle(handle)
+    return await start_prompt(client, durable.durable_counter, config=CONFIG, id=new_id("durable"), task_queue=task_queue)
 
 
 async def wait_until_mid_run(handle: PromptHandle, timeout: float = 30.0) -> RunStatus:

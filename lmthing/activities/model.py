@@ -1,16 +1,71 @@
-"""The model-call activity (``lmthing.model_call``): one model step through a provider."""
+"""The model-call activity (``lmthing.model_call``): one model step through a provider.
+
+Around the provider it adds what makes a model call durable and observable: a heartbeat
+while it waits (a dead worker is noticed within the heartbeat timeout, and cancelling the
+run cancels the HTTP request), text deltas sent to callers in batches through the run's
+Workflow Stream, a size check on the reply, and error classes mapped onto Temporal retries.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from pydantic_core import to_json
 from temporalio import activity
+from temporalio.contrib.workflow_streams import WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
 
-from lmthing.prompt.types import ModelRequest, ModelResponse
+from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent
 
 from .names import MODEL_CALL
-from .providers.base import ModelCallError, ModelConfigError, NullSink, ProviderRegistry
+from .providers.base import ModelCallError, ModelConfigError, NullSink, ProviderRegistry, StreamSink
+
+# The run's stream topic (lmthing.workflows.events.EVENTS_TOPIC; activities do not import workflows).
+EVENTS_TOPIC = "events"
+HEARTBEAT_EVERY_SECONDS = 1.0
+# Temporal refuses payloads over 2 MB by default; a reply near that would fail the activity
+# completion on every attempt. Leave room for the rest of the workflow task.
+MAX_REPLY_BYTES = 1_500_000
+
+
+class StreamingSink:
+    """Publishes text deltas as stream events (step, attempt, seq) and heartbeats."""
+
+    def __init__(self, stream: WorkflowStreamClient, step: int) -> None:
+        self._topic = stream.topic(EVENTS_TOPIC, type=StreamEvent)
+        self._step = step
+        self._attempt = activity.info().attempt
+        self._seq = 0
+
+    def text(self, delta: str) -> None:
+        if not delta:
+            return
+        # The first delta goes out at once (time to first token); the rest in batches.
+        self._topic.publish(
+            StreamEvent(type="text_delta", step=self._step, attempt=self._attempt, seq=self._seq, text=delta),
+            force_flush=self._seq == 0,
+        )
+        self._seq += 1
+        activity.heartbeat()
+
+
+@contextlib.asynccontextmanager
+async def _sink_for(request: ModelRequest) -> AsyncIterator[StreamSink]:
+    if request.stream_batch_ms is None:
+        yield NullSink()
+        return
+    stream = WorkflowStreamClient.from_within_activity(batch_interval=timedelta(milliseconds=request.stream_batch_ms))
+    async with stream:  # flushes what is left on the way out
+        yield StreamingSink(stream, request.step)
+
+
+async def _heartbeat_forever() -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
 
 
 class ModelActivities:
@@ -21,9 +76,11 @@ class ModelActivities:
 
     @activity.defn(name=MODEL_CALL)
     async def model_call(self, request: ModelRequest) -> ModelResponse:
+        heartbeats = asyncio.create_task(_heartbeat_forever())
         try:
             provider, model_id = self.registry.resolve(request.model)
-            return await provider.complete(model_id, request, NullSink())
+            async with _sink_for(request) as sink:
+                response = await provider.complete(model_id, request, sink)
         except ModelConfigError as err:
             # Configuration does not fix itself between attempts: fail fast.
             raise ApplicationError(str(err), type="ModelConfigError", non_retryable=True) from None
@@ -34,3 +91,14 @@ class ModelActivities:
                 non_retryable=not err.retryable,
                 next_retry_delay=timedelta(seconds=err.retry_after) if err.retry_after else None,
             ) from None
+        finally:
+            heartbeats.cancel()
+        size = len(to_json(response))
+        if size > MAX_REPLY_BYTES:
+            raise ApplicationError(
+                f"The model's reply is {size} bytes; replies over {MAX_REPLY_BYTES} bytes do not fit a Temporal "
+                "payload. Lower max_output_tokens, or have the model write large output through a tool.",
+                type="ModelReplyTooLarge",
+                non_retryable=True,
+            )
+        return response

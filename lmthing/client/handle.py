@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
-from lmthing.prompt.types import ModelOptions, RunResult, RunStatus, StepRecord
+from lmthing.prompt.types import ModelOptions, RunResult, RunStatus, StepRecord, StreamEvent
 from lmthing.workflows.config import RunConfig
+from lmthing.workflows.events import EVENTS_TOPIC
 from lmthing.workflows.prompt_workflow import PromptWorkflow
 
 DEFAULT_TASK_QUEUE = "lmthing"
+
+
+class TextDelta(str):
+    """A piece of streamed text, still a plain ``str`` for printing.
+
+    ``restarted`` is True on the first piece of a model call that is being *retried* (its
+    worker crashed, its connection dropped): the text of that step starts over, and a
+    caller that already showed the earlier attempt's text should replace it, not append."""
+
+    step: int
+    attempt: int
+    restarted: bool
+
+    def __new__(cls, text: str, step: int, attempt: int, restarted: bool) -> TextDelta:
+        piece = super().__new__(cls, text)
+        piece.step, piece.attempt, piece.restarted = step, attempt, restarted
+        return piece
 
 
 @dataclass
@@ -21,6 +41,7 @@ class PromptHandle:
     """A running (or finished) prompt. Follows continue-as-new transparently."""
 
     handle: WorkflowHandle[Any, Any]
+    client: Client
 
     @property
     def id(self) -> str:
@@ -41,6 +62,29 @@ class PromptHandle:
 
     async def cancel(self) -> None:
         await self.handle.cancel()
+
+    async def full_stream(self, from_offset: int = 0) -> AsyncIterator[StreamEvent]:
+        """Every event of the run from ``from_offset`` on, as it happens: step start, text
+        deltas, tool calls and results, sub-agents, step finish, then finish or error.
+
+        Each event's ``offset`` is its position; after a disconnect, resume with
+        ``full_stream(event.offset + 1)``. Ends after the run's ``finish``/``error``."""
+        stream = WorkflowStreamClient.create(self.client, self.id)
+        async for item in stream.subscribe([EVENTS_TOPIC], from_offset, result_type=StreamEvent):
+            event = item.data.model_copy(update={"offset": item.offset})
+            yield event
+            if event.type in ("finish", "error"):
+                return
+
+    async def text_stream(self, from_offset: int = 0) -> AsyncIterator[TextDelta]:
+        """The model's text as it arrives, across all steps (see ``TextDelta.restarted``)."""
+        attempts: dict[int, int] = {}
+        async for event in self.full_stream(from_offset):
+            if event.type != "text_delta" or not event.text:
+                continue
+            seen = attempts.get(event.step)
+            attempts[event.step] = event.attempt
+            yield TextDelta(event.text, event.step, event.attempt, restarted=seen is not None and event.attempt != seen)
 
 
 def prompt_name(prompt: type[PromptWorkflow] | str) -> str:
@@ -77,7 +121,7 @@ async def start_prompt(
         task_queue=task_queue,
         result_type=RunResult,
     )
-    return PromptHandle(handle)
+    return PromptHandle(handle, client)
 
 
 async def run_prompt(client: Client, prompt: type[PromptWorkflow] | str, args: Any = None, **kwargs: Any) -> RunResult:
@@ -86,4 +130,4 @@ async def run_prompt(client: Client, prompt: type[PromptWorkflow] | str, args: A
 
 
 def get_handle(client: Client, workflow_id: str) -> PromptHandle:
-    return PromptHandle(client.get_workflow_handle(workflow_id, result_type=RunResult))
+    return PromptHandle(client.get_workflow_handle(workflow_id, result_type=RunResult), client)

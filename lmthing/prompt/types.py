@@ -88,6 +88,9 @@ class ModelRequest(_Model):
     workflow_id: str = ""
     # For a sub-agent run: the agent names from the root prompt down, joined by "/".
     agent: str | None = None
+    # Delivery, not generation: how often the model activity sends text deltas to callers
+    # (milliseconds); None sends none. Never passed to the provider.
+    stream_batch_ms: int | None = None
 
     @property
     def messages(self) -> list[Message]:
@@ -150,6 +153,7 @@ class RunStatus(_Model):
     running_tools: list[str] = Field(default_factory=list)
     running_agents: list[str] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = 0.0
     continued_runs: int = 0
 
 
@@ -175,3 +179,33 @@ class ToolActivityInput(_Model):
     idempotency_key: str
 
 
+
+
+StreamEventType = Literal[
+    "step_start", "text_delta", "tool_call", "tool_result", "agent_start", "agent_finish",
+    "step_finish", "finish", "error",
+]
+
+
+class StreamEvent(_Model):
+    """One event of a run's stream (``handle.full_stream()``).
+
+    ``step`` is the 0-based model step. Text deltas also carry the model activity's
+    ``attempt`` and a ``seq`` number within that attempt: after a retry (a crashed worker, a
+    dropped connection) the text of the step starts again with a higher attempt, so a caller
+    can tell repeated text from new text. ``offset`` is the event's position in the stream:
+    pass it back (+1) to resume after a disconnect.
+    """
+
+    type: StreamEventType
+    step: int = 0
+    attempt: int = 1
+    seq: int = 0
+    text: str | None = None
+    tool_call: ToolCall | None = None
+    tool_result: ToolResult | None = None
+    agent: str | None = None
+    workflow_id: str | None = None
+    usage: Usage | None = None
+    error: str | None = None
+    offset: int = -1

@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from temporalio.contrib.workflow_streams import WorkflowStreamState
+
 from lmthing.prompt.types import Message, ModelOptions, StepRecord, Usage
 
 
@@ -40,6 +42,12 @@ class RunConfig(_Model):
     system: str | None = None
     model_timeout_seconds: float = 300.0
     model_max_attempts: int = 5
+    # A model call that sends no heartbeat for this long is considered dead (its worker is
+    # gone) and is retried elsewhere; the activity heartbeats while it waits and streams.
+    model_heartbeat_seconds: float = 10.0
+    # Text deltas to callers: on/off, and at most one batch (one history event) per interval.
+    stream: bool = True
+    stream_batch_ms: int = 250
     # Set by a parent for a sub-agent run: how to find the agent's function.
     agent_path: list[AgentFrame] = Field(default_factory=list)
 
@@ -55,3 +63,6 @@ class Carry(_Model):
     steps: list[StepRecord] = Field(default_factory=list)
     schema_attempts: int = 0
     continued_runs: int = 0
+    cost_usd: float | None = 0.0
+    # The event stream's retained log and publisher dedup state (typed: see WorkflowStream).
+    stream: WorkflowStreamState | None = None

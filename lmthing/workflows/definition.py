@@ -20,7 +20,7 @@ from temporalio import workflow
 from lmthing.prompt.types import RunResult
 
 from .config import Carry, RunConfig
-from .prompt_workflow import DEFAULT_MAX_STEPS, PromptSpec, PromptWorkflow
+from .prompt_workflow import DEFAULT_MAX_STEPS, RUN_PARAMETERS, PromptSpec, PromptWorkflow
 
 
 def prompt(
@@ -75,7 +75,8 @@ def _workflow_class(spec: PromptSpec, f: Callable[..., Any]) -> type[PromptWorkf
     # The SDK accepts a run method only if it looks defined on the class itself.
     run.__qualname__ = f"{f.__name__}.run"
     run.__module__ = f.__module__
-    run.__annotations__ = {"args": Any, "config": RunConfig | None, "carry": Carry | None, "return": RunResult}
+    # @workflow.init and @workflow.run must have identical parameters, annotations included.
+    run.__annotations__ = {**RUN_PARAMETERS, "return": RunResult}
     cls = type(f.__name__, (PromptWorkflow,), {"spec": spec, "run": workflow.run(run), "__doc__": f.__doc__})
     cls.__module__ = f.__module__
     cls.__qualname__ = f.__qualname__

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
@@ -37,6 +38,7 @@ from lmthing.prompt.types import (
 
 from .config import AgentFrame, Carry, RunConfig
 from .errors import non_deterministic, user_error
+from .events import RunEvents
 from .tool_calls import ToolRunner, _cause_message
 
 if TYPE_CHECKING:
@@ -87,7 +89,13 @@ class PromptWorkflow:
 
     spec: ClassVar[PromptSpec]
 
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, args: Any = None, config: RunConfig | None = None, carry: Carry | None = None) -> None:
+        prior = _carry_or_none(carry)
+        # The event stream must be created here (Workflow Streams registers its handlers
+        # from @workflow.init); after continue-as-new it resumes the retained events.
+        self._stream = WorkflowStream(prior_state=prior.stream if prior else None)
+        self._events = RunEvents(self._stream)
         self._status = RunStatus(prompt=self.spec.name)
         self._steps: list[StepRecord] = []
         self._prompt: StatefulPrompt | None = None
@@ -95,7 +103,9 @@ class PromptWorkflow:
         # def_state as it was when the current step's prompt function ran: a sub-agent
         # started by this step re-runs the parent's body with it to find its function.
         self._prepared_state: dict[str, Any] = {}
+        # What sub-agents finished during the current step cost, added to the run's totals.
         self._child_usage = Usage()
+        self._child_cost: float | None = 0.0
 
     # --------------------------------------------------------------------------- queries
     @workflow.query
@@ -133,13 +143,20 @@ class PromptWorkflow:
         try:
             return await self._loop(args, config, carry)
         except RestrictedWorkflowAccessError as err:
-            self._status.phase = "failed"
-            raise non_deterministic(f"Prompt '{self.spec.name}'", err) from None
-        except (FailureError, workflow.NondeterminismError):
+            raise self._failed(non_deterministic(f"Prompt '{self.spec.name}'", err)) from None
+        except workflow.NondeterminismError:
             raise
+        except FailureError as err:
+            raise self._failed(err) from None
         except Exception as err:  # every other user error ends the run with a clear message
+            raise self._failed(user_error(f"Prompt '{self.spec.name}'", err)) from None
+
+    def _failed(self, err: FailureError) -> FailureError:
+        """Mark the run failed and tell stream readers why, then let the failure end it."""
+        if not isinstance(err, (ApplicationError,)) or not _is_cancellation(err):
             self._status.phase = "failed"
-            raise user_error(f"Prompt '{self.spec.name}'", err) from None
+            self._events.error(self._status.step, err.message)
+        return err
 
     async def _loop(self, args: Any, config: RunConfig, carry: Carry | None) -> RunResult:
         info = workflow.info()
@@ -156,6 +173,7 @@ class PromptWorkflow:
         carry = carry or Carry()
         self._steps = list(carry.steps)
         usage = carry.usage
+        cost = carry.cost_usd
         step = carry.step
         schema_attempts = carry.schema_attempts
         self._status.continued_runs = carry.continued_runs
@@ -192,15 +210,19 @@ class PromptWorkflow:
                 step=step,
                 workflow_id=info.workflow_id,
                 agent="/".join(f.sub or f.agent for f in config.agent_path) or None,
+                stream_batch_ms=config.stream_batch_ms if config.stream else None,
             )
             record = StepRecord(step=step, request=request)
             self._steps.append(record)
             self._status.step = step
             self._status.phase = "model"
+            self._events.step_start(step)
             response = await self._call_model(request, config)
             record.response = response
             usage = usage + response.usage
-            self._status.usage = usage
+            cost = _add_cost(cost, response.cost_usd)
+            self._status.usage, self._status.cost_usd = usage, cost
+            self._events.step_finish(step, response.text, response.usage)
             prompt.record_assistant(response.text, response.tool_calls)
             step += 1
             text = response.text
@@ -217,11 +239,14 @@ class PromptWorkflow:
                 prompt.record_user(SCHEMA_RETRY_MESSAGE.format(error=validation_error))
             else:
                 self._status.phase = "tools"
+                self._events.tool_calls(step - 1, response.tool_calls)
                 results = await self._runner.run_all(response.tool_calls, prepared, step - 1)
                 record.tool_results = results
+                self._events.tool_results(step - 1, results)
                 prompt.record_tool_results(results, {c.id: c.args for c in response.tool_calls})
                 usage, self._child_usage = usage + self._child_usage, Usage()
-                self._status.usage = usage
+                cost, self._child_cost = _add_cost(cost, self._child_cost), 0.0
+                self._status.usage, self._status.cost_usd = usage, cost
                 if body.stop_when is not None and body.stop_when(self._steps):
                     stop_reason = "stop_when"
                     break
@@ -229,30 +254,32 @@ class PromptWorkflow:
                 stop_reason = "max_steps"
                 break
             if info.is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    args=[
-                        args,
-                        config,
-                        Carry(
-                            state=prompt.state,
-                            messages=prompt.messages,
-                            step=step,
-                            usage=usage,
-                            effect_memory=prompt.export_memory(),
-                            steps=[_trimmed(s) for s in self._steps],
-                            schema_attempts=schema_attempts,
-                            continued_runs=carry.continued_runs + 1,
-                        ),
-                    ]
+                self._events.trim_for_carry()
+                carried = Carry(
+                    state=prompt.state,
+                    messages=prompt.messages,
+                    step=step,
+                    usage=usage,
+                    cost_usd=cost,
+                    effect_memory=prompt.export_memory(),
+                    steps=[_trimmed(s) for s in self._steps],
+                    schema_attempts=schema_attempts,
+                    continued_runs=carry.continued_runs + 1,
+                )
+                # Releases stream pollers (they follow the chain), waits for handlers, and
+                # continues as new with the stream's state carried too.
+                await self._stream.continue_as_new(
+                    lambda stream_state: [args, config, carried.model_copy(update={"stream": stream_state})]
                 )
 
         self._status.phase = "finished"
+        self._events.finish(step - 1, text, usage)
         return RunResult(
             text=text,
             steps=step,
             stop_reason=stop_reason,  # type: ignore[arg-type]
             usage=usage,
+            cost_usd=cost,
             state=prompt.state,
             structured=structured,
             validation_error=validation_error,
@@ -265,6 +292,7 @@ class PromptWorkflow:
                 request,
                 result_type=ModelResponse,
                 start_to_close_timeout=timedelta(seconds=config.model_timeout_seconds),
+                heartbeat_timeout=timedelta(seconds=config.model_heartbeat_seconds),
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=1),
                     backoff_coefficient=2.0,
@@ -322,14 +350,28 @@ class PromptWorkflow:
             update={"agent_path": [*body.parent_frames, frame], "model": adef.model or model, "max_steps": None,
                     "system": None}
         )
-        result: RunResult = await workflow.execute_child_workflow(
-            workflow.info().workflow_type,
-            args=[_dump(args), child_config],
-            id=child_id,
-            result_type=RunResult,
-        )
+        step = self._status.step
+        self._events.agent("agent_start", step, adef.name, child_id)
+        try:
+            result: RunResult = await workflow.execute_child_workflow(
+                workflow.info().workflow_type,
+                args=[_dump(args), child_config],
+                id=child_id,
+                result_type=RunResult,
+            )
+        except FailureError as err:
+            self._events.agent("agent_finish", step, adef.name, child_id, error=_cause_message(err))
+            raise
+        self._events.agent("agent_finish", step, adef.name, child_id)
         self._child_usage = self._child_usage + result.usage
+        self._child_cost = _add_cost(self._child_cost, result.cost_usd)
         return result
+
+
+# The workflow's parameters as real types (this module defers annotations): @workflow.init
+# and every generated @workflow.run share them, as the SDK requires identical parameters.
+RUN_PARAMETERS: dict[str, Any] = {"args": Any, "config": RunConfig | None, "carry": Carry | None}
+PromptWorkflow.__init__.__annotations__ = {**RUN_PARAMETERS, "return": None}
 
 
 def _trimmed(record: StepRecord) -> StepRecord:
@@ -373,3 +415,25 @@ def _find_agent(finder: StatefulPrompt, frame: AgentFrame, level: int) -> AgentD
 
 def _agent_call(adef: AgentDef, args: Any) -> Callable[[StatefulPrompt], Any]:
     return lambda p: adef.fn(args, p)
+
+
+def _carry_or_none(carry: Any) -> Carry | None:
+    """The carry if it is valid; an invalid one is reported by ``_execute``, not here, where
+    an exception would fail the workflow task over and over."""
+    if carry is None or isinstance(carry, Carry):
+        return carry
+    try:
+        return Carry.model_validate(carry)
+    except ValidationError:
+        return None
+
+
+def _add_cost(total: float | None, more: float | None) -> float | None:
+    """Costs add up while every part is known; one unknown price makes the total unknown."""
+    return None if total is None or more is None else total + more
+
+
+def _is_cancellation(err: BaseException) -> bool:
+    from temporalio.exceptions import is_cancelled_exception
+
+    return is_cancelled_exception(err)

@@ -131,4 +131,5 @@ class ScriptedProvider:
             finish_reason="tool_calls" if calls else "stop",
             usage=Usage(input_tokens=_estimate_tokens(sent), output_tokens=_estimate_tokens(out)),
             model=f"scripted:{model_id}",
+            cost_usd=0.0,  # a script costs nothing
         )
