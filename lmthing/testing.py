@@ -8,9 +8,10 @@ from typing import Any
 from lmthing.activities.providers.scripted import ScriptText, ScriptToolCall, register_script
 
 
-def text(content: str) -> ScriptText:
-    """A text item: the model says ``content``."""
-    return ScriptText(text=content)
+def text(content: str, delay: float = 0.0) -> ScriptText:
+    """A text item: the model says ``content``, streamed word by word (``delay`` seconds
+    before each word, to play a slow model)."""
+    return ScriptText(text=content, delay=delay)
 
 
 def tool_call(name: str, args: dict[str, Any] | str | None = None, id: str | None = None) -> ScriptToolCall:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.contrib.workflow_streams import WorkflowStream
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from lmthing.activities.names import MODEL_CALL
@@ -153,7 +153,7 @@ class PromptWorkflow:
 
     def _failed(self, err: FailureError) -> FailureError:
         """Mark the run failed and tell stream readers why, then let the failure end it."""
-        if not isinstance(err, (ApplicationError,)) or not _is_cancellation(err):
+        if not is_cancelled_exception(err):
             self._status.phase = "failed"
             self._events.error(self._status.step, err.message)
         return err
@@ -431,9 +431,3 @@ def _carry_or_none(carry: Any) -> Carry | None:
 def _add_cost(total: float | None, more: float | None) -> float | None:
     """Costs add up while every part is known; one unknown price makes the total unknown."""
     return None if total is None or more is None else total + more
-
-
-def _is_cancellation(err: BaseException) -> bool:
-    from temporalio.exceptions import is_cancelled_exception
-
-    return is_cancelled_exception(err)

@@ -14,6 +14,7 @@ Sub-agents inherit their parent's model, so a script can carry one script per ag
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,6 +28,8 @@ from .base import ModelConfigError, StreamSink
 
 class ScriptText(BaseModel):
     text: str
+    # Seconds to wait before each streamed chunk: a slow model, for streaming tests.
+    delay: float = 0.0
 
 
 class ScriptToolCall(BaseModel):
@@ -116,9 +119,13 @@ class ScriptedProvider:
                 items.extend(produced if isinstance(produced, list) else [produced])
             else:
                 items.append(item)
-        text = "".join(i.text for i in items if isinstance(i, ScriptText))
-        for word in _chunks(text):
-            sink.text(word)
+        texts = [i for i in items if isinstance(i, ScriptText)]
+        for item in texts:
+            for word in _chunks(item.text):
+                if item.delay:
+                    await asyncio.sleep(item.delay)
+                sink.text(word)
+        text = "".join(i.text for i in texts)
         calls = [
             ToolCall(id=i.id or f"call_{request.step}_{n}", name=i.name, args=i.args)
             for n, i in enumerate(c for c in items if isinstance(c, ScriptToolCall))

@@ -1,0 +1,268 @@
+"""``openai:<model>`` and custom OpenAI-compatible providers, through the official
+``openai`` SDK (chat completions, always streamed).
+
+Settings are read from the worker's environment on every call (``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``; ``{P}_API_KEY`` / ``{P}_API_BASE`` for a custom provider), so keys
+never enter workflow history. The SDK's own retries are off (``max_retries=0``): the model
+activity's Temporal retry policy retries, with the ``Retry-After`` this provider reports.
+The SDK is imported on first use, so importing lmthing stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lmthing.prompt.types import Message, ModelRequest, ModelResponse, ToolCall, Usage
+
+from . import prices
+from ._http import (
+    CONNECT_TIMEOUT,
+    ClientCache,
+    Endpoint,
+    args_as_json,
+    env_or_os,
+    incomplete_stream,
+    parse_tool_args,
+    read_timeout,
+    status_error,
+    transport_error,
+)
+from .base import ModelConfigError, StreamSink
+
+_clients = ClientCache()
+
+
+def transport_exceptions() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(timeout errors, other transport errors) of the HTTP library the SDKs use."""
+    timeouts: list[type[BaseException]] = []
+    others: list[type[BaseException]] = []
+    for module_name in ("httpx2", "httpx"):
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        timeouts.append(module.TimeoutException)
+        others.append(module.TransportError)
+    try:
+        import anyio
+
+        others.append(anyio.EndOfStream)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(timeouts), tuple(others)
+
+
+class OpenAIProvider:
+    """Chat completions over the ``openai`` SDK.
+
+    ``name`` is the provider name in model strings; ``key_var`` / ``base_var`` name the
+    environment variables holding the key and the base URL. ``compatible=True`` marks a
+    custom OpenAI-compatible server: it gets ``max_tokens`` (widely supported) instead of
+    OpenAI's ``max_completion_tokens``, and needs ``base_var`` set."""
+
+    def __init__(
+        self,
+        name: str = "openai",
+        key_var: str = "OPENAI_API_KEY",
+        base_var: str = "OPENAI_BASE_URL",
+        *,
+        compatible: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.key_var = key_var
+        self.base_var = base_var
+        self.compatible = compatible
+        self._env = env
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider({self.name!r}, key_var={self.key_var!r}, base_var={self.base_var!r})"
+
+    # ------------------------------------------------------------------ settings
+    def _settings(self, model_id: str) -> tuple[str, str | None, float]:
+        env = env_or_os(self._env)
+        key = env.get(self.key_var, "").strip()
+        if not key:
+            hint = " (any non-empty value if the server needs no key)" if self.compatible else ""
+            raise ModelConfigError(
+                f"{self.key_var} is not set on the worker: set it to call '{self.name}:{model_id}'{hint}. "
+                "Keys are read on the worker and never pass through workflow history."
+            )
+        base = env.get(self.base_var, "").strip() or None
+        if self.compatible and not base:
+            raise ModelConfigError(
+                f"{self.base_var} is not set on the worker: the custom provider {self.name!r} needs the base URL of "
+                f"its OpenAI-compatible API (e.g. {self.base_var}=http://localhost:11434/v1)."
+            )
+        return key, base, read_timeout(env)
+
+    def _client(self, key: str, base: str | None) -> Any:
+        def make() -> Any:
+            import openai
+
+            return openai.AsyncOpenAI(api_key=key, base_url=base, max_retries=0, organization=None, project=None)
+
+        return _clients.get(("openai", key, base), make)
+
+    # ------------------------------------------------------------------ request
+    def build_params(self, model_id: str, request: ModelRequest) -> dict[str, Any]:
+        """The keyword arguments of ``chat.completions.create`` for this request."""
+        params: dict[str, Any] = {
+            "model": model_id,
+            "messages": to_openai_messages(request.system, request.messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.tools:
+            params["tools"] = [
+                {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+                for t in request.tools
+            ]
+        o = request.options
+        if o.tool_choice and request.tools:
+            params["tool_choice"] = (
+                o.tool_choice
+                if o.tool_choice in ("auto", "none", "required")
+                else {"type": "function", "function": {"name": o.tool_choice}}
+            )
+        if o.max_output_tokens is not None:
+            params["max_tokens" if self.compatible else "max_completion_tokens"] = o.max_output_tokens
+        for ours, theirs in (
+            ("temperature", "temperature"),
+            ("top_p", "top_p"),
+            ("presence_penalty", "presence_penalty"),
+            ("frequency_penalty", "frequency_penalty"),
+            ("seed", "seed"),
+            ("stop_sequences", "stop"),
+        ):
+            value = getattr(o, ours)
+            if value is not None:
+                params[theirs] = value
+        if o.top_k is not None and self.compatible:
+            # Not an OpenAI parameter; many compatible servers (vLLM, Ollama...) accept it.
+            params["extra_body"] = {"top_k": o.top_k}
+        if o.headers:
+            params["extra_headers"] = dict(o.headers)
+        return params
+
+    # ------------------------------------------------------------------ call
+    async def complete(self, model_id: str, request: ModelRequest, sink: StreamSink) -> ModelResponse:
+        import openai
+
+        key, base, timeout_s = self._settings(model_id)
+        endpoint = Endpoint(self.name, self.key_var, self.base_var, base)
+        client = self._client(key, base)
+        params = self.build_params(model_id, request)
+        timeouts, transport = transport_exceptions()
+
+        text_parts: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        finish: str | None = None
+        usage: Usage | None = None
+        served = model_id
+        streamed = False
+        try:
+            import httpx2 as _httpx
+        except ImportError:  # an SDK built on httpx
+            import httpx as _httpx  # type: ignore[no-redef]
+        try:
+            stream = await client.chat.completions.create(
+                **params, timeout=_httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT)
+            )
+            async with stream:
+                async for chunk in stream:
+                    streamed = True
+                    if chunk.model:
+                        served = chunk.model
+                    if chunk.usage is not None:
+                        usage = _usage(chunk.usage)
+                    for choice in chunk.choices or []:
+                        if choice.index not in (0, None):
+                            continue
+                        delta = choice.delta
+                        if delta is not None and delta.content:
+                            text_parts.append(delta.content)
+                            sink.text(delta.content)
+                        for n, tc in enumerate((delta.tool_calls if delta is not None else None) or []):
+                            index = tc.index if tc.index is not None else n
+                            slot = calls.setdefault(index, {"id": None, "name": "", "args": []})
+                            if tc.id:
+                                slot["id"] = tc.id
+                            if tc.function is not None:
+                                if tc.function.name:
+                                    slot["name"] += tc.function.name
+                                if tc.function.arguments:
+                                    slot["args"].append(tc.function.arguments)
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+        except openai.APIStatusError as err:
+            raise status_error(endpoint, model_id, request.model, err.status_code, _body(err), err.response.headers, err.message) from None
+        except openai.APITimeoutError as err:
+            raise transport_error(endpoint, model_id, err, timeout=True, streamed=streamed, read_timeout_s=timeout_s) from None
+        except openai.APIConnectionError as err:
+            raise transport_error(endpoint, model_id, err, timeout=False, streamed=streamed, read_timeout_s=timeout_s) from None
+        except openai.APIError as err:
+            # An error object sent inside the stream.
+            raise status_error(endpoint, model_id, request.model, 200, err.body, None, err.message) from None
+        except timeouts as err:
+            raise transport_error(endpoint, model_id, err, timeout=True, streamed=streamed, read_timeout_s=timeout_s) from None
+        except transport as err:
+            raise transport_error(endpoint, model_id, err, timeout=False, streamed=streamed, read_timeout_s=timeout_s) from None
+
+        if finish is None:
+            raise incomplete_stream(endpoint, model_id, "finish_reason")
+        tool_calls = [
+            ToolCall(
+                id=slot["id"] or f"call_{request.step}_{n}",
+                name=slot["name"],
+                args=parse_tool_args("".join(slot["args"])),
+            )
+            for n, (_, slot) in enumerate(sorted(calls.items()))
+        ]
+        usage = usage or Usage()
+        return ModelResponse(
+            text="".join(text_parts),
+            tool_calls=tool_calls,
+            finish_reason=finish,
+            usage=usage,
+            model=f"{self.name}:{served}",
+            cost_usd=prices.estimate_cost(self.name, model_id, usage, served),
+        )
+
+
+def _body(err: Any) -> Any:
+    body = getattr(err, "body", None)
+    # The SDK keeps only the inner "error" object; rewrap it so both shapes read alike.
+    return {"error": body} if isinstance(body, dict) and "error" not in body else body
+
+
+def _usage(raw: Any) -> Usage:
+    details = getattr(raw, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    return Usage(input_tokens=raw.prompt_tokens or 0, output_tokens=raw.completion_tokens or 0, cached_tokens=cached)
+
+
+def to_openai_messages(system: str | None, messages: list[Message]) -> list[dict[str, Any]]:
+    """Our provider-neutral messages as chat-completions messages."""
+    out: list[dict[str, Any]] = []
+    if system:
+        out.append({"role": "system", "content": system})
+    for m in messages:
+        if m.role == "system":
+            out.append({"role": "system", "content": m.content or ""})
+        elif m.role == "user":
+            out.append({"role": "user", "content": m.content or ""})
+        elif m.role == "assistant":
+            msg: dict[str, Any] = {"role": "assistant", "content": m.content}
+            if m.tool_calls:
+                msg["tool_calls"] = [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": args_as_json(c.args)}}
+                    for c in m.tool_calls
+                ]
+            elif m.content is None:
+                msg["content"] = ""
+            out.append(msg)
+        elif m.role == "tool":
+            out.append({"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content or ""})
+    return out

@@ -1,0 +1,101 @@
+"""Streaming to the caller: order, completeness, live delivery, cursors, batching, off switch."""
+
+import asyncio
+
+from lmthing import RunConfig
+from lmthing.prompt.types import StreamEvent
+from tests.apps import streaming_app
+from tests.support import event_kinds, history, start
+
+STREAM_SIGNAL = "__temporal_workflow_stream_publish"
+
+
+async def collect(handle, from_offset: int = 0) -> list[StreamEvent]:
+    return [e async for e in handle.full_stream(from_offset)]
+
+
+def stream_signals(events) -> int:
+    return sum(
+        1
+        for e in events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+        and e.workflow_execution_signaled_event_attributes.signal_name == STREAM_SIGNAL
+    )
+
+
+async def test_events_arrive_in_order_and_the_deltas_make_up_each_step(client, worker):
+    handle = await start(client, streaming_app.tides)
+    events = await collect(handle)
+    result = await handle.result()
+    steps = await handle.steps()
+
+    kinds = [e.type for e in events if e.type != "text_delta"]
+    assert kinds == ["step_start", "step_finish", "tool_call", "tool_result", "step_start", "step_finish", "finish"]
+    assert [e.offset for e in events] == list(range(len(events)))
+    for record in steps:
+        deltas = [e for e in events if e.type == "text_delta" and e.step == record.step]
+        assert "".join(d.text for d in deltas) == record.response.text
+        assert [d.seq for d in deltas] == list(range(len(deltas))) and {d.attempt for d in deltas} == {1}
+        start_at = next(i for i, e in enumerate(events) if e.type == "step_start" and e.step == record.step)
+        finish_at = next(i for i, e in enumerate(events) if e.type == "step_finish" and e.step == record.step)
+        assert all(start_at < events.index(d) < finish_at for d in deltas)
+    tool_result = next(e for e in events if e.type == "tool_result").tool_result
+    assert tool_result.result == {"high": ["06:10", "18:32"], "place": "Brest"}
+    assert events[-1].text == result.text == streaming_app.SLOW_ANSWER
+
+
+async def test_text_arrives_while_the_model_call_is_still_running(client, worker):
+    handle = await start(client, streaming_app.crawl)
+    pieces: list[str] = []
+    async for piece in handle.text_stream():
+        if not pieces:
+            status = await handle.status()
+            assert status.phase == "model" and status.step == 0  # the step has not finished yet
+        pieces.append(piece)
+    assert "".join(pieces) == streaming_app.SLOW_ANSWER
+    assert not any(p.restarted for p in pieces)
+
+
+async def test_a_late_or_reconnecting_caller_resumes_from_its_cursor(client, worker):
+    handle = await start(client, streaming_app.tides)
+    first: list[StreamEvent] = []
+    async for event in handle.full_stream():
+        first.append(event)
+        if len(first) == 5:
+            break  # the caller drops off mid-run ...
+    rest = await collect(handle, first[-1].offset + 1)  # ... and comes back
+    everything = await collect(handle)  # a caller that connects after the end
+    assert first + rest == everything
+    assert everything[-1].type == "finish"
+
+
+async def test_text_deltas_are_batched_not_one_history_event_each(client, worker):
+    handle = await start(client, streaming_app.tides)
+    events = await collect(handle)
+    deltas = [e for e in events if e.type == "text_delta"]
+    signals = stream_signals(await history(handle))
+    # ~0.9 s of slow streaming in 250 ms batches, plus the first delta sent at once and the
+    # final flush of each step: a handful of signals for dozens of deltas.
+    assert len(deltas) >= 20
+    assert 1 <= signals <= 10
+
+
+async def test_the_off_switch_keeps_step_events_and_sends_no_text(client, worker):
+    handle = await start(client, streaming_app.tides, config=RunConfig(stream=False))
+    events = await collect(handle)
+    assert [e.type for e in events] == [
+        "step_start", "step_finish", "tool_call", "tool_result", "step_start", "step_finish", "finish",
+    ]
+    assert events[-1].text == streaming_app.SLOW_ANSWER  # the final text is durable either way
+    all_events = await history(handle)
+    assert stream_signals(all_events) == 0
+    assert "WORKFLOW_EXECUTION_SIGNALED" not in event_kinds(all_events)
+
+
+async def test_a_failed_run_ends_its_stream_with_the_error(client, worker):
+    from tests.apps import runs_app
+
+    handle = await start(client, runs_app.raises)
+    events = await asyncio.wait_for(collect(handle), 30)
+    assert events[-1].type == "error"
+    assert events[-1].error == "Prompt 'raises' raised KeyError: 'language'"
