@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sys
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
@@ -57,3 +63,54 @@ def event_kinds(events: list[Any]) -> list[str]:
 def activity_attempts(events: list[Any]) -> list[int]:
     """The attempt number of every activity start, in history order."""
     return [e.activity_task_started_event_attributes.attempt for e in events if e.HasField("activity_task_started_event_attributes")]
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+READY_TIMEOUT = 30.0
+
+
+@dataclass
+class WorkerProcess:
+    proc: asyncio.subprocess.Process
+    identity: str
+    log: Path
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()  # SIGKILL: no graceful shutdown, nothing reported to the server
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+@contextlib.asynccontextmanager
+async def worker_process(
+    address: str, task_queue: str, identity: str, log_dir: Path, app: str = "tests.apps.durable"
+) -> AsyncIterator[WorkerProcess]:
+    """A worker for ``app`` in a subprocess (tests/worker_process.py); always killed on exit."""
+    log = log_dir / f"{identity}.stderr"
+    with log.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.worker_process",
+            "--address", address, "--task-queue", task_queue, "--identity", identity,
+            "--app", app,
+            # A dead worker's sticky queue holds a workflow task this long before Temporal
+            # gives it to another worker (SDK default 10 s).
+            "--sticky-timeout", "2",
+            cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=err,
+        )
+    wp = WorkerProcess(proc, identity, log)
+    try:
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT)
+        except TimeoutError:
+            line = b""
+        if not line.startswith(b"READY"):
+            raise AssertionError(f"worker {identity} did not start (exit code {proc.returncode}):\n{wp.stderr()}")
+        yield wp
+    finally:
+        wp.kill()
+        await proc.wait()
+
+

@@ -12,11 +12,7 @@ retried, the workflow is rebuilt by replaying its history (in-workflow tool call
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,57 +26,12 @@ from lmthing.client import PromptHandle, data_converter, start_prompt
 from lmthing.prompt.types import RunStatus, StepRecord
 from lmthing.workers import sandbox_runner
 from tests.apps import durable
-from tests.support import TEST_TASK_QUEUE, new_id
+from tests.support import TEST_TASK_QUEUE, new_id, worker_process
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-READY_TIMEOUT = 30.0
 # Model calls take milliseconds; a short timeout means that even a kill that lands on a
 # model-call attempt costs seconds, not the default five minutes.
 CONFIG = RunConfig(model_timeout_seconds=5)
 SLOW_TOOL = durable.slow_lookup.activity_name
-
-
-@dataclass
-class WorkerProcess:
-    proc: asyncio.subprocess.Process
-    identity: str
-    log: Path
-
-    def kill(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()  # SIGKILL: no graceful shutdown, nothing reported to the server
-
-    def stderr(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
-
-
-@contextlib.asynccontextmanager
-async def worker_process(address: str, task_queue: str, identity: str, log_dir: Path) -> AsyncIterator[WorkerProcess]:
-    """A worker for tests.apps.durable in a subprocess; always killed on exit."""
-    log = log_dir / f"{identity}.stderr"
-    with log.open("wb") as err:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.worker_process",
-            "--address", address, "--task-queue", task_queue, "--identity", identity,
-            "--app", "tests.apps.durable",
-            # A dead worker's sticky queue holds a workflow task this long before Temporal
-            # gives it to another worker (SDK default 10 s).
-            "--sticky-timeout", "2",
-            cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=err,
-        )
-    wp = WorkerProcess(proc, identity, log)
-    try:
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT)
-        except TimeoutError:
-            line = b""
-        if not line.startswith(b"READY"):
-            raise AssertionError(f"worker {identity} did not start (exit code {proc.returncode}):\n{wp.stderr()}")
-        yield wp
-    finally:
-        wp.kill()
-        await proc.wait()
 
 
 async def start_run(client: Client, task_queue: str) -> PromptHandle:

@@ -5,7 +5,7 @@ import asyncio
 from lmthing import RunConfig
 from lmthing.prompt.types import StreamEvent
 from tests.apps import streaming_app
-from tests.support import event_kinds, history, start
+from tests.support import event_kinds, history, new_id, start, worker_process
 
 STREAM_SIGNAL = "__temporal_workflow_stream_publish"
 
@@ -99,3 +99,28 @@ async def test_a_failed_run_ends_its_stream_with_the_error(client, worker):
     events = await asyncio.wait_for(collect(handle), 30)
     assert events[-1].type == "error"
     assert events[-1].error == "Prompt 'raises' raised KeyError: 'language'"
+
+
+async def test_the_stream_survives_a_worker_crash_and_marks_the_retried_text(client, tmp_path):
+    """SIGKILL the worker while the model streams; a new worker retries the model call and
+    the caller sees the restarted text marked, then the whole answer."""
+    address = client.service_client.config.target_host
+    queue = new_id("stream-crash")
+    config = RunConfig(model_heartbeat_seconds=2, model_timeout_seconds=60)
+    pieces: list = []
+    async with worker_process(address, queue, "streamer-1", tmp_path, app="tests.apps.streaming_app") as first:
+        handle = await start(client, streaming_app.crawl, config=config, task_queue=queue)
+        stream = handle.text_stream()
+        while len(pieces) < 3:
+            pieces.append(await asyncio.wait_for(anext(stream), 30))
+        first.kill()
+    async with worker_process(address, queue, "streamer-2", tmp_path, app="tests.apps.streaming_app"):
+        async for piece in stream:
+            pieces.append(piece)
+        result = await handle.result()
+
+    restarted = [i for i, p in enumerate(pieces) if p.restarted]
+    assert len(restarted) == 1 and pieces[restarted[0]].attempt == 2
+    assert all(p.attempt == 1 for p in pieces[: restarted[0]])
+    # The retried attempt streams the whole answer again, from its first word.
+    assert "".join(pieces[restarted[0]:]) == streaming_app.SLOW_ANSWER == result.text
