@@ -24,14 +24,13 @@ from urllib.parse import quote
 import typer
 from rich.console import Console
 from rich.markup import escape
-from temporalio.client import Client, WorkflowFailureError, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import TemporalError
-from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from lmthing.client import PromptHandle, connect, start_prompt
 from lmthing.client.connect import DEFAULT_ADDRESS
-from lmthing.prompt.types import RunResult, RunStatus, StepRecord, ToolResult
+from lmthing.prompt.types import RunResult, StreamEvent
 from lmthing.workers import DEFAULT_TASK_QUEUE, collect, create_worker
 from lmthing.workers.dev_server import port_in_use, start_dev_server
 from lmthing.workflows import PromptWorkflow
@@ -47,7 +46,6 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 UI_PORT_OFFSET = 1000  # `temporal server start-dev` serves its UI on the gRPC port + 1000
-POLL_SECONDS = 0.2
 MAX_SHOWN_CHARS = 400
 T = TypeVar("T")
 
@@ -379,7 +377,7 @@ async def run_with_worker(
         handle = await start_prompt(client, chosen, args, model=model, max_steps=max_steps, task_queue=task_queue)
         console.print(f"[bold]Running[/bold] {chosen.spec.name} as workflow [cyan]{handle.id}[/cyan]")
         try:
-            result = await follow(handle, StepPrinter())
+            result = await follow(handle, EventPrinter())
         except WorkflowFailureError as err:
             _print_lookup(handle.id, client.namespace, address)
             raise CliError(f"Run failed: {cause_message(err)}") from None
@@ -388,75 +386,57 @@ async def run_with_worker(
 
 
 # ----------------------------------------------------------------------- following a run
-async def follow(handle: PromptHandle, printer: StepPrinter) -> RunResult:
-    """Wait for the result while printing each new step (``status`` and ``steps`` queries)."""
-    result_task = asyncio.create_task(handle.result())
-    last_seen: tuple[Any, ...] | None = None
-    while not result_task.done():
-        status = await _query(handle.status)
-        seen = (status.step, status.phase, tuple(status.running_agents)) if status else None
-        if status and seen != last_seen:
-            last_seen = seen
-            printer.show(await _query(lambda: handle.steps(since=printer.unfinished_from())) or [])
-            printer.show_running(status)
-        await asyncio.wait({result_task}, timeout=POLL_SECONDS)
-    printer.show(await _query(lambda: handle.steps(since=printer.unfinished_from())) or [])  # also of a failed run
-    return result_task.result()
+async def follow(handle: PromptHandle, printer: EventPrinter) -> RunResult:
+    """Print the run's events as they happen (text token by token), then return its result."""
+    async for event in handle.full_stream():
+        printer.show(event)
+    printer.end_text()
+    return await handle.result()
 
 
-async def _query(fn: Callable[[], Awaitable[T]]) -> T | None:
-    """A query answer, or None while the workflow cannot answer yet (not started, replaying)."""
-    try:
-        return await fn()
-    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
-        return None
-
-
-class StepPrinter:
-    """Prints each step's model reply and tool results once, as they appear."""
+class EventPrinter:
+    """Prints a run's stream: a header per step, the model's text as it arrives, tool
+    calls and results, sub-agents; a model call retried mid-stream is marked."""
 
     def __init__(self) -> None:
-        self._replies: set[int] = set()
-        self._results: set[int] = set()
-        self._agents: set[tuple[int, str]] = set()
-        self._no_tools: set[int] = set()
+        self._in_text = False
+        self._attempts: dict[int, int] = {}
 
-    def unfinished_from(self) -> int:
-        """The first step not yet printed in full (its reply and, if any, its tool results)."""
-        step = 0
-        while step in self._replies and (step in self._results or step in self._no_tools):
-            step += 1
-        return step
-
-    def show(self, steps: list[StepRecord]) -> None:
-        for record in steps:
-            if record.response is not None and not record.response.tool_calls:
-                self._no_tools.add(record.step)
-            if record.response is not None and record.step not in self._replies:
-                self._replies.add(record.step)
-                self._show_reply(record)
-            if record.tool_results and record.step not in self._results:
-                self._results.add(record.step)
-                for result in record.tool_results:
-                    self._show_result(result)
-
-    def show_running(self, status: RunStatus) -> None:
-        for agent in status.running_agents:
-            if (status.step, agent) not in self._agents:
-                self._agents.add((status.step, agent))
-                console.print(f"  [magenta]… sub-agent {escape(agent)} is running as a child workflow[/magenta]")
-
-    def _show_reply(self, record: StepRecord) -> None:
-        assert record.response is not None
-        console.print(f"[bold cyan]Step {record.step + 1}[/bold cyan]")
-        if record.response.text:
-            console.print(f"  {escape(_shorten(record.response.text))}")
-        for call in record.response.tool_calls:
+    def show(self, event: StreamEvent) -> None:
+        if event.type == "step_start":
+            self.end_text()
+            console.print(f"[bold cyan]Step {event.step + 1}[/bold cyan]")
+        elif event.type == "text_delta" and event.text:
+            self._text(event)
+        elif event.type == "step_finish":
+            self.end_text()
+        elif event.type == "tool_call" and event.tool_call:
+            call = event.tool_call
             console.print(f"  [yellow]→ {escape(call.name)}[/yellow] {escape(_shorten(_json(call.args)))}")
+        elif event.type == "tool_result" and event.tool_result:
+            result = event.tool_result
+            style = "red" if result.is_error else "green"
+            console.print(f"  [{style}]← {escape(result.name)}[/{style}] {escape(_shorten(_json(result.result)))}")
+        elif event.type == "agent_start":
+            console.print(f"  [magenta]… sub-agent {escape(event.agent or '')} is running as a child workflow[/magenta]")
+        elif event.type == "agent_finish" and event.error:
+            console.print(f"  [red]sub-agent {escape(event.agent or '')} failed: {escape(event.error)}[/red]")
 
-    def _show_result(self, result: ToolResult) -> None:
-        style = "red" if result.is_error else "green"
-        console.print(f"  [{style}]← {escape(result.name)}[/{style}] {escape(_shorten(_json(result.result)))}")
+    def _text(self, event: StreamEvent) -> None:
+        previous = self._attempts.get(event.step)
+        self._attempts[event.step] = event.attempt
+        if previous is not None and previous != event.attempt:
+            self.end_text()
+            console.print(f"  [dim](the model call was retried: attempt {event.attempt}, its text starts over)[/dim]")
+        if not self._in_text:
+            console.print("  ", end="")
+            self._in_text = True
+        console.print(escape(event.text or ""), end="", soft_wrap=True, highlight=False)
+
+    def end_text(self) -> None:
+        if self._in_text:
+            console.print()
+            self._in_text = False
 
 
 def _json(value: Any) -> str:

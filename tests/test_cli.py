@@ -215,3 +215,22 @@ async def test_dev_serves_the_ui_and_keeps_runs_across_a_restart(tmp_path):
         assert (await again.result()).text == result.text
     finally:
         assert await stop(proc) == 0
+
+
+async def test_run_prints_the_answer_as_it_streams():
+    """The first words are on screen while the model is still talking."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lmthing", "run", "tests/apps/streaming_app.py", "--prompt", "crawl",
+        cwd=ROOT, env=cli_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        seen = await asyncio.wait_for(read_until(proc, "The tide"), TIMEOUT)
+        assert proc.returncode is None  # still running ...
+        assert "spins." not in seen  # ... and the last word has not come yet
+        out, _ = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+        assert proc.returncode == 0
+        assert "as the earth spins." in seen + out.decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
