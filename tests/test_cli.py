@@ -217,14 +217,16 @@ async def test_dev_serves_the_ui_and_keeps_runs_across_a_restart(tmp_path):
         assert await stop(proc) == 0
 
 
-async def test_run_prints_the_answer_as_it_streams():
+async def test_run_prints_the_answer_as_it_streams(tmp_path):
     """The first words are on screen while the model is still talking."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lmthing", "run", "tests/apps/streaming_app.py", "--prompt", "crawl",
-        cwd=ROOT, env=cli_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
+    # stderr goes to a file: an undrained pipe could fill up and stall the command.
+    with (tmp_path / "stderr").open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "lmthing", "run", "tests/apps/streaming_app.py", "--prompt", "crawl",
+            cwd=ROOT, env=cli_env(), stdout=asyncio.subprocess.PIPE, stderr=err,
+        )
     try:
-        seen = await asyncio.wait_for(read_until(proc, "The tide"), TIMEOUT)
+        seen = await asyncio.wait_for(read_chunks_until(proc, "The tide"), TIMEOUT)
         assert proc.returncode is None  # still running ...
         assert "spins." not in seen  # ... and the last word has not come yet
         out, _ = await asyncio.wait_for(proc.communicate(), TIMEOUT)
@@ -234,3 +236,15 @@ async def test_run_prints_the_answer_as_it_streams():
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def read_chunks_until(proc: asyncio.subprocess.Process, marker: str) -> str:
+    """Read stdout as it comes (not by line: streamed text has no newline until the step ends)."""
+    assert proc.stdout is not None
+    seen = ""
+    while marker not in seen:
+        chunk = await proc.stdout.read(64)
+        if not chunk:
+            raise AssertionError(f"the command ended before printing {marker!r}: {seen}")
+        seen += chunk.decode(errors="replace")
+    return seen
