@@ -39,17 +39,34 @@ class StreamingSink:
         self._step = step
         self._attempt = activity.info().attempt
         self._seq = 0
+        # Set when a batch should go out now rather than at the next interval.
+        self.wake = asyncio.Event()
 
     def text(self, delta: str) -> None:
         if not delta:
             return
-        # The first delta goes out at once (time to first token); the rest in batches.
-        self._topic.publish(
-            StreamEvent(type="text_delta", step=self._step, attempt=self._attempt, seq=self._seq, text=delta),
-            force_flush=self._seq == 0,
-        )
+        self._topic.publish(StreamEvent(type="text_delta", step=self._step, attempt=self._attempt, seq=self._seq, text=delta))
+        if self._seq == 0:
+            self.wake.set()  # the first delta goes out at once (time to first token)
         self._seq += 1
         activity.heartbeat()
+
+
+async def _flush_every(stream: WorkflowStreamClient, wake: asyncio.Event, interval: float) -> None:
+    """Send buffered deltas every ``interval`` seconds, or at once when woken.
+
+    Our own loop rather than the stream client's context manager: its flusher waits with
+    ``asyncio.wait_for``, which on Python 3.11 can swallow the cancellation sent when a short
+    reply ends right after the first delta, and the model call then never returns.
+    ``asyncio.wait`` has no such race."""
+    while True:
+        waiter = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=interval)
+        finally:
+            waiter.cancel()
+        wake.clear()
+        await stream.flush()
 
 
 @contextlib.asynccontextmanager
@@ -57,9 +74,15 @@ async def _sink_for(request: ModelRequest) -> AsyncIterator[StreamSink]:
     if request.stream_batch_ms is None:
         yield NullSink()
         return
-    stream = WorkflowStreamClient.from_within_activity(batch_interval=timedelta(milliseconds=request.stream_batch_ms))
-    async with stream:  # flushes what is left on the way out
-        yield StreamingSink(stream, request.step)
+    stream = WorkflowStreamClient.from_within_activity()
+    sink = StreamingSink(stream, request.step)
+    flusher = asyncio.create_task(_flush_every(stream, sink.wake, request.stream_batch_ms / 1000))
+    try:
+        yield sink
+    finally:
+        flusher.cancel()
+        await asyncio.gather(flusher, return_exceptions=True)
+        await stream.flush()  # what is left, confirmed by the server
 
 
 async def _heartbeat_forever() -> None:

@@ -47,6 +47,9 @@ class Endpoint:
     def where(self) -> str:
         return f" at {self.base_url} ({self.base_var})" if self.base_url else ""
 
+    def sent_to(self) -> str:
+        return f" (requests go to {self.base_url}, set by {self.base_var})" if self.base_url else ""
+
 
 def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
     """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
@@ -129,7 +132,7 @@ def status_error(
     if status == 401:
         return ModelCallError(
             f"{name} rejected the API key ({http}: {detail}). {endpoint.key_var} is missing or invalid: "
-            f"set a valid key in {endpoint.key_var} on the worker{endpoint.where()}.",
+            f"set a valid key in {endpoint.key_var} on the worker{endpoint.sent_to()}.",
             retryable=False,
             error_type="AuthenticationError",
         )

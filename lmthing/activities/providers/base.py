@@ -92,22 +92,43 @@ class ProviderRegistry:
     def register(self, name: str, provider: ModelProvider) -> None:
         self._providers[name] = provider
 
-    def names(self) -> list[str]:
-        return sorted(self._providers)
+    def names(self, env: Mapping[str, str] | None = None) -> list[str]:
+        """Registered providers and the custom ones the environment defines
+        (``{P}_API_TYPE``..., see custom.py)."""
+        from .custom import custom_provider_names
+
+        env = os.environ if env is None else env
+        return sorted({*self._providers, *custom_provider_names(env, exclude=set(self._providers))})
 
     def resolve(self, spec: str, env: Mapping[str, str] | None = None) -> tuple[ModelProvider, str]:
+        """The provider and model id for ``spec``. Custom providers are looked up in the
+        environment now (on the worker, at call time), after the registered ones."""
+        from .custom import find_custom_provider
+
         name, model_id = resolve_model_spec(spec, env)
         provider = self._providers.get(name)
         if provider is None:
+            # os.environ itself (not a copy): the provider reads keys when it is called.
+            provider = find_custom_provider(name, os.environ if env is None else env)
+        if provider is None:
+            prefix = name.upper().replace("-", "_").replace(".", "_")
             raise ModelConfigError(
-                f"Unknown model provider {name!r} in {spec!r}. Available providers: {', '.join(self.names())}."
+                f"Unknown model provider {name!r} in {spec!r}. Available providers: {', '.join(self.names(env))}. "
+                f"A custom OpenAI-compatible provider is defined on the worker with {prefix}_API_KEY, "
+                f"{prefix}_API_BASE and {prefix}_API_TYPE=openai."
             )
         return provider, model_id
 
 
 def default_registry() -> ProviderRegistry:
+    """The built-in providers: ``scripted``, ``openai``, ``anthropic`` (SDKs are imported
+    on first call), plus custom providers from the environment at resolve time."""
+    from .anthropic_provider import AnthropicProvider
+    from .openai_provider import OpenAIProvider
     from .scripted import ScriptedProvider
 
     registry = ProviderRegistry()
     registry.register("scripted", ScriptedProvider())
+    registry.register("openai", OpenAIProvider())
+    registry.register("anthropic", AnthropicProvider())
     return registry

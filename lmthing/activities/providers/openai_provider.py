@@ -101,7 +101,7 @@ class OpenAIProvider:
         def make() -> Any:
             import openai
 
-            return openai.AsyncOpenAI(api_key=key, base_url=base, max_retries=0, organization=None, project=None)
+            return openai.AsyncOpenAI(api_key=key, base_url=base, max_retries=0)
 
         return _clients.get(("openai", key, base), make)
 

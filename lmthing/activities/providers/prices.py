@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from lmthing.prompt.types import Usage
 
-# Prices as listed in 2025. Update here.
-PRICES_AS_OF = "2025"
+# Standard-tier list prices as published in 2025-2026. Update here.
+PRICES_AS_OF = "2026"
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,11 @@ class Price:
 
 PRICES: dict[str, Price] = {
     # OpenAI
+    "openai:gpt-5.5": Price(5.00, 30.00, 0.50),
+    "openai:gpt-5.4": Price(2.50, 15.00, 0.25),
+    "openai:gpt-5.4-mini": Price(0.75, 4.50, 0.075),
+    "openai:gpt-5.4-nano": Price(0.20, 1.25, 0.02),
+    "openai:gpt-5.1": Price(1.25, 10.00, 0.125),
     "openai:gpt-5": Price(1.25, 10.00, 0.125),
     "openai:gpt-5-mini": Price(0.25, 2.00, 0.025),
     "openai:gpt-5-nano": Price(0.05, 0.40, 0.005),
@@ -51,11 +56,20 @@ PRICES: dict[str, Price] = {
     "openai:o4-mini": Price(1.10, 4.40, 0.275),
     "openai:gpt-4-turbo": Price(10.00, 30.00),
     "openai:gpt-3.5-turbo": Price(0.50, 1.50),
-    # Anthropic (cache reads at 0.1x input)
+    # Anthropic (cache reads at 0.1x input unless listed otherwise)
+    "anthropic:claude-fable-5-1": Price(10.00, 50.00, 0.25),
+    "anthropic:claude-fable-5": Price(10.00, 50.00, 1.00),
+    "anthropic:claude-mythos-5-1": Price(10.00, 50.00, 0.25),
+    "anthropic:claude-mythos-5": Price(10.00, 50.00, 1.00),
+    "anthropic:claude-opus-5": Price(5.00, 25.00, 0.50),
+    "anthropic:claude-opus-4-8": Price(5.00, 25.00, 0.50),
+    "anthropic:claude-opus-4-7": Price(5.00, 25.00, 0.50),
+    "anthropic:claude-opus-4-6": Price(5.00, 25.00, 0.50),
     "anthropic:claude-opus-4-5": Price(5.00, 25.00, 0.50),
     "anthropic:claude-opus-4-1": Price(15.00, 75.00, 1.50),
     "anthropic:claude-opus-4-0": Price(15.00, 75.00, 1.50),
     "anthropic:claude-opus-4": Price(15.00, 75.00, 1.50),
+    "anthropic:claude-sonnet-4-6": Price(3.00, 15.00, 0.30),
     "anthropic:claude-sonnet-4-5": Price(3.00, 15.00, 0.30),
     "anthropic:claude-sonnet-4-0": Price(3.00, 15.00, 0.30),
     "anthropic:claude-sonnet-4": Price(3.00, 15.00, 0.30),
