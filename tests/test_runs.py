@@ -8,6 +8,7 @@ import subprocess
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 
+from lmthing import RunConfig
 from lmthing.client import get_handle
 from lmthing.workers import create_worker
 from lmthing.workers.dev_server import start_dev_server, temporal_cli_path
@@ -169,3 +170,9 @@ async def test_continue_as_new_is_transparent_to_the_prompt_and_the_caller():
     assert last.system == f"<total>\nTotal so far: {result.state['total']}\n</total>"
     assert json.dumps(result.usage.model_dump())  # usage carried too
     assert result.usage.input_tokens == sum(s.response.usage.input_tokens for s in steps)
+
+
+async def test_a_reply_too_large_for_a_payload_fails_once_not_forever(client, worker):
+    cause, events = await _failure(client, runs_app.huge_reply, config=RunConfig(stream=False))
+    assert "The model's reply is 1600" in cause.message and "Lower max_output_tokens" in cause.message
+    assert activity_attempts(events) == [1]  # non-retryable

@@ -76,6 +76,10 @@ def create_worker(
             raise ValueError(f"create_worker: two different @tool functions are named {t.name!r}")
         names[t.name] = t
     model_activities = ModelActivities(providers or default_registry())
+    # Cancelling a run reaches a running model call only with a heartbeat reply, and the SDK
+    # holds heartbeats back for up to 80% of the heartbeat timeout: cap that, so a cancelled
+    # run closes its HTTP request within about a second.
+    worker_options.setdefault("max_heartbeat_throttle_interval", timedelta(seconds=1))
     return Worker(
         client,
         task_queue=task_queue,

@@ -102,3 +102,8 @@ def bad_state(p):
 @prompt(model=scripted_model("runs-bad-api", [text("unreachable")]))
 def bad_api(p):
     p.def_message("system", "nope")
+
+
+@prompt(model=scripted_model("runs-huge", [lambda request: text("x" * 1_600_000)]))
+def huge_reply(p):
+    p.user("Write a novel")
