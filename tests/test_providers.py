@@ -576,3 +576,22 @@ def test_importing_lmthing_does_not_import_the_sdks():
     code = "import lmthing, lmthing.activities.providers, sys; print(sorted({'openai', 'anthropic'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+async def test_structured_output_goes_to_openai_as_a_json_schema(client, worker, fake, monkeypatch):
+    model = use(monkeypatch, fake, "openai")
+    fake.script(
+        Reply(tool_calls=[Call("judge", {"text": "the sky is green"})]),  # the parent asks the agent
+        Reply(text='{"verdict": "false", "confidence": 0.97}'),  # the agent answers
+        Reply(text="It is not."),  # the parent concludes
+    )
+    handle = await start(client, providers_app.judge, model=model, config=FAST)
+    result = await handle.result()
+    assert result.text == "It is not."
+    parent_first, child, parent_last = (r.body for r in fake.requests)
+    assert child["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "Verdict", "schema": providers_app.Verdict.model_json_schema()},
+    }
+    assert "response_format" not in parent_first and "response_format" not in parent_last
+    assert (await handle.steps())[0].tool_results[0].result == {"response": '{"verdict": "false", "confidence": 0.97}'}

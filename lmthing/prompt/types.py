@@ -72,6 +72,10 @@ class ModelOptions(_Model):
     seed: int | None = None
     tool_choice: str | None = None
     headers: dict[str, str] | None = None
+    # Structured output: {"name": ..., "schema": <JSON schema>} the reply must match. Set
+    # for runs with a response_schema; providers that support it enforce it natively
+    # (OpenAI's json_schema), the others rely on the instruction in the system prompt.
+    response_format: dict[str, Any] | None = None
 
 
 class ModelRequest(_Model):

@@ -24,7 +24,7 @@ from lmthing.activities.names import MODEL_CALL
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef, parse_structured
 from lmthing.prompt.stateful_prompt import StatefulPrompt
 from lmthing.prompt.stop import StopCondition
-from lmthing.prompt.tools import format_validation_error
+from lmthing.prompt.tools import format_validation_error, schema_of
 from lmthing.prompt.types import (
     Conversation,
     ModelOptions,
@@ -192,6 +192,8 @@ class PromptWorkflow:
         )
         # The prompt's own options, overridden by whatever the run config sets.
         options = ModelOptions.model_validate({**self.spec.options, **config.options.model_dump(exclude_none=True)})
+        if body.response_schema is not None and options.response_format is None:
+            options.response_format = {"name": body.response_schema.__name__, "schema": schema_of(body.response_schema)}
 
         stop_reason = "max_steps"
         text = ""

@@ -31,3 +31,20 @@ def calc(p):
 @prompt(max_steps=3)
 def chat(p):
     p.user("Say hello.")
+
+
+class Verdict(BaseModel):
+    verdict: str
+    confidence: float
+
+
+@prompt(max_steps=3)
+def judge(p):
+    p.def_agent(
+        "judge",
+        "Judge a claim",
+        NoteArgs,
+        lambda args, child: child.user(f"Judge: {args.text}"),
+        response_schema=Verdict,
+    )
+    p.user("Is the sky green?")

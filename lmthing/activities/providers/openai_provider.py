@@ -144,6 +144,11 @@ class OpenAIProvider:
             params["extra_body"] = {"top_k": o.top_k}
         if o.headers:
             params["extra_headers"] = dict(o.headers)
+        if o.response_format:
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": o.response_format["name"], "schema": o.response_format["schema"]},
+            }
         return params
 
     # ------------------------------------------------------------------ call
