@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
+from lmthing.prompt.humans import Answer, Decision, PendingRequest
 from lmthing.prompt.types import ModelOptions, RunResult, RunStatus, StepRecord, StreamEvent
 from lmthing.workflows.config import RunConfig
 from lmthing.workflows.events import EVENTS_TOPIC
@@ -62,6 +63,22 @@ class PromptHandle:
 
     async def cancel(self) -> None:
         await self.handle.cancel()
+
+    async def pending(self) -> list[PendingRequest]:
+        """Approvals and questions waiting for a person."""
+        return await self.handle.query("pending", result_type=list[PendingRequest])
+
+    async def decide(
+        self, approval_id: str, action: str, *, args: dict[str, Any] | None = None, reason: str | None = None, by: str | None = None
+    ) -> str:
+        """Decide an approval (update ``decide``): raises ``WorkflowUpdateFailedError`` with
+        the reason when the decision is refused (unknown id, decided already, bad args)."""
+        decision = Decision(id=approval_id, action=action, args=args, reason=reason, by=by)  # type: ignore[arg-type]
+        return await self.handle.execute_update("decide", decision, result_type=str)
+
+    async def answer(self, question_id: str, answer: str, *, by: str | None = None) -> str:
+        """Answer a question (update ``answer``), refused like ``decide``."""
+        return await self.handle.execute_update("answer", Answer(id=question_id, answer=answer, by=by), result_type=str)
 
     async def full_stream(self, from_offset: int = 0) -> AsyncIterator[StreamEvent]:
         """Every event of the run from ``from_offset`` on, as it happens: step start, text

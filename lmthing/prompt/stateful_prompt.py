@@ -18,6 +18,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from .agents import AgentDef, CompositeAgentDef, response_schema_instruction
 from .definitions import Definition, Kind
+from .humans import ApprovalPolicy, DecisionRecord, HumanHost, as_timedelta
 from .effects import (
     NEVER_RAN,
     Effect,
@@ -56,6 +57,7 @@ class PreparedStep:
     tools: list[ToolDefinition]
     callables: dict[str, Callable_]
     state_snapshot: dict[str, Any] = field(default_factory=dict)
+    approvals: dict[str, ApprovalPolicy] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,7 +94,10 @@ class StatefulPrompt:
         base_system: str | None = None,
         response_schema: Any = None,
         first_run: bool = True,
+        host: HumanHost | None = None,
     ) -> None:
+        self._host = host
+        self._approval_policies: dict[str, ApprovalPolicy] = {}
         self._state: dict[str, Any] = dict(state or {})
         self._messages: list[Message] = list(messages or [])
         self._plugins = list(plugins)
@@ -179,6 +184,7 @@ class StatefulPrompt:
             at = name
             options.setdefault("response_schema", at.response_schema)
             options.setdefault("critical", at.critical)
+            options.setdefault("approval", at.approval)
             tdef: ToolDef | CompositeToolDef = ToolDef(at.name, at.description, at.args_model, at, **options)
         elif isinstance(schema, list):
             if fn is not None or options:
@@ -219,6 +225,79 @@ class StatefulPrompt:
     def _check_tool_name(self, name: str, api: str) -> None:
         if not isinstance(name, str) or not _TOOL_NAME.match(name):
             raise PromptError(f"{api}: tool name {name!r} is invalid; use 1-64 letters, digits, '_' or '-'")
+
+    # ------------------------------------------------------------------ people in the loop
+    def def_approval(
+        self,
+        name: str,
+        message: str | None = None,
+        options: tuple[str, ...] | list[str] = ("approve", "deny", "modify"),
+        timeout: Any = None,
+        default: str = "deny",
+    ) -> ApprovalPolicy:
+        """An approval policy; tools opt in with ``approval="<name>"``. When ``timeout``
+        (seconds or timedelta) passes without a decision, ``default`` applies."""
+        _check_name("def_approval", name)
+        try:
+            policy = ApprovalPolicy(name, message, tuple(options), as_timedelta(timeout), default)  # type: ignore[arg-type]
+        except ValueError as err:
+            raise PromptError(str(err)) from None
+        self._approval_policies[name] = policy
+        return policy
+
+    def approval_policy(self, name: str) -> ApprovalPolicy:
+        policy = self._approval_policies.get(name)
+        if policy is None:
+            known = ", ".join(self._approval_policies) or "(none)"
+            raise PromptError(f"approval {name!r} is not defined; declare it with def_approval({name!r}, ...) (defined: {known})")
+        return policy
+
+    async def request_approval(
+        self, approval: str, *, message: str | None = None, args: dict[str, Any] | None = None
+    ) -> DecisionRecord:
+        """Wait for a person to approve or deny, under policy ``approval``; returns the
+        decision (``.action`` is "approve" or "deny"; a timeout applies the default)."""
+        return await self._require_host("request_approval").request_approval(
+            self.approval_policy(approval), tool=None, args=args, message=message
+        )
+
+    async def ask_human(
+        self,
+        question: str,
+        options: list[str] | None = None,
+        timeout: Any = None,
+        default: str | None = None,
+        key: str | None = None,
+    ) -> str:
+        """Ask a person and wait for the answer (``default`` after ``timeout``). Asking the
+        same question again (same ``key``, default the question) returns the first answer,
+        so a prompt function that re-runs every step asks only once."""
+        return await self._require_host("ask_human").ask(
+            question, options=options, timeout=as_timedelta(timeout), default=default, key=key or question
+        )
+
+    def def_interaction(
+        self,
+        name: str = "ask_human",
+        description: str = "Ask the person you are working for a question and wait for their answer.",
+        timeout: Any = None,
+        default: str | None = None,
+    ) -> Definition:
+        """A tool through which the model asks a person and gets the answer back."""
+        from .humans import AskArgs
+
+        async def ask(args: AskArgs, info: Any) -> dict[str, str]:
+            answer = await self.ask_human(
+                args.question, options=args.options, timeout=timeout, default=default, key=f"tool:{info.tool_call_id}"
+            )
+            return {"answer": answer}
+
+        return self.def_tool(name, description, AskArgs, ask)
+
+    def _require_host(self, api: str) -> HumanHost:
+        if self._host is None:
+            raise PromptError(f"{api} needs a running workflow: call it from a prompt run, not outside one")
+        return self._host
 
     # ------------------------------------------------------------------ remind / disable
     def get_reminded_items(self) -> list[dict[str, str]]:
@@ -264,6 +343,7 @@ class StatefulPrompt:
         """Run (or re-run) the prompt function, then drop what it did not re-declare."""
         self._seen.clear()
         self._effects = []
+        self._approval_policies = {}
         result = body(self)
         if inspect.isawaitable(result):
             await result
@@ -317,12 +397,17 @@ class StatefulPrompt:
             items = [(name, kind.label) for kind, name in self._reminded]
             messages.append(Message(role="assistant", content=render_reminder(items)))
             self._reminded = []
+        for c in callables.values():
+            for t in c.members if isinstance(c, CompositeToolDef) else [c]:
+                if isinstance(t, ToolDef) and t.approval:
+                    self.approval_policy(t.approval)  # a tool names an approval nobody defined
         return PreparedStep(
             system=system,
             messages=messages,
             tools=[_tool_definition(c) for c in callables.values()],
             callables=callables,
             state_snapshot=state_snapshot,
+            approvals=dict(self._approval_policies),
         )
 
     def _render_system(self, disabled: set[tuple[Kind, str]], mods: StepModifications) -> str | None:

@@ -180,6 +180,7 @@ class ActivityTool:
     options: ActivityOptions = field(default_factory=ActivityOptions)
     response_schema: type[BaseModel] | None = None
     critical: bool = False
+    approval: str | None = None
 
     @property
     def activity_name(self) -> str:
@@ -210,7 +211,7 @@ def _make_activity_tool(fn: Callable[..., Any], **kw: Any) -> ActivityTool:
     if kw.get("task_queue"):
         options = ActivityOptions(**{**options.__dict__, "task_queue": kw.pop("task_queue")})
     kw.pop("task_queue", None)
-    unknown = set(kw) - {"response_schema", "critical"}
+    unknown = set(kw) - {"response_schema", "critical", "approval"}
     if unknown:
         raise TypeError(f"@tool got unknown options {sorted(unknown)}")
     return ActivityTool(
@@ -221,6 +222,7 @@ def _make_activity_tool(fn: Callable[..., Any], **kw: Any) -> ActivityTool:
         options=options,
         response_schema=kw.get("response_schema"),
         critical=kw.get("critical", False),
+        approval=kw.get("approval"),
     )
 
 
@@ -238,6 +240,8 @@ class ToolDef:
     response_schema: type[BaseModel] | None = None
     critical: bool = False
     activity_options: ActivityOptions | None = None
+    # Name of a def_approval policy: a person decides before each call runs.
+    approval: str | None = None
 
     @property
     def runs_as_activity(self) -> bool:

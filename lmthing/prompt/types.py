@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .humans import DecisionRecord
+
 
 class _Model(BaseModel):
     # Unknown fields are ignored so that an older worker can read a newer payload.
@@ -146,6 +148,8 @@ class StepRecord(_Model):
     request: ModelRequest
     response: ModelResponse | None = None
     tool_results: list[ToolResult] = Field(default_factory=list)
+    # Approvals and answers given by people during this step.
+    decisions: list[DecisionRecord] = Field(default_factory=list)
 
 
 class RunStatus(_Model):
@@ -156,6 +160,7 @@ class RunStatus(_Model):
     phase: Literal["starting", "model", "tools", "finished", "failed"] = "starting"
     running_tools: list[str] = Field(default_factory=list)
     running_agents: list[str] = Field(default_factory=list)
+    waiting_on: list[str] = Field(default_factory=list)  # ids of pending approvals/questions
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = 0.0
     continued_runs: int = 0
@@ -173,6 +178,8 @@ class RunResult(_Model):
     state: dict[str, Any] = Field(default_factory=dict)
     structured: Any = None
     validation_error: str | None = None
+    # Every approval decision and answer of the run: who, when, why.
+    decisions: list[DecisionRecord] = Field(default_factory=list)
 
 
 class ToolActivityInput(_Model):

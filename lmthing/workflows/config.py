@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from temporalio.contrib.workflow_streams import WorkflowStreamState
 
+from lmthing.prompt.humans import DecisionRecord
 from lmthing.prompt.types import Message, ModelOptions, StepRecord, Usage
 
 
@@ -48,6 +49,9 @@ class RunConfig(_Model):
     # Text deltas to callers: on/off, and at most one batch (one history event) per interval.
     stream: bool = True
     stream_batch_ms: int = 250
+    # Upsert the LmthingWaiting search attribute while a person is awaited (the server must
+    # know the attribute: `lmthing dev` and create_worker register it).
+    mark_waiting: bool = True
     # Set by a parent for a sub-agent run: how to find the agent's function.
     agent_path: list[AgentFrame] = Field(default_factory=list)
 
@@ -64,5 +68,8 @@ class Carry(_Model):
     schema_attempts: int = 0
     continued_runs: int = 0
     cost_usd: float | None = 0.0
+    decisions: list[DecisionRecord] = Field(default_factory=list)
+    answers: dict[str, str] = Field(default_factory=dict)
+    human_counter: int = 0
     # The event stream's retained log and publisher dedup state (typed: see WorkflowStream).
     stream: WorkflowStreamState | None = None

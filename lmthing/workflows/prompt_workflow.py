@@ -24,6 +24,7 @@ from lmthing.activities.names import MODEL_CALL
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef, parse_structured
 from lmthing.prompt.stateful_prompt import StatefulPrompt
 from lmthing.prompt.stop import StopCondition
+from lmthing.prompt.humans import PendingRequest
 from lmthing.prompt.tools import format_validation_error, schema_of
 from lmthing.prompt.types import (
     Conversation,
@@ -39,6 +40,7 @@ from lmthing.prompt.types import (
 from .config import AgentFrame, Carry, RunConfig
 from .errors import non_deterministic, user_error
 from .events import RunEvents
+from .humans import HumanLoop, RejectedDecision
 from .tool_calls import ToolRunner, _cause_message
 
 if TYPE_CHECKING:
@@ -97,6 +99,14 @@ class PromptWorkflow:
         self._stream = WorkflowStream(prior_state=prior.stream if prior else None)
         self._events = RunEvents(self._stream)
         self._status = RunStatus(prompt=self.spec.name)
+        # Created here so decisions that arrive with the first activation find it.
+        self._humans = HumanLoop(
+            step=lambda: self._status.step,
+            decisions=prior.decisions if prior else None,
+            answers=prior.answers if prior else None,
+            counter=prior.human_counter if prior else 0,
+            mark_waiting=_config_or_default(config).mark_waiting,
+        )
         self._steps: list[StepRecord] = []
         self._prompt: StatefulPrompt | None = None
         self._runner: ToolRunner | None = None
@@ -121,11 +131,52 @@ class PromptWorkflow:
 
     @workflow.query
     def status(self) -> RunStatus:
-        """Step number, running tools and agents, usage so far."""
+        """Step number, running tools and agents, what a person is awaited for, usage."""
         if self._runner is not None:
             self._status.running_tools = list(self._runner.running_tools)
             self._status.running_agents = list(self._runner.running_agents)
+        self._status.waiting_on = [r.id for r in self._humans.pending()]
         return self._status
+
+    # ---------------------------------------------------------------- people in the loop
+    @workflow.query
+    def pending(self) -> list[PendingRequest]:
+        """Approvals and questions waiting for a person."""
+        return self._humans.pending()
+
+    @workflow.signal(name="decide")
+    def decide_signal(self, decision: Any) -> None:
+        """Decide an approval: ``{"id", "action": approve|deny|modify, "args"?, "reason"?, "by"?}``."""
+        try:
+            self._humans.decide(decision)
+        except RejectedDecision as err:
+            workflow.logger.warning("Ignored decision %r: %s", decision, err)
+
+    @workflow.update(name="decide")
+    def decide_update(self, decision: Any) -> str:
+        """The same as the ``decide`` signal, but a wrong decision is rejected with the reason."""
+        return self._humans.decide(decision)
+
+    @decide_update.validator
+    def _check_decision(self, decision: Any) -> None:
+        self._humans.check_decision(decision)
+
+    @workflow.signal(name="answer")
+    def answer_signal(self, answer: Any) -> None:
+        """Answer a question: ``{"id", "answer", "by"?}``."""
+        try:
+            self._humans.answer(answer)
+        except RejectedDecision as err:
+            workflow.logger.warning("Ignored answer %r: %s", answer, err)
+
+    @workflow.update(name="answer")
+    def answer_update(self, answer: Any) -> str:
+        """The same as the ``answer`` signal, but a wrong answer is rejected with the reason."""
+        return self._humans.answer(answer)
+
+    @answer_update.validator
+    def _check_answer(self, answer: Any) -> None:
+        self._humans.check_answer(answer)
 
     # ------------------------------------------------------------------------------ run
     async def _execute(self, args: Any, config: RunConfig | None, carry: Carry | None) -> RunResult:
@@ -184,9 +235,11 @@ class PromptWorkflow:
             base_system=config.system or body.system or self.spec.system,
             response_schema=body.response_schema,
             first_run=not carry.messages and step == 0,
+            host=self._humans,
         )
         prompt.import_memory(carry.effect_memory)
         self._runner = ToolRunner(
+            humans=self._humans,
             workflow_id=info.workflow_id,
             start_agent=lambda adef, a, cid, comp: self._start_agent(adef, a, cid, comp, body, config, model),
         )
@@ -244,6 +297,7 @@ class PromptWorkflow:
                 self._events.tool_calls(step - 1, response.tool_calls)
                 results = await self._runner.run_all(response.tool_calls, prepared, step - 1)
                 record.tool_results = results
+                record.decisions = [d for d in self._humans.decisions if d.step == step - 1]
                 self._events.tool_results(step - 1, results)
                 prompt.record_tool_results(results, {c.id: c.args for c in response.tool_calls})
                 usage, self._child_usage = usage + self._child_usage, Usage()
@@ -267,6 +321,9 @@ class PromptWorkflow:
                     steps=[_trimmed(s) for s in self._steps],
                     schema_attempts=schema_attempts,
                     continued_runs=carry.continued_runs + 1,
+                    decisions=self._humans.decisions,
+                    answers=self._humans.answers,
+                    human_counter=self._humans.counter,
                 )
                 # Releases stream pollers (they follow the chain), waits for handlers, and
                 # continues as new with the stream's state carried too.
@@ -285,6 +342,7 @@ class PromptWorkflow:
             state=prompt.state,
             structured=structured,
             validation_error=validation_error,
+            decisions=self._humans.decisions,
         )
 
     async def _call_model(self, request: ModelRequest, config: RunConfig) -> ModelResponse:
@@ -417,6 +475,13 @@ def _find_agent(finder: StatefulPrompt, frame: AgentFrame, level: int) -> AgentD
 
 def _agent_call(adef: AgentDef, args: Any) -> Callable[[StatefulPrompt], Any]:
     return lambda p: adef.fn(args, p)
+
+
+def _config_or_default(config: Any) -> RunConfig:
+    try:
+        return RunConfig.model_validate(config or {})
+    except ValidationError:
+        return RunConfig()  # reported by _execute
 
 
 def _carry_or_none(carry: Any) -> Carry | None:

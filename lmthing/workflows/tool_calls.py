@@ -22,11 +22,13 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef
+from lmthing.prompt.humans import ApprovalPolicy
 from lmthing.prompt.stateful_prompt import PreparedStep
 from lmthing.prompt.tools import ActivityOptions, CompositeToolDef, ToolCallInfo, ToolDef, parse_composite_calls
 from lmthing.prompt.types import RunResult, ToolActivityInput, ToolCall, ToolResult
 
 from .errors import non_deterministic
+from .humans import HumanLoop, dump_args, modified_args
 
 # Starts a sub-agent as a child workflow: (agent, args, child id, composite name) -> result.
 StartAgent = Callable[[AgentDef, Any, str, str | None], Awaitable[RunResult]]
@@ -42,10 +44,13 @@ class ToolRunner:
 
     workflow_id: str
     start_agent: StartAgent
+    humans: HumanLoop | None = None
     running_tools: list[str] = field(default_factory=list)
     running_agents: list[str] = field(default_factory=list)
+    _approvals: dict[str, ApprovalPolicy] = field(default_factory=dict)
 
     async def run_all(self, calls: list[ToolCall], prepared: PreparedStep, step: int) -> list[ToolResult]:
+        self._approvals = prepared.approvals
         return list(await asyncio.gather(*(self._run_call(c, prepared, step) for c in calls)))
 
     async def _run_call(self, call: ToolCall, prepared: PreparedStep, step: int) -> ToolResult:
@@ -69,6 +74,13 @@ class ToolRunner:
         args, problem = tdef.validate_args(raw_args)
         if problem is not None:
             return {"error": problem}, True
+        if tdef.approval and self.humans is not None:
+            record = await self.humans.request_approval(
+                self._approvals[tdef.approval], tool=tdef.name, args=dump_args(args), tool_def=tdef
+            )
+            if record.action == "deny":
+                return {"denied": True, "by": record.by, "reason": record.reason}, True
+            args = modified_args(tdef, record, args)
         if tdef.before_call is not None:
             early = await _call_user(tdef.before_call, f"before_call of tool '{tdef.name}'", args)
             if early is not None:
