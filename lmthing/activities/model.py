@@ -32,41 +32,57 @@ MAX_REPLY_BYTES = 1_500_000
 
 
 class StreamingSink:
-    """Publishes text deltas as stream events (step, attempt, seq) and heartbeats."""
+    """Holds text deltas as stream events (step, attempt, seq) until the next batch, and
+    heartbeats. Holding them here, not in the stream client's buffer, keeps batches to one
+    per interval: the client's ``flush()`` also sends whatever arrives while it is sending."""
 
-    def __init__(self, stream: WorkflowStreamClient, step: int) -> None:
-        self._topic = stream.topic(EVENTS_TOPIC, type=StreamEvent)
+    def __init__(self, step: int) -> None:
         self._step = step
         self._attempt = activity.info().attempt
         self._seq = 0
+        self._held: list[StreamEvent] = []
         # Set when a batch should go out now rather than at the next interval.
         self.wake = asyncio.Event()
 
     def text(self, delta: str) -> None:
         if not delta:
             return
-        self._topic.publish(StreamEvent(type="text_delta", step=self._step, attempt=self._attempt, seq=self._seq, text=delta))
+        self._held.append(StreamEvent(type="text_delta", step=self._step, attempt=self._attempt, seq=self._seq, text=delta))
         if self._seq == 0:
             self.wake.set()  # the first delta goes out at once (time to first token)
         self._seq += 1
         activity.heartbeat()
 
+    def take(self) -> list[StreamEvent]:
+        held, self._held = self._held, []
+        return held
 
-async def _flush_every(stream: WorkflowStreamClient, wake: asyncio.Event, interval: float) -> None:
-    """Send buffered deltas every ``interval`` seconds, or at once when woken.
+
+async def _send(stream: WorkflowStreamClient, events: list[StreamEvent]) -> None:
+    """One batch: one signal to the workflow (one history event)."""
+    if not events:
+        return
+    topic = stream.topic(EVENTS_TOPIC, type=StreamEvent)
+    for event in events:
+        topic.publish(event)
+    await stream.flush()
+
+
+async def _flush_every(stream: WorkflowStreamClient, sink: StreamingSink, interval: float) -> None:
+    """Send held deltas every ``interval`` seconds, or at once when woken.
 
     Our own loop rather than the stream client's context manager: its flusher waits with
     ``asyncio.wait_for``, which on Python 3.11 can swallow the cancellation sent when a short
     reply ends right after the first delta, and the model call then never returns.
     ``asyncio.wait`` has no such race."""
     while True:
-        waiter = asyncio.ensure_future(wake.wait())
+        waiter = asyncio.ensure_future(sink.wake.wait())
         try:
             await asyncio.wait({waiter}, timeout=interval)
         finally:
             waiter.cancel()
-        wake.clear()
-        await stream.flush()
+        sink.wake.clear()
+        await _send(stream, sink.take())
 
 
 @contextlib.asynccontextmanager
@@ -75,14 +91,15 @@ async def _sink_for(request: ModelRequest) -> AsyncIterator[StreamSink]:
         yield NullSink()
         return
     stream = WorkflowStreamClient.from_within_activity()
-    sink = StreamingSink(stream, request.step)
-    flusher = asyncio.create_task(_flush_every(stream, sink.wake, request.stream_batch_ms / 1000))
+    sink = StreamingSink(request.step)
+    flusher = asyncio.create_task(_flush_every(stream, sink, request.stream_batch_ms / 1000))
     try:
         yield sink
     finally:
         flusher.cancel()
         await asyncio.gather(flusher, return_exceptions=True)
-        await stream.flush()  # what is left, confirmed by the server
+        await _send(stream, sink.take())  # what is left
+        await stream.flush()  # and anything a cancelled batch left pending, confirmed by the server
 
 
 async def _heartbeat_forever() -> None:
