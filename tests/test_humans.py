@@ -9,7 +9,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from lmthing.workers.dev_server import temporal_cli_path
 from tests.apps import humans_app
-from tests.support import start
+from tests.support import REPO_ROOT, start
 
 
 async def pending_of(handle, timeout: float = 20.0):
@@ -150,3 +150,42 @@ async def test_a_second_decision_on_the_same_approval_is_refused(client, worker)
     result = await handle.result()
     assert [(d.id, d.action) for d in result.decisions] == [(first.id, "approve"), (second.id, "deny")]
     assert result.state["sent"] == [{"to": "bob", "amount": 50}]
+
+
+def lmthing_cli(*args: str, address: str) -> subprocess.CompletedProcess:
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE")}
+    return subprocess.run(
+        [sys.executable, "-m", "lmthing", *args, "--address", address],
+        capture_output=True, text=True, timeout=60, env=env, cwd=str(REPO_ROOT),
+    )
+
+
+async def test_the_lmthing_cli_lists_approves_and_answers(client, worker):
+    address = client.service_client.config.target_host
+    paying = await start(client, humans_app.pay)
+    asking = await start(client, humans_app.asks_the_model_way)
+    [approval] = await pending_of(paying)
+    [question] = await pending_of(asking)
+    for _ in range(100):  # the listing reads the search attribute (eventually consistent)
+        listed = await asyncio.to_thread(lmthing_cli, "approvals", address=address)
+        if paying.id in listed.stdout and asking.id in listed.stdout:
+            break
+        await asyncio.sleep(0.1)
+    assert listed.returncode == 0, listed.stderr
+    assert f"{approval.id} approval (step 1): Send this payment?" in " ".join(listed.stdout.split())
+
+    refused = await asyncio.to_thread(
+        lmthing_cli, "approve", paying.id, approval.id, "--modify", '{"to": "bob", "amount": "x"}', address=address
+    )
+    assert refused.returncode == 1 and "Refused: Invalid arguments for tool 'send_money': amount:" in refused.stderr
+    done = await asyncio.to_thread(lmthing_cli, "approve", paying.id, approval.id, "--reason", "ok", "--by", "ops", address=address)
+    assert done.returncode == 0 and f"approve recorded for {approval.id}" in done.stdout
+    answered = await asyncio.to_thread(lmthing_cli, "answer", asking.id, question.id, "Paris", address=address)
+    assert answered.returncode == 0, answered.stderr
+
+    paid, asked = await paying.result(), await asking.result()
+    assert paid.decisions[0].by == "ops" and paid.decisions[0].reason == "ok"
+    assert asked.decisions[0].answer == "Paris"
