@@ -138,3 +138,15 @@ async def test_cancelling_the_parent_cancels_the_running_child(client, worker):
             break
         await asyncio.sleep(0.05)
     assert (await child.describe()).status == WorkflowExecutionStatus.CANCELED
+
+
+async def test_workflow_code_can_run_sub_agents_as_child_workflows(client, worker):
+    handle = await start(client, agents_app.calls_agents_from_code)
+    result = await handle.result()
+    out = (await handle.steps())[0].tool_results[0].result
+    assert result.text == "both done"
+    assert out["first"] == {"response": "a finding"} and out["second"] == {"response": "fast answer"}
+    assert out["bad"]["error"].startswith("Invalid arguments for tool 'researcher': topic: Field required")
+    assert "call_agent: no agent 'ghost' is defined (defined: researcher, team)" in out["missing"]
+    started = sorted(child_id for _, child_id in child_starts(await history(handle)))
+    assert started == [f"{handle.id}/researcher/t1", f"{handle.id}/team/fast/t2"]

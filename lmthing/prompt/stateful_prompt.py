@@ -39,6 +39,8 @@ from .tools import ActivityTool, CompositeToolDef, ToolDef
 from .types import Message, ToolCall, ToolDefinition, ToolResult
 
 Body = Callable[["StatefulPrompt"], Any | Awaitable[Any]]
+# Runs a sub-agent as a child workflow: (agent, validated args, key, composite name) -> outcome.
+AgentRunner = Callable[[AgentDef, Any, str, "str | None"], Awaitable[dict[str, Any]]]
 Callable_ = ToolDef | CompositeToolDef | AgentDef | CompositeAgentDef
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -95,8 +97,10 @@ class StatefulPrompt:
         response_schema: Any = None,
         first_run: bool = True,
         host: HumanHost | None = None,
+        agent_runner: AgentRunner | None = None,
     ) -> None:
         self._host = host
+        self._agent_runner = agent_runner
         self._approval_policies: dict[str, ApprovalPolicy] = {}
         self._state: dict[str, Any] = dict(state or {})
         self._messages: list[Message] = list(messages or [])
@@ -293,6 +297,26 @@ class StatefulPrompt:
             return {"answer": answer}
 
         return self.def_tool(name, description, AskArgs, ask)
+
+    async def call_agent(self, name: str, args: Any, *, key: str) -> dict[str, Any]:
+        """Run sub-agent ``name`` (declared with def_agent; "team.member" for a composite's
+        member) from workflow-side code, as a child workflow; ``key`` makes its id unique in
+        the run. Returns what the model would get: ``{"response", "validationError"?}`` or
+        ``{"error"}``."""
+        if self._agent_runner is None:
+            raise PromptError("call_agent needs a running workflow: call it from a prompt run, not outside one")
+        owner, _, member = name.partition(".")
+        found = self._agents.get(owner)
+        composite = None
+        if isinstance(found, CompositeAgentDef):
+            composite, found = owner, found.member(member) if member else None
+        if not isinstance(found, AgentDef):
+            known = ", ".join(self._agents) or "(none)"
+            raise PromptError(f"call_agent: no agent {name!r} is defined (defined: {known}); declare it with def_agent")
+        parsed, problem = found.validate_args(args)
+        if problem is not None:
+            return {"error": problem}
+        return await self._agent_runner(found, parsed, key, composite)
 
     def _require_host(self, api: str) -> HumanHost:
         if self._host is None:

@@ -236,6 +236,7 @@ class PromptWorkflow:
             response_schema=body.response_schema,
             first_run=not carry.messages and step == 0,
             host=self._humans,
+            agent_runner=lambda adef, a, key, comp: self._runner.run_agent(adef, a, key, comp),  # type: ignore[union-attr]
         )
         prompt.import_memory(carry.effect_memory)
         self._runner = ToolRunner(

@@ -188,6 +188,11 @@ class ToolRunner:
         results = await asyncio.gather(*(one(i, c) for i, c in enumerate(calls)))
         return ToolResult(tool_call_id=call.id, name=call.name, result={"results": list(results)})
 
+    async def run_agent(self, adef: AgentDef, args: Any, key: str, composite: str | None) -> dict[str, Any]:
+        """Run a sub-agent from workflow-side code (``p.call_agent``), as the model would."""
+        owner = f"{composite}/{adef.name}" if composite else adef.name
+        return await self._agent_outcome(adef, args, f"{self.workflow_id}/{owner}/{key}", composite)
+
     async def _agent_outcome(self, adef: AgentDef, args: Any, child_id: str, composite: str | None) -> dict[str, Any]:
         self.running_agents.append(adef.name)
         try:

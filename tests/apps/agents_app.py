@@ -159,3 +159,31 @@ def failing_child(p):
 
     p.def_agent("broken", "Fails", Topic, broken)
     p.user("Try")
+
+
+CALLS = scripted_model(
+    "agents-called",
+    [tool_call("fan_out", {}), text("both done")],
+    agents={"researcher": [text("a finding")], "fast": [text("fast answer")]},
+)
+
+
+@prompt(model=CALLS)
+def calls_agents_from_code(p):
+    p.def_agent("researcher", "Research a topic", Topic, research)
+    p.def_agent("team", "A team", [agent("fast", "Fast worker", Topic, fast_agent)])
+
+    async def fan_out(args):
+        import asyncio
+
+        first, second, bad, missing = await asyncio.gather(
+            p.call_agent("researcher", {"topic": "tides"}, key="t1"),
+            p.call_agent("team.fast", {"topic": "waves"}, key="t2"),
+            p.call_agent("researcher", {"wrong": 1}, key="t3"),
+            p.call_agent("ghost", {}, key="t4"),
+            return_exceptions=True,
+        )
+        return {"first": first, "second": second, "bad": bad, "missing": str(missing)}
+
+    p.def_tool("fan_out", "Ask the agents", None, fan_out)
+    p.user("Fan out")
