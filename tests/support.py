@@ -114,3 +114,13 @@ async def worker_process(
         await proc.wait()
 
 
+
+
+async def pending_of(handle: PromptHandle, timeout: float = 20.0) -> list[Any]:
+    """The run's pending approvals/questions, once there are any."""
+    for _ in range(int(timeout / 0.05)):
+        items = await handle.pending()
+        if items:
+            return items
+        await asyncio.sleep(0.05)
+    raise AssertionError("nothing became pending")

@@ -9,16 +9,9 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from lmthing.workers.dev_server import temporal_cli_path
 from tests.apps import humans_app
-from tests.support import REPO_ROOT, start
+from tests.support import REPO_ROOT, pending_of, start
 
 
-async def pending_of(handle, timeout: float = 20.0):
-    for _ in range(int(timeout / 0.05)):
-        items = await handle.pending()
-        if items:
-            return items
-        await asyncio.sleep(0.05)
-    raise AssertionError("nothing became pending")
 
 
 async def rejected(handle, name: str, payload: dict) -> str:

@@ -25,7 +25,7 @@ from lmthing.prompt.humans import PendingRequest
 from lmthing.workers import create_worker
 from lmthing.workers.dev_server import start_dev_server
 from tests.apps import humans_app
-from tests.support import new_id, start
+from tests.support import new_id, pending_of, start
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -51,13 +51,6 @@ async def wait_for_http(url: str, timeout: float = 30.0) -> None:
             await asyncio.sleep(0.2)
 
 
-async def pending_of(handle: PromptHandle, timeout: float = 20.0) -> list[PendingRequest]:
-    for _ in range(int(timeout / 0.05)):
-        items = await handle.pending()
-        if items:
-            return items
-        await asyncio.sleep(0.05)
-    raise AssertionError("nothing became pending")
 
 
 @dataclass

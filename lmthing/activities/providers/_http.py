@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .base import ModelCallError
+from .base import ModelCallError, ModelConfigError
 
 # Seconds the provider may stay silent (before the first byte, or between two streamed
 # chunks) before the call counts as timed out and is retried. The activity's own
@@ -248,3 +248,29 @@ _background: set[asyncio.Task[Any]] = set()
 
 def env_or_os(env: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if env is None else env
+
+
+def provider_settings(
+    env: Mapping[str, str],
+    *,
+    name: str,
+    model_id: str,
+    key_var: str,
+    base_var: str,
+    base_required: bool,
+    key_hint: str = "",
+    base_example: str | None = None,
+) -> tuple[str, str | None, float]:
+    """``(api key, base URL or None, read timeout)`` from the worker's environment, or a
+    ModelConfigError naming the variable to set."""
+    key = env.get(key_var, "").strip()
+    if not key:
+        raise ModelConfigError(
+            f"{key_var} is not set on the worker: set it to call '{name}:{model_id}'{key_hint}. "
+            "Keys are read on the worker and never pass through workflow history."
+        )
+    base = env.get(base_var, "").strip() or None
+    if base_required and not base:
+        example = f" (e.g. {base_var}={base_example})" if base_example else ""
+        raise ModelConfigError(f"{base_var} is not set on the worker: the custom provider {name!r} needs its base URL{example}.")
+    return key, base, read_timeout(env)

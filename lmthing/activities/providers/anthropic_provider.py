@@ -24,13 +24,13 @@ from ._http import (
     ClientCache,
     Endpoint,
     env_or_os,
+    provider_settings,
     incomplete_stream,
     parse_tool_args,
-    read_timeout,
     status_error,
     transport_error,
 )
-from .base import ModelConfigError, StreamSink
+from .base import StreamSink
 from .openai_provider import transport_exceptions
 
 # The messages API requires max_tokens; this is used when the prompt sets none.
@@ -64,17 +64,14 @@ class AnthropicProvider:
         return f"AnthropicProvider({self.name!r}, key_var={self.key_var!r}, base_var={self.base_var!r})"
 
     def _settings(self, model_id: str) -> tuple[str, str | None, float]:
-        env = env_or_os(self._env)
-        key = env.get(self.key_var, "").strip()
-        if not key:
-            raise ModelConfigError(
-                f"{self.key_var} is not set on the worker: set it to call '{self.name}:{model_id}'. "
-                "Keys are read on the worker and never pass through workflow history."
-            )
-        base = env.get(self.base_var, "").strip() or None
-        if self.base_required and not base:
-            raise ModelConfigError(f"{self.base_var} is not set on the worker: the custom provider {self.name!r} needs its base URL.")
-        return key, base, read_timeout(env)
+        return provider_settings(
+            env_or_os(self._env),
+            name=self.name,
+            model_id=model_id,
+            key_var=self.key_var,
+            base_var=self.base_var,
+            base_required=self.base_required,
+        )
 
     def _client(self, key: str, base: str | None) -> Any:
         def make() -> Any:

@@ -22,13 +22,13 @@ from ._http import (
     Endpoint,
     args_as_json,
     env_or_os,
+    provider_settings,
     incomplete_stream,
     parse_tool_args,
-    read_timeout,
     status_error,
     transport_error,
 )
-from .base import ModelConfigError, StreamSink
+from .base import StreamSink
 
 _clients = ClientCache()
 
@@ -81,21 +81,16 @@ class OpenAIProvider:
 
     # ------------------------------------------------------------------ settings
     def _settings(self, model_id: str) -> tuple[str, str | None, float]:
-        env = env_or_os(self._env)
-        key = env.get(self.key_var, "").strip()
-        if not key:
-            hint = " (any non-empty value if the server needs no key)" if self.compatible else ""
-            raise ModelConfigError(
-                f"{self.key_var} is not set on the worker: set it to call '{self.name}:{model_id}'{hint}. "
-                "Keys are read on the worker and never pass through workflow history."
-            )
-        base = env.get(self.base_var, "").strip() or None
-        if self.compatible and not base:
-            raise ModelConfigError(
-                f"{self.base_var} is not set on the worker: the custom provider {self.name!r} needs the base URL of "
-                f"its OpenAI-compatible API (e.g. {self.base_var}=http://localhost:11434/v1)."
-            )
-        return key, base, read_timeout(env)
+        return provider_settings(
+            env_or_os(self._env),
+            name=self.name,
+            model_id=model_id,
+            key_var=self.key_var,
+            base_var=self.base_var,
+            base_required=self.compatible,
+            key_hint=" (any non-empty value if the server needs no key)" if self.compatible else "",
+            base_example="http://localhost:11434/v1",
+        )
 
     def _client(self, key: str, base: str | None) -> Any:
         def make() -> Any:
