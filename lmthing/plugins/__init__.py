@@ -1,3 +1,7 @@
 """Built-in plugins (task list, task graph, functions) live here; each is built only on the
 public ``def_*`` API. A plugin is any object or dict whose ``def_*`` callables take the
 prompt as their first argument; pass it in ``plugins=[...]``."""
+
+from .task_list import Task, def_task_list, render_task_status, task_list_plugin
+
+__all__ = ["Task", "def_task_list", "render_task_status", "task_list_plugin"]
