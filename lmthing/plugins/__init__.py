@@ -2,6 +2,10 @@
 public ``def_*`` API. A plugin is any object or dict whose ``def_*`` callables take the
 prompt as their first argument; pass it in ``plugins=[...]``."""
 
+from .task_graph import TaskInput, def_task_graph, run_task_graph, task_graph_plugin
 from .task_list import Task, def_task_list, render_task_status, task_list_plugin
 
-__all__ = ["Task", "def_task_list", "render_task_status", "task_list_plugin"]
+__all__ = [
+    "Task", "TaskInput", "def_task_graph", "def_task_list", "render_task_status", "run_task_graph",
+    "task_graph_plugin", "task_list_plugin",
+]
