@@ -18,6 +18,8 @@ FORBIDDEN = {
         "lmthing.activities.providers",
     ),
     "activities": ("lmthing.workflows", "lmthing.workers", "lmthing.client"),
+    # plugins/ is built on the public def_* API only, as a user's plugin would be.
+    "plugins": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
 }
 
 

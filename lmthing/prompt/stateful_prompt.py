@@ -41,6 +41,8 @@ from .types import Message, ToolCall, ToolDefinition, ToolResult
 Body = Callable[["StatefulPrompt"], Any | Awaitable[Any]]
 # Runs a sub-agent as a child workflow: (agent, validated args, key, composite name) -> outcome.
 AgentRunner = Callable[[AgentDef, Any, str, "str | None"], Awaitable[dict[str, Any]]]
+# Runs one tool as the engine does for the model: (tool, raw args, call id, step, key) -> (result, is_error).
+ToolRunnerHook = Callable[[ToolDef, Any, str, int, str], Awaitable[tuple[Any, bool]]]
 Callable_ = ToolDef | CompositeToolDef | AgentDef | CompositeAgentDef
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -98,9 +100,11 @@ class StatefulPrompt:
         first_run: bool = True,
         host: HumanHost | None = None,
         agent_runner: AgentRunner | None = None,
+        tool_runner: ToolRunnerHook | None = None,
     ) -> None:
         self._host = host
         self._agent_runner = agent_runner
+        self._tool_runner = tool_runner
         self._approval_policies: dict[str, ApprovalPolicy] = {}
         self._state: dict[str, Any] = dict(state or {})
         self._messages: list[Message] = list(messages or [])
@@ -317,6 +321,14 @@ class StatefulPrompt:
         if problem is not None:
             return {"error": problem}
         return await self._agent_runner(found, parsed, key, composite)
+
+    async def call_tool(self, tool: ToolDef, args: Any, *, call_id: str, step: int, key: str) -> tuple[Any, bool]:
+        """Run ``tool`` from workflow-side code exactly as a model's call would run (validation,
+        approval, callbacks, response schema; an ``@tool`` function as an activity whose
+        idempotency key ends in ``key``). Returns ``(result, is_error)``."""
+        if self._tool_runner is None:
+            raise PromptError("call_tool needs a running workflow: call it from a prompt run, not outside one")
+        return await self._tool_runner(tool, args, call_id, step, key)
 
     def _require_host(self, api: str) -> HumanHost:
         if self._host is None:

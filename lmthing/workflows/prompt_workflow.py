@@ -237,6 +237,9 @@ class PromptWorkflow:
             first_run=not carry.messages and step == 0,
             host=self._humans,
             agent_runner=lambda adef, a, key, comp: self._runner.run_agent(adef, a, key, comp),  # type: ignore[union-attr]
+            tool_runner=lambda tdef, a, call_id, step, key: self._runner.run_tool(  # type: ignore[union-attr]
+                tdef, a, call_id=call_id, step=step, key=key
+            ),
         )
         prompt.import_memory(carry.effect_memory)
         self._runner = ToolRunner(

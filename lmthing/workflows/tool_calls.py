@@ -188,6 +188,13 @@ class ToolRunner:
         results = await asyncio.gather(*(one(i, c) for i, c in enumerate(calls)))
         return ToolResult(tool_call_id=call.id, name=call.name, result={"results": list(results)})
 
+    async def run_tool(self, tdef: ToolDef, raw_args: Any, *, call_id: str, step: int, key: str) -> tuple[Any, bool]:
+        """Run one tool from workflow-side code (``p.call_tool``) with every tool semantic:
+        validation, approval, callbacks, response schema, activity or in-workflow, critical.
+        ``key`` is appended to the workflow id for the idempotency key. Returns
+        ``(result, is_error)``."""
+        return await self._run_tool(tdef, raw_args, call_id, step, key)
+
     async def run_agent(self, adef: AgentDef, args: Any, key: str, composite: str | None) -> dict[str, Any]:
         """Run a sub-agent from workflow-side code (``p.call_agent``), as the model would."""
         owner = f"{composite}/{adef.name}" if composite else adef.name
