@@ -259,13 +259,23 @@ def worker(
     address: AddressOption = None,
     namespace: NamespaceOption = None,
     shutdown_timeout: Annotated[float, typer.Option(help="Seconds running activities get to finish on shutdown.")] = 30.0,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics (lmthing and Temporal SDK) on this port at /metrics.")] = None,
 ) -> None:
     """Run a worker for every prompt and @tool in an app until SIGINT/SIGTERM."""
 
     async def go() -> None:
         module = import_app(app_target)
         target = server_address(address) or DEFAULT_ADDRESS
+        if metrics_port is not None:
+            from lmthing.observability.metrics import metrics_runtime
+
+            metrics_runtime(set_default=True)  # before connecting: the client's runtime reports SDK metrics
         client = await connect_to(target, namespace)
+        if metrics_port is not None:
+            from lmthing.observability.metrics import start_metrics_server
+
+            start_metrics_server(metrics_port, client=client, task_queue=task_queue)
+            console.print(f"Metrics: http://0.0.0.0:{metrics_port}/metrics")
         w = build_worker(client, module, task_queue, shutdown_timeout)
         _print_worker_banner(module, task_queue, f"{target} (namespace {client.namespace})")
         problem = await register_search_attributes(client)
@@ -774,3 +784,53 @@ async def _decide(address: str | None, namespace: str | None, workflow_id: str, 
 
 def _who(by: str | None) -> str:
     return by or os.environ.get("USER") or "cli"
+
+
+@app.command("codec-server")
+def codec_server(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
+    host: Annotated[str, typer.Option(help="Address to bind (it decrypts for anyone who reaches it).")] = "127.0.0.1",
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", help="Origin of the Temporal UI allowed to call it (repeatable; default http://localhost:8233)."),
+    ] = None,
+) -> None:
+    """Serve the Temporal codec server protocol (/encode, /decode) with the LMTHING_PAYLOAD_* keys,
+    so the Temporal UI (Settings > Codec Server) or `temporal --codec-endpoint` show decrypted payloads."""
+
+    async def go() -> None:
+        from lmthing.codec import (
+            DEFAULT_CORS_ORIGINS,
+            EncryptionCodec,
+            PayloadKeyConfigError,
+            codec_server_app,
+        )
+
+        try:
+            codec = EncryptionCodec.from_env()
+        except PayloadKeyConfigError as err:
+            raise CliError(str(err), code=2) from None
+        if codec is None:
+            raise CliError("No payload key: set LMTHING_PAYLOAD_KEY (and LMTHING_PAYLOAD_KEY_ID) or LMTHING_PAYLOAD_KEYS.", code=2)
+        try:
+            from aiohttp import web
+        except ImportError:
+            raise CliError("The codec server needs aiohttp: pip install aiohttp") from None
+
+        origins = cors_origin or list(DEFAULT_CORS_ORIGINS)
+        runner = web.AppRunner(codec_server_app(codec, origins))
+        await runner.setup()
+        try:
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as err:
+                raise CliError(f"Cannot listen on {host}:{port}: {err.strerror or err}") from None
+            console.print(f"[bold]Codec server[/bold] on http://{host}:{port} (keys: {', '.join(codec.key_ids)}; encrypting with {codec.current})")
+            console.print(f"  CORS origins: {', '.join(origins)}")
+            console.print("  Ctrl-C (or SIGTERM) stops it.")
+            await serve_until_signal(None)
+        finally:
+            await runner.cleanup()
+        console.print("Codec server stopped.")
+
+    _execute(go)

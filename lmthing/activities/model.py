@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -18,10 +19,18 @@ from temporalio import activity
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
 
+from lmthing.observability import metrics
+from lmthing.observability.logging import current_step
 from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent
 
 from .names import MODEL_CALL
-from .providers.base import ModelCallError, ModelConfigError, NullSink, ProviderRegistry, StreamSink
+from .providers.base import (
+    ModelCallError,
+    ModelConfigError,
+    NullSink,
+    ProviderRegistry,
+    StreamSink,
+)
 
 # The run's stream topic (lmthing.workflows.events.EVENTS_TOPIC; activities do not import workflows).
 EVENTS_TOPIC = "events"
@@ -116,6 +125,26 @@ class ModelActivities:
 
     @activity.defn(name=MODEL_CALL)
     async def model_call(self, request: ModelRequest) -> ModelResponse:
+        info = activity.info()
+        step_token = current_step.set(request.step)
+        start = time.perf_counter()
+        response: ModelResponse | None = None
+        failure: BaseException | None = None
+        try:
+            response = await self._model_call(request)
+            return response
+        except BaseException as err:
+            failure = err
+            raise
+        finally:
+            current_step.reset(step_token)
+            outcome = "cancelled" if isinstance(failure, asyncio.CancelledError) else metrics.outcome_of(failure)
+            metrics.record_model_call(
+                prompt=info.workflow_type or "", model=request.model, outcome=outcome,
+                seconds=time.perf_counter() - start, attempt=info.attempt, response=response,
+            )
+
+    async def _model_call(self, request: ModelRequest) -> ModelResponse:
         heartbeats = asyncio.create_task(_heartbeat_forever())
         try:
             provider, model_id = self.registry.resolve(request.model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,7 +15,13 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from lmthing.prompt.tools import ActivityTool, ToolContext, context_param, format_validation_error
+from lmthing.observability import metrics
+from lmthing.prompt.tools import (
+    ActivityTool,
+    ToolContext,
+    context_param,
+    format_validation_error,
+)
 from lmthing.prompt.types import ToolActivityInput
 
 
@@ -24,6 +31,18 @@ def tool_activity(tool: ActivityTool) -> Callable[..., Any]:
     is_async = inspect.iscoroutinefunction(tool.fn)
 
     async def run(payload: ToolActivityInput) -> Any:
+        start = time.perf_counter()
+        failure: BaseException | None = None
+        try:
+            return await _run(payload)
+        except BaseException as err:
+            failure = err
+            raise
+        finally:
+            outcome = "cancelled" if isinstance(failure, asyncio.CancelledError) else metrics.outcome_of(failure)
+            metrics.record_tool_call(tool=tool.name, outcome=outcome, seconds=time.perf_counter() - start)
+
+    async def _run(payload: ToolActivityInput) -> Any:
         try:
             args = tool.args_model.model_validate(payload.args)
         except ValidationError as err:

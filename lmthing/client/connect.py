@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from typing import Any
@@ -16,6 +17,8 @@ from temporalio.converter import (
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
 )
+
+from lmthing.codec import codec_from_env
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -47,11 +50,18 @@ class PayloadConverter(CompositePayloadConverter):
 
 
 _DATA_CONVERTER = DataConverter(payload_converter_class=PayloadConverter)
+_ENCRYPTED: dict[int, tuple[Any, DataConverter]] = {}
 
 
 def data_converter() -> DataConverter:
-    """The converter every lmthing client and worker uses (plain JSON on the wire)."""
-    return _DATA_CONVERTER
+    """The converter every lmthing client and worker uses: JSON on the wire, encrypted with
+    AES-GCM when ``LMTHING_PAYLOAD_KEY`` / ``LMTHING_PAYLOAD_KEYS`` are set (:mod:`lmthing.codec`)."""
+    codec = codec_from_env()
+    if codec is None:
+        return _DATA_CONVERTER
+    if _ENCRYPTED.get(id(codec), (None,))[0] is not codec:
+        _ENCRYPTED[id(codec)] = (codec, dataclasses.replace(_DATA_CONVERTER, payload_codec=codec))
+    return _ENCRYPTED[id(codec)][1]
 
 
 async def connect(address: str | None = None, namespace: str | None = None) -> Client:

@@ -24,9 +24,9 @@ from ._http import (
     ClientCache,
     Endpoint,
     env_or_os,
-    provider_settings,
     incomplete_stream,
     parse_tool_args,
+    provider_settings,
     status_error,
     transport_error,
 )

@@ -22,9 +22,9 @@ from ._http import (
     Endpoint,
     args_as_json,
     env_or_os,
-    provider_settings,
     incomplete_stream,
     parse_tool_args,
+    provider_settings,
     status_error,
     transport_error,
 )

