@@ -550,6 +550,16 @@ class Interpreter:
         return text
 
     # ------------------------------------------------------------------------ statements
+    async def loop_body(self, body: list[ast.stmt]) -> bool:
+        """Run one iteration of a loop body; True when it ended with ``break``."""
+        try:
+            await self.exec_block(body)
+        except _Break:
+            return True
+        except _Continue:
+            pass
+        return False
+
     async def exec_block(self, body: list[ast.stmt]) -> None:
         for stmt in body:
             await self.exec(stmt)
@@ -569,32 +579,19 @@ class Interpreter:
         elif isinstance(node, ast.If):
             await self.exec_block(node.body if self.truth(await self.eval(node.test)) else node.orelse)
         elif isinstance(node, ast.For):
-            iterable = self.iterable(await self.eval(node.iter))
-            broke = False
-            for item in iterable:
+            for item in self.iterable(await self.eval(node.iter)):
                 self.tick(node)
                 await self.assign(node.target, item)
-                try:
-                    await self.exec_block(node.body)
-                except _Break:
-                    broke = True
+                if await self.loop_body(node.body):
                     break
-                except _Continue:
-                    continue
-            if not broke:
+            else:
                 await self.exec_block(node.orelse)
         elif isinstance(node, ast.While):
-            broke = False
             while self.truth(await self.eval(node.test)):
                 self.tick(node)
-                try:
-                    await self.exec_block(node.body)
-                except _Break:
-                    broke = True
+                if await self.loop_body(node.body):
                     break
-                except _Continue:
-                    continue
-            if not broke:
+            else:
                 await self.exec_block(node.orelse)
         elif isinstance(node, ast.Break):
             raise _Break()
