@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from enum import Enum
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any, TypeVar
@@ -30,10 +31,12 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from lmthing.client import PromptHandle, connect, get_handle, start_prompt
-from lmthing.client.connect import DEFAULT_ADDRESS
+from lmthing.client.connect import DEFAULT_ADDRESS, ConnectionConfigError
 from lmthing.prompt.types import RunResult, StreamEvent
 from lmthing.workers import DEFAULT_TASK_QUEUE, collect, create_worker
-from lmthing.workers import register_search_attributes
+from lmthing.workers import WorkerRoleError, register_search_attributes
+from lmthing.workers.health import WorkerHealth, run_until_signal
+from lmthing.workers.roles import PoolPlan, plan_pool
 from lmthing.workers.dev_server import port_in_use, start_dev_server
 from lmthing.workflows import PromptWorkflow
 
@@ -161,14 +164,29 @@ def pick_prompt(module: ModuleType, name: str | None) -> type[PromptWorkflow]:
     raise CliError(f"No prompt named {name!r} in {module.__name__}; it defines: {names}.", code=2)
 
 
-def build_worker(client: Client, module: ModuleType, task_queue: str, shutdown_timeout: float) -> Worker:
-    prompts_of(module)
+def build_worker(
+    client: Client, module: ModuleType, task_queue: str | None, shutdown_timeout: float, **role_options: Any
+) -> Worker:
+    """A worker for ``module`` (``role_options``: ``role``, ``model_task_queue``, ... of create_worker)."""
     try:
         return create_worker(
-            client, app=module, task_queue=task_queue, graceful_shutdown_timeout=timedelta(seconds=shutdown_timeout)
+            client, app=module, task_queue=task_queue, graceful_shutdown_timeout=timedelta(seconds=shutdown_timeout),
+            **role_options,
         )
     except (TypeError, ValueError) as err:
         raise CliError(str(err), code=2) from None
+
+
+def check_app_for_role(module: ModuleType, plan: PoolPlan) -> None:
+    """Fail before connecting when the app has nothing for this role to run."""
+    if plan.workflows:
+        prompts_of(module)
+    elif plan.role == "tools" and not collect([module])[1]:
+        raise CliError(
+            f"No @tool functions in {module.__name__}: a tools pool runs @tool activities (tools defined inside a "
+            "prompt run in the workflows pool). Give the app that defines them, or run no tools pool.",
+            code=2,
+        )
 
 
 def parse_input(raw: str | None) -> Any:
@@ -185,11 +203,15 @@ def server_address(option: str | None) -> str | None:
     return option or os.environ.get("TEMPORAL_ADDRESS") or None
 
 
-async def connect_to(address: str, namespace: str | None) -> Client:
+async def connect_to(address: str | None, namespace: str | None, **client_options: Any) -> Client:
+    """Connect with lmthing's client settings (``address`` None: $TEMPORAL_ADDRESS, else the
+    Temporal profile, else localhost:7233; TLS / API key from TEMPORAL_* variables)."""
     try:
-        return await connect(address, namespace)
+        return await connect(address, namespace, **client_options)
+    except ConnectionConfigError as err:
+        raise CliError(str(err), code=2) from None
     except RuntimeError as err:
-        raise CliError(f"Cannot connect to Temporal at {address}: {err}") from None
+        raise CliError(f"Cannot connect to Temporal at {address or DEFAULT_ADDRESS}: {err}") from None
 
 
 async def start_server(**kwargs: Any) -> Any:
@@ -223,24 +245,21 @@ def _child_stdout_silenced() -> Iterator[None]:
         os.close(devnull)
 
 
-async def serve_until_signal(worker: Worker | None) -> None:
+async def serve_until_signal(worker: Worker | None, health: WorkerHealth | None = None) -> None:
     """Run ``worker`` (if any) until SIGINT/SIGTERM, then shut it down gracefully."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     if worker is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         return
-    run_task = asyncio.create_task(worker.run())
-    stop_task = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-    if run_task in done:
-        stop_task.cancel()
-        raise CliError(f"The worker stopped: {cause_message(run_task.exception())}")
-    console.print("Shutting down the worker (running activities get the graceful timeout to finish)...")
-    await worker.shutdown()
-    await run_task
+    error = await run_until_signal(
+        worker, health,
+        on_stop=lambda: console.print("Shutting down the worker (running activities get the graceful timeout to finish)..."),
+    )
+    if error is not None:
+        raise CliError(f"The worker stopped: {cause_message(error)}")
 
 
 # ------------------------------------------------------------------------------ commands
@@ -252,46 +271,119 @@ AddressOption = Annotated[
 NamespaceOption = Annotated[str | None, typer.Option(help="Temporal namespace (default: $TEMPORAL_NAMESPACE, else default)")]
 
 
+class WorkerRole(str, Enum):
+    all = "all"
+    workflows = "workflows"
+    models = "models"
+    tools = "tools"
+
+
 @app.command()
 def worker(
     app_target: AppOption,
-    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
+    role: Annotated[
+        WorkerRole,
+        typer.Option(
+            help="What this worker runs: all (prompts, model calls and tools on one queue), or one pool of "
+            "workflows / models / tools, each on its own task queue and scaled on its own."
+        ),
+    ] = WorkerRole.all,
+    task_queue: Annotated[
+        str | None,
+        typer.Option(help="Task queue to poll (default: lmthing; lmthing-models for --role models, lmthing-tools for --role tools)."),
+    ] = None,
+    model_queue: Annotated[
+        str | None, typer.Option(help="With --role workflows: the queue of the runs' model calls (default: <task-queue>-models).")
+    ] = None,
+    tool_queue: Annotated[
+        str | None, typer.Option(help="With --role workflows: the queue of the runs' tool activities (default: <task-queue>-tools).")
+    ] = None,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(
+            help="Activities per second the whole task queue may start, across all its workers (Temporal's task-queue "
+            "rate limit, enforced by the server), e.g. a model provider's requests per second with --role models."
+        ),
+    ] = None,
+    max_concurrent: Annotated[int | None, typer.Option(min=1, help="Activities this worker runs at once.")] = None,
     address: AddressOption = None,
     namespace: NamespaceOption = None,
-    shutdown_timeout: Annotated[float, typer.Option(help="Seconds running activities get to finish on shutdown.")] = 30.0,
-    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics (lmthing and Temporal SDK) on this port at /metrics.")] = None,
+    shutdown_timeout: Annotated[
+        float, typer.Option(help="On SIGTERM/SIGINT, seconds running activities get to finish before they are cancelled.")
+    ] = 30.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve /metrics (lmthing and Temporal SDK), /healthz and /readyz on this port."),
+    ] = None,
 ) -> None:
-    """Run a worker for every prompt and @tool in an app until SIGINT/SIGTERM."""
+    """Run a worker for the prompts and @tools of an app until SIGINT/SIGTERM (then drain)."""
 
     async def go() -> None:
+        options: dict[str, Any] = {}
+        if rate_limit is not None:
+            if rate_limit <= 0:
+                raise CliError(f"--rate-limit must be above 0 (activities per second), not {rate_limit}.", code=2)
+            options["max_task_queue_activities_per_second"] = rate_limit
+        if max_concurrent is not None:
+            options["max_concurrent_activities"] = max_concurrent
+        try:
+            plan = plan_pool(role.value, task_queue, model_queue, tool_queue, options)
+        except WorkerRoleError as err:
+            raise CliError(str(err), code=2) from None
         module = import_app(app_target)
-        target = server_address(address) or DEFAULT_ADDRESS
+        check_app_for_role(module, plan)
         if metrics_port is not None:
             from lmthing.observability.metrics import metrics_runtime
 
             metrics_runtime(set_default=True)  # before connecting: the client's runtime reports SDK metrics
-        client = await connect_to(target, namespace)
-        if metrics_port is not None:
-            from lmthing.observability.metrics import start_metrics_server
-
-            start_metrics_server(metrics_port, client=client, task_queue=task_queue)
-            console.print(f"Metrics: http://0.0.0.0:{metrics_port}/metrics")
-        w = build_worker(client, module, task_queue, shutdown_timeout)
-        _print_worker_banner(module, task_queue, f"{target} (namespace {client.namespace})")
-        problem = await register_search_attributes(client)
-        if problem:
-            err_console.print(f"[yellow]Warning:[/yellow] {escape(problem)}")
-        await serve_until_signal(w)
+        client = await connect_to(server_address(address), namespace)
+        w = build_worker(
+            client, module, plan.task_queue, shutdown_timeout,
+            role=plan.role, model_task_queue=model_queue, tool_task_queue=tool_queue, **options,
+        )
+        health = WorkerHealth(client, w)
+        ops = await _start_ops_server(metrics_port, health, client, plan) if metrics_port is not None else None
+        _print_worker_banner(module, plan, f"{client.service_client.config.target_host} (namespace {client.namespace})")
+        if plan.workflows:
+            problem = await register_search_attributes(client)
+            if problem:
+                err_console.print(f"[yellow]Warning:[/yellow] {escape(problem)}")
+        try:
+            await serve_until_signal(w, health)
+        finally:
+            if ops is not None:
+                await ops.close()
         console.print("Worker stopped.")
 
     _execute(go)
 
 
-def _print_worker_banner(module: ModuleType, task_queue: str, where: str) -> None:
+async def _start_ops_server(port: int, health: WorkerHealth, client: Client, plan: PoolPlan) -> Any:
+    """/metrics, /healthz and /readyz on ``port`` (0: a free port, printed)."""
+    from lmthing.observability.endpoints import start_ops_server
+
+    try:
+        ops = await start_ops_server(
+            port, health=health, client=client, task_queue=plan.task_queue if plan.workflows else None
+        )
+    except OSError as err:
+        raise CliError(f"Cannot serve metrics and probes on port {port}: {err.strerror or err}") from None
+    console.print(f"Metrics and probes: http://0.0.0.0:{ops.port}/metrics, /healthz, /readyz")
+    return ops
+
+
+def _print_worker_banner(module: ModuleType, plan: PoolPlan, where: str) -> None:
     prompts, tools = collect([module])
-    console.print(f"[bold]Worker[/bold] for {module.__name__} on task queue [cyan]{task_queue}[/cyan] at {where}")
-    console.print(f"  prompts: {', '.join(p.spec.name for p in prompts)}")
-    console.print(f"  tools:   {', '.join(t.name for t in tools) or '(none)'}")
+    pool = "" if plan.role == "all" else f" ({plan.role} pool)"
+    console.print(f"[bold]Worker[/bold]{pool} for {module.__name__} on task queue [cyan]{plan.task_queue}[/cyan] at {where}")
+    if plan.workflows:
+        console.print(f"  prompts: {', '.join(p.spec.name for p in prompts)}")
+    if plan.routes is not None:
+        console.print(f"  model calls go to [cyan]{plan.routes.model_task_queue}[/cyan], tool activities to [cyan]{plan.routes.tool_task_queue}[/cyan]")
+    if plan.model_calls and not plan.workflows:
+        console.print("  runs: model calls (lmthing.model_call)")
+    if plan.tools:
+        console.print(f"  tools:   {', '.join(t.name for t in tools) or '(none)'}")
     console.print("  Ctrl-C (or SIGTERM) stops it gracefully.")
 
 
@@ -315,12 +407,12 @@ def dev(
             ensure_port_free(number, option)
         env = await start_server(db_file=db_file, port=port, ui=True, ui_port=ui)
         try:
-            w = build_worker(env.client, module, task_queue, 30.0) if module else None
+            w = build_worker(env.client, module, task_queue, 30.0) if module and prompts_of(module) else None
             console.print(f"[bold]Temporal dev server[/bold] (data in {db_file})")
             console.print(f"  gRPC: localhost:{port}   (export TEMPORAL_ADDRESS=localhost:{port})")
             console.print(f"  UI:   http://localhost:{ui}")
             if module:
-                _print_worker_banner(module, task_queue, f"localhost:{port}")
+                _print_worker_banner(module, plan_pool("all", task_queue), f"localhost:{port}")
             console.print("Ctrl-C stops everything.")
             await serve_until_signal(w)
         finally:
@@ -529,7 +621,7 @@ def _history_errors() -> Iterator[None]:
 
 
 async def _connect_for(address: str | None, namespace: str | None) -> Client:
-    return await connect_to(server_address(address) or DEFAULT_ADDRESS, namespace)
+    return await connect_to(server_address(address), namespace)
 
 
 @app.command()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -114,6 +117,63 @@ async def worker_process(
         await proc.wait()
 
 
+
+@dataclass
+class CliWorker:
+    """An ``lmthing worker`` subprocess and what it printed up to its banner."""
+
+    proc: asyncio.subprocess.Process
+    banner: str
+    log: Path
+
+    @property
+    def identity(self) -> str:
+        """The SDK's default worker identity, as history records it (``pid@host``)."""
+        return f"{self.proc.pid}@{socket.gethostname()}"
+
+    @property
+    def ops_port(self) -> int:
+        found = re.search(r"Metrics and probes: http://[^:]+:(\d+)/", self.banner)
+        assert found, self.banner
+        return int(found.group(1))
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment for an ``lmthing`` subprocess: no Temporal settings leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_") and k != "LMTHING_MODEL"}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+@contextlib.asynccontextmanager
+async def cli_worker(address: str, *args: str, log_dir: Path) -> AsyncIterator[CliWorker]:
+    """``lmthing worker --address ADDRESS ARGS...`` in a subprocess, once it has printed its
+    banner (it polls right after); SIGKILLed on exit if still running."""
+    log = log_dir / f"worker-{uuid.uuid4().hex[:8]}.stderr"
+    with log.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "lmthing", "worker", "--address", address, *args,
+            cwd=REPO_ROOT, env=cli_env(), stdout=asyncio.subprocess.PIPE, stderr=err,
+        )
+    try:
+        assert proc.stdout is not None
+        banner = ""
+        while "Ctrl-C" not in banner:
+            try:
+                line = await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT)
+            except TimeoutError:
+                line = b""
+            if not line:
+                await asyncio.sleep(0.2)
+                raise AssertionError(f"lmthing worker {' '.join(args)} did not start: {banner}{log.read_text(errors='replace')}")
+            banner += line.decode()
+        yield CliWorker(proc, banner, log)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
 
 
 async def pending_of(handle: PromptHandle, timeout: float = 20.0) -> list[Any]:

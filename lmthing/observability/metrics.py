@@ -225,11 +225,16 @@ def metrics_runtime(*, set_default: bool = False, buffer_size: int = 100_000) ->
     return runtime
 
 
+def drain_sdk_metrics() -> None:
+    """Move what the SDK recorded into :data:`REGISTRY` (its buffer is bounded: drain often)."""
+    if _sdk_collector is not None:
+        _sdk_collector.drain()
+
+
 def _drain_forever(stop: threading.Event) -> None:
     while not stop.wait(1.0):
-        if _sdk_collector is not None:
-            with contextlib.suppress(Exception):
-                _sdk_collector.drain()
+        with contextlib.suppress(Exception):
+            drain_sdk_metrics()
 
 
 class MetricsServer:

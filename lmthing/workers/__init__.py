@@ -1,7 +1,9 @@
-"""Process edge: the worker factory, sandbox passthrough, the embedded dev server."""
+"""Process edge: the worker factory and roles, sandbox passthrough, health, the embedded dev server."""
 
-from .factory import DEFAULT_TASK_QUEUE, PASSTHROUGH_MODULES, collect, create_worker, register_search_attributes, sandbox_runner
+from .factory import PASSTHROUGH_MODULES, collect, create_worker, register_search_attributes, sandbox_runner
+from .roles import DEFAULT_TASK_QUEUE, ROLES, Role, WorkerRoleError
 
 __all__ = [
-    "DEFAULT_TASK_QUEUE", "PASSTHROUGH_MODULES", "collect", "create_worker", "register_search_attributes", "sandbox_runner",
+    "DEFAULT_TASK_QUEUE", "PASSTHROUGH_MODULES", "ROLES", "Role", "WorkerRoleError", "collect", "create_worker",
+    "register_search_attributes", "sandbox_runner",
 ]

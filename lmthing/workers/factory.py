@@ -19,8 +19,9 @@ from lmthing.activities.tools import tool_activity, unregistered_activity
 from lmthing.prompt.tools import ActivityTool
 from lmthing.workflows.definition import check_importable, is_prompt
 from lmthing.workflows.prompt_workflow import PromptWorkflow
+from lmthing.workflows.routing import set_routes
 
-DEFAULT_TASK_QUEUE = "lmthing"
+from .roles import Role, plan_pool
 
 # Modules the workflow sandbox shares with the worker instead of re-importing them for every
 # workflow run: lmthing itself (pure and deterministic in its workflow-side layers) and its
@@ -52,7 +53,10 @@ def create_worker(
     app: ModuleType | str | Iterable[ModuleType | str] = (),
     prompts: Iterable[type[PromptWorkflow]] = (),
     tools: Iterable[ActivityTool] = (),
-    task_queue: str = DEFAULT_TASK_QUEUE,
+    task_queue: str | None = None,
+    role: Role = "all",
+    model_task_queue: str | None = None,
+    tool_task_queue: str | None = None,
     providers: ProviderRegistry | None = None,
     graceful_shutdown_timeout: timedelta = timedelta(seconds=30),
     **worker_options: Any,
@@ -61,30 +65,48 @@ def create_worker(
 
     ``app`` modules are scanned for ``@prompt`` and ``@tool`` objects, so a worker started
     with ``lmthing worker --app myagents`` knows every prompt and tool defined there.
+
+    ``role`` picks what it runs (:mod:`lmthing.workers.roles`): ``all`` (everything on
+    ``task_queue``), ``workflows`` (the prompts, sending model calls to ``model_task_queue``
+    and tool activities to ``tool_task_queue``, default ``<task_queue>-models`` / ``-tools``),
+    ``models`` (model calls) or ``tools`` (``@tool`` activities). ``task_queue`` defaults to
+    ``lmthing``, ``lmthing-models`` for ``models`` and ``lmthing-tools`` for ``tools``.
+    Raises :class:`~lmthing.workers.roles.WorkerRoleError` (a ValueError) for options that
+    do not fit the role.
     """
+    plan = plan_pool(role, task_queue, model_task_queue, tool_task_queue, worker_options)
     apps = [app] if isinstance(app, (ModuleType, str)) else list(app)
     found_prompts, found_tools = collect(apps)
     all_prompts = _unique(found_prompts + list(prompts))
     all_tools = _unique(found_tools + list(tools))
-    if not all_prompts:
+    if plan.workflows and not all_prompts:
         raise ValueError("create_worker: no prompts given; pass prompts=[...] or app=<module with @prompt functions>")
-    for p in all_prompts:
+    for p in all_prompts if plan.workflows else ():
         check_importable(p)
     names: dict[str, ActivityTool] = {}
     for t in all_tools:
         if t.name in names and names[t.name].fn is not t.fn:
             raise ValueError(f"create_worker: two different @tool functions are named {t.name!r}")
         names[t.name] = t
-    model_activities = ModelActivities(providers or default_registry())
+    if plan.role == "tools" and not names:
+        raise ValueError(
+            "create_worker: role 'tools' but no @tool functions given; pass tools=[...] or app=<module with @tool "
+            "functions> (tools defined inside a prompt run in the workflow and need no tools pool)"
+        )
+    activities: list[Any] = [ModelActivities(providers or default_registry()).model_call] if plan.model_calls else []
+    if plan.tools:
+        activities += [*(tool_activity(t) for t in names.values()), unregistered_activity]
+    if plan.workflows:
+        set_routes(plan.task_queue, plan.routes)
     # Cancelling a run reaches a running model call only with a heartbeat reply, and the SDK
     # holds heartbeats back for up to 80% of the heartbeat timeout: cap that, so a cancelled
     # run closes its HTTP request within about a second.
     worker_options.setdefault("max_heartbeat_throttle_interval", timedelta(seconds=1))
     return Worker(
         client,
-        task_queue=task_queue,
-        workflows=all_prompts,
-        activities=[model_activities.model_call, *(tool_activity(t) for t in names.values()), unregistered_activity],
+        task_queue=plan.task_queue,
+        workflows=all_prompts if plan.workflows else [],
+        activities=activities,
         workflow_runner=sandbox_runner(),
         graceful_shutdown_timeout=graceful_shutdown_timeout,
         **worker_options,

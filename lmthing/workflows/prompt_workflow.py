@@ -37,6 +37,7 @@ from lmthing.prompt.types import (
     Usage,
 )
 
+from . import routing
 from .config import AgentFrame, Carry, RunConfig
 from .errors import non_deterministic, user_error
 from .events import RunEvents
@@ -355,6 +356,7 @@ class PromptWorkflow:
                 MODEL_CALL,
                 request,
                 result_type=ModelResponse,
+                task_queue=routing.model_task_queue(),
                 start_to_close_timeout=timedelta(seconds=config.model_timeout_seconds),
                 heartbeat_timeout=timedelta(seconds=config.model_heartbeat_seconds),
                 retry_policy=RetryPolicy(

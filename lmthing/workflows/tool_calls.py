@@ -27,6 +27,7 @@ from lmthing.prompt.stateful_prompt import PreparedStep
 from lmthing.prompt.tools import ActivityOptions, CompositeToolDef, ToolCallInfo, ToolDef, parse_composite_calls
 from lmthing.prompt.types import RunResult, ToolActivityInput, ToolCall, ToolResult
 
+from . import routing
 from .errors import non_deterministic
 from .humans import HumanLoop, dump_args, modified_args
 
@@ -126,7 +127,7 @@ class ToolRunner:
                 start_to_close_timeout=opts.start_to_close_timeout,
                 schedule_to_close_timeout=opts.schedule_to_close_timeout,
                 heartbeat_timeout=opts.heartbeat_timeout,
-                task_queue=opts.task_queue or workflow.info().task_queue,
+                task_queue=opts.task_queue or routing.tool_task_queue(),
                 retry_policy=RetryPolicy(
                     initial_interval=opts.retry.initial_interval,
                     backoff_coefficient=opts.retry.backoff_coefficient,
