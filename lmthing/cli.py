@@ -336,6 +336,7 @@ def worker(
             from lmthing.observability.metrics import metrics_runtime
 
             metrics_runtime(set_default=True)  # before connecting: the client's runtime reports SDK metrics
+        start_tracing_from_env()  # before the worker is built: it adds Temporal's tracing plugin
         client = await connect_to(server_address(address), namespace)
         w = build_worker(
             client, module, plan.task_queue, shutdown_timeout,
@@ -353,9 +354,25 @@ def worker(
         finally:
             if ops is not None:
                 await ops.close()
+        from lmthing.observability.tracing import force_flush
+
+        force_flush()
         console.print("Worker stopped.")
 
     _execute(go)
+
+
+def start_tracing_from_env() -> None:
+    """OpenTelemetry traces when the standard ``OTEL_*`` variables ask for them."""
+    from lmthing.observability.tracing import TracingConfigError, configure_tracing
+
+    try:
+        provider = configure_tracing()
+    except TracingConfigError as err:
+        raise CliError(str(err), code=2) from None
+    if provider is not None:
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        console.print(f"Traces: OpenTelemetry{f' to {endpoint}' if endpoint else ''}")
 
 
 async def _start_ops_server(port: int, health: WorkerHealth, client: Client, plan: PoolPlan) -> Any:

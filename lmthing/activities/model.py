@@ -19,7 +19,7 @@ from temporalio import activity
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
 
-from lmthing.observability import metrics
+from lmthing.observability import metrics, tracing
 from lmthing.observability.logging import current_step
 from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent
 
@@ -30,6 +30,7 @@ from .providers.base import (
     NullSink,
     ProviderRegistry,
     StreamSink,
+    resolve_model_spec,
 )
 
 # The run's stream topic (lmthing.workflows.events.EVENTS_TOPIC; activities do not import workflows).
@@ -111,6 +112,18 @@ async def _sink_for(request: ModelRequest) -> AsyncIterator[StreamSink]:
         await stream.flush()  # and anything a cancelled batch left pending, confirmed by the server
 
 
+def _chat_span(request: ModelRequest) -> tuple[str, dict[str, object]]:
+    """GenAI ``chat <model>`` span name and request attributes (before the call, so a
+    misconfigured model still gets a span that says what was asked for)."""
+    if not tracing.tracing_enabled():
+        return "", {}
+    try:
+        provider, model_id = resolve_model_spec(request.model)
+    except ModelConfigError:
+        provider, model_id = None, request.model
+    return f"chat {model_id}", tracing.chat_attributes(request, provider, model_id)
+
+
 async def _heartbeat_forever() -> None:
     while True:
         activity.heartbeat()
@@ -131,7 +144,9 @@ class ModelActivities:
         response: ModelResponse | None = None
         failure: BaseException | None = None
         try:
-            response = await self._model_call(request)
+            with tracing.span(*_chat_span(request), kind=tracing.SpanKind.CLIENT) as span:
+                response = await self._model_call(request)
+                tracing.record_chat_response(span, response)
             return response
         except BaseException as err:
             failure = err

@@ -132,6 +132,14 @@ def timed() -> Iterator[list[float]]:
 # ------------------------------------------------------------------ Temporal SDK metrics
 _SDK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 _Key = tuple[tuple[str, str], ...]
+# Histograms declared with their own buckets (``def_metric(..., buckets=...)``), by name.
+_BUCKETS: dict[str, tuple[float, ...]] = {}
+
+
+def declare_buckets(name: str, buckets: tuple[float, ...]) -> None:
+    """Bucket a histogram recorded through the Temporal runtime with ``buckets`` instead of
+    the SDK's defaults (a ``def_metric`` histogram; first declaration wins)."""
+    _BUCKETS.setdefault(name, tuple(float(b) for b in buckets))
 
 
 class SdkMetricsCollector(Collector):
@@ -167,8 +175,9 @@ class SdkMetricsCollector(Collector):
                     self._gauges.setdefault(name, {})[key] = float(u.value)
                 else:
                     value = float(u.value)
-                    h = self._histograms.setdefault(name, {}).setdefault(key, [0.0] * (len(_SDK_BUCKETS) + 2))
-                    for i, bound in enumerate(_SDK_BUCKETS):
+                    bounds = _BUCKETS.get(name, _SDK_BUCKETS)
+                    h = self._histograms.setdefault(name, {}).setdefault(key, [0.0] * (len(bounds) + 2))
+                    for i, bound in enumerate(bounds):
                         if value <= bound:
                             h[i] += 1
                     h[-2] += value
@@ -189,8 +198,9 @@ class SdkMetricsCollector(Collector):
                 yield fam
             for name, series in self._histograms.items():
                 fam = HistogramMetricFamily(name, self._help[name])
+                bounds = _BUCKETS.get(name, _SDK_BUCKETS)
                 for key, h in series.items():
-                    for i, bound in enumerate(_SDK_BUCKETS):
+                    for i, bound in enumerate(bounds):
                         fam.samples.append(_sample(f"{name}_bucket", key + (("le", repr(float(bound))),), h[i]))
                     fam.samples.append(_sample(f"{name}_bucket", key + (("le", "+Inf"),), h[-1]))
                     fam.samples.append(_sample(f"{name}_count", key, h[-1]))

@@ -19,6 +19,16 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from .agents import AgentDef, CompositeAgentDef, response_schema_instruction
 from .definitions import Definition, Kind
 from .humans import ApprovalPolicy, DecisionRecord, HumanHost, as_timedelta
+from .instruments import (
+    InstrumentError,
+    LocalTelemetry,
+    MetricDef,
+    PromptLogger,
+    TelemetryHost,
+    level_number,
+    redact_set,
+)
+from .lifecycle import LIFECYCLE_EVENTS, TS_NAMES, CustomEvent, EventHandlers, Handler, LifecycleEvent
 from .effects import (
     NEVER_RAN,
     Effect,
@@ -45,6 +55,7 @@ AgentRunner = Callable[[AgentDef, Any, str, "str | None"], Awaitable[dict[str, A
 ToolRunnerHook = Callable[[ToolDef, Any, str, int, str], Awaitable[tuple[Any, bool]]]
 Callable_ = ToolDef | CompositeToolDef | AgentDef | CompositeAgentDef
 
+LIFECYCLE_NAMES = frozenset(LIFECYCLE_EVENTS) | frozenset(TS_NAMES)
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -101,8 +112,18 @@ class StatefulPrompt:
         host: HumanHost | None = None,
         agent_runner: AgentRunner | None = None,
         tool_runner: ToolRunnerHook | None = None,
+        telemetry: TelemetryHost | None = None,
+        name: str = "prompt",
+        step: Callable[[], int] | None = None,
     ) -> None:
         self._host = host
+        self._name = name
+        self._current_step = step or (lambda: 0)
+        self._telemetry: TelemetryHost = telemetry or LocalTelemetry()
+        self._event_handlers = EventHandlers()
+        self._metrics: dict[str, MetricDef] = {}
+        self._loggers: dict[str, PromptLogger] = {}
+        self._logger: PromptLogger | None = None
         self._agent_runner = agent_runner
         self._tool_runner = tool_runner
         self._approval_policies: dict[str, ApprovalPolicy] = {}
@@ -183,6 +204,95 @@ class StatefulPrompt:
         if not callable(callback):
             raise PromptError("def_effect: the callback must be callable(ctx, step_modifier)")
         self._effects.append(Effect(callback, None if deps is None else list(deps)))
+
+    # ----------------------------------------------------------- events, metrics, logs
+    def def_event(self, name: str, handler: Handler) -> None:
+        """Run ``handler(event)`` at a lifecycle point (``before_model_call``,
+        ``after_model_call``, ``before_tool``, ``after_tool``, ``on_step``, ``on_error``,
+        ``on_finish``; lmthing's ``onToolStart``... too) or when ``emit(name)`` fires a custom
+        event. Declared on every run of the prompt function, like effects."""
+        try:
+            self._event_handlers.add(name, handler)
+        except (TypeError, ValueError) as err:
+            raise PromptError(str(err)) from None
+
+    async def emit(self, name: str, data: Any = None) -> None:
+        """Fire a custom event: its handlers run now, in declaration order."""
+        if name in LIFECYCLE_NAMES:
+            raise PromptError(f"emit({name!r}): lifecycle events are fired by the run itself; emit custom events only")
+        await self.fire(CustomEvent(name=name, step=self._current_step(), data=data))
+
+    async def fire(self, event: LifecycleEvent) -> None:
+        """Run the handlers of ``event`` (the engine calls this at each lifecycle point)."""
+        if self._event_handlers.has(event.name):
+            await self._event_handlers.fire(event)
+
+    def has_handlers(self, name: str) -> bool:
+        return self._event_handlers.has(name)
+
+    def def_metric(
+        self,
+        name: str,
+        kind: str,
+        description: str = "",
+        *,
+        labels: Iterable[str] = (),
+        buckets: Iterable[float] | None = None,
+        unit: str = "",
+    ) -> MetricDef:
+        """Declare a metric (``counter``, ``gauge`` or ``histogram``) that ``record_metric``
+        updates. On a worker with ``--metrics-port`` it is served on ``/metrics`` (a counter
+        as ``<name>_total``), with the Temporal SDK's ``namespace``, ``task_queue`` and
+        ``workflow_type`` labels added."""
+        try:
+            metric = MetricDef(name, kind, description, tuple(labels), None if buckets is None else tuple(buckets), unit)  # type: ignore[arg-type]
+        except InstrumentError as err:
+            raise PromptError(str(err)) from None
+        known = self._metrics.get(name)
+        if known is not None and known != metric:
+            raise PromptError(f"def_metric({name!r}) was already declared differently in this run: {known}")
+        self._metrics[name] = metric
+        return metric
+
+    def record_metric(self, name: str, value: float | int = 1, labels: dict[str, Any] | None = None) -> None:
+        """Add to a counter, set a gauge or observe a histogram value (once per run: not
+        repeated when the run's history is replayed)."""
+        metric = self._metrics.get(name)
+        if metric is None:
+            known = ", ".join(self._metrics) or "(none)"
+            raise PromptError(f"record_metric({name!r}): no such metric (declared: {known}); declare it with def_metric first")
+        try:
+            number, clean = metric.check(value, labels or {})
+        except InstrumentError as err:
+            raise PromptError(str(err)) from None
+        self._telemetry.record_metric(metric, number, clean)
+
+    def def_logger(
+        self,
+        name: str,
+        level: int | str = "info",
+        *,
+        fields: dict[str, Any] | None = None,
+        redact: Iterable[str] = (),
+    ) -> PromptLogger:
+        """A structured logger (``logger.info("text", key=value)``); it also becomes
+        ``p.logger``. Lines carry the run's identity and step, ``fields`` on every line, the
+        ``redact`` field names hidden; nothing is logged again when history replays."""
+        _check_name("def_logger", name)
+        try:
+            number = level_number(level, f"def_logger({name!r})")
+        except InstrumentError as err:
+            raise PromptError(str(err)) from None
+        logger = PromptLogger(name, self._telemetry, number, dict(fields or {}), redact_set(redact))
+        self._loggers[name] = self._logger = logger
+        return logger
+
+    @property
+    def logger(self) -> PromptLogger:
+        """The last logger declared with ``def_logger``, else one named after the prompt."""
+        if self._logger is None:
+            self._logger = PromptLogger(self._name, self._telemetry)
+        return self._logger
 
     # ---------------------------------------------------------------------------- tools
     def def_tool(self, name: Any, description: str | None = None, schema: Any = None, fn: Any = None, **options: Any) -> Definition:
@@ -379,6 +489,7 @@ class StatefulPrompt:
         """Run (or re-run) the prompt function, then drop what it did not re-declare."""
         self._seen.clear()
         self._effects = []
+        self._event_handlers.clear()
         self._approval_policies = {}
         result = body(self)
         if inspect.isawaitable(result):

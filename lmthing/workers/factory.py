@@ -26,7 +26,9 @@ from .roles import Role, plan_pool
 # Modules the workflow sandbox shares with the worker instead of re-importing them for every
 # workflow run: lmthing itself (pure and deterministic in its workflow-side layers) and its
 # pure dependencies. Re-importing them per run costs an order of magnitude in throughput.
-PASSTHROUGH_MODULES = ("lmthing", "pydantic", "pydantic_core", "annotated_types", "yaml", "typing_inspection")
+PASSTHROUGH_MODULES = (
+    "lmthing", "pydantic", "pydantic_core", "annotated_types", "yaml", "typing_inspection", "opentelemetry",
+)
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
@@ -102,6 +104,7 @@ def create_worker(
     # holds heartbeats back for up to 80% of the heartbeat timeout: cap that, so a cancelled
     # run closes its HTTP request within about a second.
     worker_options.setdefault("max_heartbeat_throttle_interval", timedelta(seconds=1))
+    worker_options["plugins"] = [*worker_options.get("plugins", ()), *_tracing_plugins(client)]
     return Worker(
         client,
         task_queue=plan.task_queue,
@@ -111,6 +114,19 @@ def create_worker(
         graceful_shutdown_timeout=graceful_shutdown_timeout,
         **worker_options,
     )
+
+
+def _tracing_plugins(client: Client) -> list[Any]:
+    """Temporal's OpenTelemetry plugin when tracing is on (:mod:`lmthing.observability.tracing`)
+    and the client does not carry it already: it puts trace context in the headers of
+    activities and child workflows, so one run is one trace."""
+    from temporalio.contrib.opentelemetry import OpenTelemetryPlugin
+
+    from lmthing.observability.tracing import tracing_enabled, tracing_plugin
+
+    if not tracing_enabled() or any(isinstance(p, OpenTelemetryPlugin) for p in client.config().get("plugins", ())):
+        return []
+    return [tracing_plugin()]
 
 
 def _unique(items: list[Any]) -> list[Any]:

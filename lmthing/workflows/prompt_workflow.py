@@ -21,10 +21,13 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError,
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from lmthing.activities.names import MODEL_CALL
+from lmthing.observability import tracing
+from lmthing.observability.logging import current_step
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef, parse_structured
 from lmthing.prompt.stateful_prompt import StatefulPrompt
 from lmthing.prompt.stop import StopCondition
 from lmthing.prompt.humans import PendingRequest
+from lmthing.prompt.lifecycle import ErrorEvent, EventError, FinishEvent, LifecycleEvent, ModelCallEvent, StepEvent
 from lmthing.prompt.tools import format_validation_error, schema_of
 from lmthing.prompt.types import (
     Conversation,
@@ -42,6 +45,7 @@ from .config import AgentFrame, Carry, RunConfig
 from .errors import non_deterministic, user_error
 from .events import RunEvents
 from .humans import HumanLoop, RejectedDecision
+from .telemetry import WorkflowTelemetry
 from .tool_calls import ToolRunner, _cause_message
 
 if TYPE_CHECKING:
@@ -117,6 +121,7 @@ class PromptWorkflow:
         # What sub-agents finished during the current step cost, added to the run's totals.
         self._child_usage = Usage()
         self._child_cost: float | None = 0.0
+        self._span: Any = None  # the run's invoke_agent span, when tracing is on
 
     # --------------------------------------------------------------------------- queries
     @workflow.query
@@ -192,6 +197,15 @@ class PromptWorkflow:
                 type="InvalidRunConfig",
                 non_retryable=True,
             ) from None
+        agent = _agent_name(config) or self.spec.name
+        attributes = {tracing.OPERATION: "invoke_agent", tracing.AGENT_NAME: agent,
+                      tracing.CONVERSATION_ID: workflow.info().workflow_id, "lmthing.prompt": self.spec.name}
+        with tracing.span(f"invoke_agent {agent}", attributes) as self._span:
+            result = await self._run_loop(args, config, carry)
+            tracing.record_agent_result(self._span, result)
+            return result
+
+    async def _run_loop(self, args: Any, config: RunConfig, carry: Carry | None) -> RunResult:
         try:
             return await self._loop(args, config, carry)
         except RestrictedWorkflowAccessError as err:
@@ -199,9 +213,32 @@ class PromptWorkflow:
         except workflow.NondeterminismError:
             raise
         except FailureError as err:
-            raise self._failed(err) from None
+            raise await self._run_failed(err) from None
         except Exception as err:  # every other user error ends the run with a clear message
-            raise self._failed(user_error(f"Prompt '{self.spec.name}'", err)) from None
+            raise await self._run_failed(user_error(f"Prompt '{self.spec.name}'", err)) from None
+
+    async def _run_failed(self, err: FailureError) -> FailureError:
+        """``on_error`` handlers see the failure (theirs cannot replace it), then the run fails."""
+        if self._prompt is not None and not is_cancelled_exception(err) and self._prompt.has_handlers("on_error"):
+            event = ErrorEvent(name="on_error", step=self._status.step, where="run", error=err.message,
+                               error_type=getattr(err, "type", None) or type(err).__name__)
+            try:
+                await self._prompt.fire(event)
+            except Exception as handler_err:  # noqa: BLE001
+                workflow.logger.warning("on_error handler failed while the run was failing: %s", handler_err)
+        return self._failed(err)
+
+    async def _fire(self, name: str, make: Callable[[], LifecycleEvent]) -> None:
+        """Run the prompt's handlers of event ``name`` on the event ``make()`` builds (only
+        when there are handlers: most runs have none); a handler that raises fails the run."""
+        if self._prompt is None or not self._prompt.has_handlers(name):
+            return
+        try:
+            await self._prompt.fire(make())
+        except EventError as err:
+            if isinstance(err.__cause__, RestrictedWorkflowAccessError):
+                raise non_deterministic(err.where, err.__cause__) from None
+            raise ApplicationError(str(err), type="EventHandlerError", non_retryable=True) from None
 
     def _failed(self, err: FailureError) -> FailureError:
         """Mark the run failed and tell stream readers why, then let the failure end it."""
@@ -221,6 +258,8 @@ class PromptWorkflow:
                 type="ConfigError",
                 non_retryable=True,
             )
+        if self._span is not None:
+            self._span.set_attribute(tracing.REQUEST_MODEL, model)
         max_steps = config.max_steps or body.max_steps or self.spec.max_steps
         carry = carry or Carry()
         self._steps = list(carry.steps)
@@ -241,12 +280,16 @@ class PromptWorkflow:
             tool_runner=lambda tdef, a, call_id, step, key: self._runner.run_tool(  # type: ignore[union-attr]
                 tdef, a, call_id=call_id, step=step, key=key
             ),
+            telemetry=WorkflowTelemetry(step=lambda: self._status.step),
+            name=_agent_name(config) or self.spec.name,
+            step=lambda: self._status.step,
         )
         prompt.import_memory(carry.effect_memory)
         self._runner = ToolRunner(
             humans=self._humans,
             workflow_id=info.workflow_id,
             start_agent=lambda adef, a, cid, comp: self._start_agent(adef, a, cid, comp, body, config, model),
+            fire=self._fire,
         )
         # The prompt's own options, overridden by whatever the run config sets.
         options = ModelOptions.model_validate({**self.spec.options, **config.options.model_dump(exclude_none=True)})
@@ -269,15 +312,21 @@ class PromptWorkflow:
                 options=options,
                 step=step,
                 workflow_id=info.workflow_id,
-                agent="/".join(f.sub or f.agent for f in config.agent_path) or None,
+                agent=_agent_name(config),
                 stream_batch_ms=config.stream_batch_ms if config.stream else None,
             )
             record = StepRecord(step=step, request=request)
             self._steps.append(record)
             self._status.step = step
             self._status.phase = "model"
+            current_step.set(step)  # on the run's log lines
+            await self._fire("before_model_call", lambda: ModelCallEvent(name="before_model_call", step=step, request=request))
             self._events.step_start(step)
             response = await self._call_model(request, config)
+            await self._fire(
+                "after_model_call",
+                lambda: ModelCallEvent(name="after_model_call", step=step, request=request, response=response),
+            )
             record.response = response
             usage = usage + response.usage
             cost = _add_cost(cost, response.cost_usd)
@@ -288,6 +337,7 @@ class PromptWorkflow:
             text = response.text
 
             if not response.tool_calls:
+                await self._fire("on_step", lambda: StepEvent(name="on_step", step=step - 1, record=record))
                 if body.response_schema is None:
                     stop_reason = "answer"
                     break
@@ -308,6 +358,7 @@ class PromptWorkflow:
                 usage, self._child_usage = usage + self._child_usage, Usage()
                 cost, self._child_cost = _add_cost(cost, self._child_cost), 0.0
                 self._status.usage, self._status.cost_usd = usage, cost
+                await self._fire("on_step", lambda: StepEvent(name="on_step", step=step - 1, record=record))
                 if body.stop_when is not None and body.stop_when(self._steps):
                     stop_reason = "stop_when"
                     break
@@ -336,9 +387,7 @@ class PromptWorkflow:
                     lambda stream_state: [args, config, carried.model_copy(update={"stream": stream_state})]
                 )
 
-        self._status.phase = "finished"
-        self._events.finish(step - 1, text, usage)
-        return RunResult(
+        result = RunResult(
             text=text,
             steps=step,
             stop_reason=stop_reason,  # type: ignore[arg-type]
@@ -349,6 +398,10 @@ class PromptWorkflow:
             validation_error=validation_error,
             decisions=self._humans.decisions,
         )
+        await self._fire("on_finish", lambda: FinishEvent(name="on_finish", step=step - 1, result=result))
+        self._status.phase = "finished"
+        self._events.finish(step - 1, text, usage)
+        return result
 
     async def _call_model(self, request: ModelRequest, config: RunConfig) -> ModelResponse:
         try:
@@ -481,6 +534,11 @@ def _find_agent(finder: StatefulPrompt, frame: AgentFrame, level: int) -> AgentD
 
 def _agent_call(adef: AgentDef, args: Any) -> Callable[[StatefulPrompt], Any]:
     return lambda p: adef.fn(args, p)
+
+
+def _agent_name(config: RunConfig) -> str | None:
+    """A sub-agent's path below the root prompt (``researcher/summarizer``); None for the root."""
+    return "/".join(f.sub or f.agent for f in config.agent_path) or None
 
 
 def _config_or_default(config: Any) -> RunConfig:

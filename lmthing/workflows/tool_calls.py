@@ -21,8 +21,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, TemporalError
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
+from lmthing.observability import tracing
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef
 from lmthing.prompt.humans import ApprovalPolicy
+from lmthing.prompt.lifecycle import ErrorEvent, LifecycleEvent, ToolEvent
 from lmthing.prompt.stateful_prompt import PreparedStep
 from lmthing.prompt.tools import ActivityOptions, CompositeToolDef, ToolCallInfo, ToolDef, parse_composite_calls
 from lmthing.prompt.types import RunResult, ToolActivityInput, ToolCall, ToolResult
@@ -46,6 +48,8 @@ class ToolRunner:
     workflow_id: str
     start_agent: StartAgent
     humans: HumanLoop | None = None
+    # Runs the prompt's lifecycle handlers (before_tool, after_tool, on_error).
+    fire: Callable[[str, Callable[[], LifecycleEvent]], Awaitable[None]] | None = None
     running_tools: list[str] = field(default_factory=list)
     running_agents: list[str] = field(default_factory=list)
     _approvals: dict[str, ApprovalPolicy] = field(default_factory=dict)
@@ -70,6 +74,30 @@ class ToolRunner:
 
     # ----------------------------------------------------------------------- single tool
     async def _run_tool(
+        self, tdef: ToolDef, raw_args: Any, call_id: str, step: int, key_id: str
+    ) -> tuple[Any, bool]:
+        where = "activity" if tdef.runs_as_activity else "workflow"
+        with tracing.span(f"execute_tool {tdef.name}", tracing.tool_attributes(tdef.name, call_id, where)) as span:
+            await self._fire("before_tool", lambda: ToolEvent(
+                name="before_tool", step=step, tool=tdef.name, call_id=call_id, args=raw_args
+            ))
+            output, is_error = await self._run_tool_traced(tdef, raw_args, call_id, step, key_id)
+            if is_error:
+                tracing.mark_error(span, _error_text(output), "ToolError")
+            await self._fire("after_tool", lambda: ToolEvent(
+                name="after_tool", step=step, tool=tdef.name, call_id=call_id, args=raw_args, result=output, is_error=is_error
+            ))
+            if is_error:
+                await self._fire("on_error", lambda: ErrorEvent(
+                    name="on_error", step=step, where="tool", error=_error_text(output), error_type="ToolError", tool=tdef.name
+                ))
+            return output, is_error
+
+    async def _fire(self, name: str, make: Callable[[], LifecycleEvent]) -> None:
+        if self.fire is not None:
+            await self.fire(name, make)
+
+    async def _run_tool_traced(
         self, tdef: ToolDef, raw_args: Any, call_id: str, step: int, key_id: str
     ) -> tuple[Any, bool]:
         args, problem = tdef.validate_args(raw_args)
@@ -202,6 +230,16 @@ class ToolRunner:
         return await self._agent_outcome(adef, args, f"{self.workflow_id}/{owner}/{key}", composite)
 
     async def _agent_outcome(self, adef: AgentDef, args: Any, child_id: str, composite: str | None) -> dict[str, Any]:
+        attributes = {**tracing.tool_attributes(adef.name, None, "agent"), "lmthing.child_workflow_id": child_id}
+        with tracing.span(f"execute_tool {adef.name}", attributes) as span:
+            outcome = await self._agent_outcome_traced(adef, args, child_id, composite)
+            if "error" in outcome:
+                tracing.mark_error(span, str(outcome["error"]), "AgentError")
+            return outcome
+
+    async def _agent_outcome_traced(
+        self, adef: AgentDef, args: Any, child_id: str, composite: str | None
+    ) -> dict[str, Any]:
         self.running_agents.append(adef.name)
         try:
             result = await self.start_agent(adef, args, child_id, composite)
@@ -221,6 +259,12 @@ class ToolRunner:
 
 def _error(call: ToolCall, message: str) -> ToolResult:
     return ToolResult(tool_call_id=call.id, name=call.name, result={"error": message}, is_error=True)
+
+
+def _error_text(output: Any) -> str:
+    if isinstance(output, dict) and "error" in output:
+        return str(output["error"])
+    return str(output)
 
 
 def _cause_message(err: BaseException) -> str:
