@@ -271,6 +271,11 @@ AddressOption = Annotated[
 NamespaceOption = Annotated[str | None, typer.Option(help="Temporal namespace (default: $TEMPORAL_NAMESPACE, else default)")]
 
 
+class LogFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
 class WorkerRole(str, Enum):
     all = "all"
     workflows = "workflows"
@@ -315,10 +320,31 @@ def worker(
         int | None,
         typer.Option(help="Serve /metrics (lmthing and Temporal SDK), /healthz and /readyz on this port."),
     ] = None,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            envvar="LMTHING_LOG_FORMAT",
+            help="json: one JSON object per log line on stderr, with the run's workflow id, run id, prompt and "
+            "step, secrets redacted (for log collectors); text: Python's default.",
+        ),
+    ] = LogFormat.text,
+    log_level: Annotated[
+        str, typer.Option(envvar="LMTHING_LOG_LEVEL", help="Lowest level logged: debug, info, warning, error.")
+    ] = "info",
+    log_redact: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="LMTHING_LOG_REDACT",
+            help="With --log-format json: a field name whose values are logged as [REDACTED], on top of the "
+            "defaults (api_key, authorization, password, secret, token...). Repeat it, or set "
+            "LMTHING_LOG_REDACT to names separated by spaces.",
+        ),
+    ] = None,
 ) -> None:
     """Run a worker for the prompts and @tools of an app until SIGINT/SIGTERM (then drain)."""
 
     async def go() -> None:
+        configure_logging(log_format, log_level, log_redact or [])
         options: dict[str, Any] = {}
         if rate_limit is not None:
             if rate_limit <= 0:
@@ -354,12 +380,23 @@ def worker(
         finally:
             if ops is not None:
                 await ops.close()
-        from lmthing.observability.tracing import force_flush
-
-        force_flush()
+        flush_traces()
         console.print("Worker stopped.")
 
     _execute(go)
+
+
+def configure_logging(log_format: LogFormat, level: str, redact: list[str]) -> None:
+    """The worker's logging: JSON lines (``lmthing.observability.logging``) or plain text."""
+    number = logging.getLevelName(level.upper())
+    if not isinstance(number, int):
+        raise CliError(f"--log-level {level!r} is not a level; use debug, info, warning or error.", code=2)
+    if log_format is LogFormat.json:
+        from lmthing.observability.logging import configure_json_logging
+
+        configure_json_logging(redact, level=number)
+    else:
+        logging.getLogger().setLevel(number)  # with _execute's plain format
 
 
 def start_tracing_from_env() -> None:
@@ -373,6 +410,13 @@ def start_tracing_from_env() -> None:
     if provider is not None:
         endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         console.print(f"Traces: OpenTelemetry{f' to {endpoint}' if endpoint else ''}")
+
+
+def flush_traces() -> None:
+    """Export the spans still buffered before the command exits (a no-op without tracing)."""
+    from lmthing.observability.tracing import force_flush
+
+    force_flush()
 
 
 async def _start_ops_server(port: int, health: WorkerHealth, client: Client, plan: PoolPlan) -> Any:
@@ -422,6 +466,7 @@ def dev(
         ui = ui_port or ui_port_for(port)
         for number, option in ((port, "--port"), (ui, "--ui-port")):
             ensure_port_free(number, option)
+        start_tracing_from_env()
         env = await start_server(db_file=db_file, port=port, ui=True, ui_port=ui)
         try:
             w = build_worker(env.client, module, task_queue, 30.0) if module and prompts_of(module) else None
@@ -434,6 +479,7 @@ def dev(
             await serve_until_signal(w)
         finally:
             await env.shutdown()
+            flush_traces()
         console.print("Stopped.")
 
     _execute(go)
@@ -465,15 +511,19 @@ def run(
         chosen = pick_prompt(module, prompt)
         chosen_model = model or os.environ.get("LMTHING_MODEL") or None
         where = server_address(address)
-        if where:
-            client = await connect_to(where, namespace)
-            await run_with_worker(client, module, chosen, args, chosen_model, max_steps, task_queue, where)
-            return
-        env = await start_server()
+        start_tracing_from_env()
         try:
-            await run_with_worker(env.client, module, chosen, args, chosen_model, max_steps, task_queue, None)
+            if where:
+                client = await connect_to(where, namespace)
+                await run_with_worker(client, module, chosen, args, chosen_model, max_steps, task_queue, where)
+                return
+            env = await start_server()
+            try:
+                await run_with_worker(env.client, module, chosen, args, chosen_model, max_steps, task_queue, None)
+            finally:
+                await env.shutdown()
         finally:
-            await env.shutdown()
+            flush_traces()
 
     _execute(go)
 

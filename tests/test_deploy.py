@@ -177,6 +177,19 @@ def test_service_monitor() -> None:
     assert {e["port"] for e in monitor["spec"]["endpoints"]} <= ports
 
 
+def _worker_envvars() -> set[str]:
+    """The environment variables the `lmthing worker` command reads for its options."""
+    import typer.main
+
+    from lmthing.cli import app
+
+    command = typer.main.get_command(app).commands["worker"]  # type: ignore[attr-defined]
+    return {p.envvar for p in command.params if isinstance(p.envvar, str)}
+
+
+WORKER_ENVVARS = _worker_envvars()
+
+
 def _worker() -> dict:
     (deployment,) = [d for _, d in K8S_OBJECTS if d["kind"] == "Deployment"]
     return deployment
@@ -207,6 +220,11 @@ def test_worker_deployment_contract() -> None:
         assert ref in config, (
             f"args reference $({ref}), which the ConfigMap does not define"
         )
+    # Every LMTHING_* setting is one `lmthing worker` reads (an arg reference or an envvar).
+    for key in (k for k in config if k.startswith("LMTHING_")):
+        assert key in WORKER_ENVVARS or f"$({key})" in container["args"], f"`lmthing worker` ignores {key}"
+    assert config["LMTHING_LOG_FORMAT"] == "json"
+    assert config["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4318")  # OTLP/HTTP, the exporter lmthing ships
     # Scraped on the documented metrics port.
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == "9464"
@@ -274,6 +292,10 @@ def test_compose_file_matches_compose_spec() -> None:
 def test_compose_stack_is_complete() -> None:
     compose = yaml.safe_load(COMPOSE.read_text())
     services = compose["services"]
+    worker_env = services["worker"]["environment"]
+    assert worker_env["LMTHING_LOG_FORMAT"] == "json"
+    assert worker_env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+    assert services["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
     assert {
         "postgresql",
         "temporal",

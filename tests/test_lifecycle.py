@@ -18,7 +18,9 @@ from lmthing.client.connect import data_converter
 from lmthing.observability.logging import configure_json_logging
 from lmthing.observability.metrics import metrics_runtime, start_metrics_server
 from lmthing.prompt.stateful_prompt import PromptError
+from lmthing.client.replay import replay_workflow
 from lmthing.workers import create_worker
+from lmthing.workers.factory import collect
 from tests.apps import lifecycle_app
 from tests.support import new_id, start
 from tests.test_metrics import scrape, total
@@ -33,23 +35,49 @@ async def test_lifecycle_events_fire_in_order(client: Client, worker: None) -> N
         "before_model_call 0 msgs=1",
         "after_model_call 0 tool_calls",
         "before_tool 0 count_chars {'text': 'tides'}",
-        "after_tool 0 count_chars error=False",
+        "after_tool 0 tool count_chars error=False {'length': 5}",
         "on_step 0 tools=1",
         "before_model_call 1 msgs=3",
         "after_model_call 1 tool_calls",
         "before_tool 1 explode {}",
-        "after_tool 1 explode error=True",
+        "after_tool 1 tool explode error=True {'error': \"Tool 'explode' raised ValueError: the fuse blew\"}",
         "on_error tool explode Tool 'explode' raised ValueError: the fuse blew",
         "on_step 1 tools=1",
         "before_model_call 2 msgs=5",
-        "after_model_call 2 stop",
-        "on_step 2 tools=0",
-        "on_finish 3 Finished.",
-        "audit {'steps': 3}",
+        "after_model_call 2 tool_calls",
+        # A sub-agent call is a tool call to the handlers too (its child workflow has its own).
+        "before_tool 2 summarizer {'topic': 'tides'}",
+        "after_tool 2 agent summarizer error=False {'response': 'Tides follow the moon.'}",
+        "on_step 2 tools=1",
+        "before_model_call 3 msgs=7",
+        "after_model_call 3 stop",
+        "on_step 3 tools=0",
+        "on_finish 4 Finished.",
+        "audit {'steps': 4}",
     ]
-    # Handlers ran in the workflow: the run's state at its end (the result) has everything
-    # up to on_finish, which runs after the result is made.
-    assert result.state["seen"] == seen[:-2]
+    # What on_finish handlers set is part of the run's result.
+    assert result.state["seen"] == seen
+
+
+async def test_handlers_replay_deterministically(client: Client, worker: None) -> None:
+    """A finished run with handlers at every point (state set in handlers, a custom event,
+    a sub-agent) replays from its history without a nondeterminism error."""
+    handle = await start(client, lifecycle_app.hooked)
+    await handle.result()
+    prompts, _ = collect([lifecycle_app])
+    reports = await replay_workflow(client, handle.id, prompts, children=True)
+    assert len(reports) == 2  # the run and its sub-agent's child workflow
+    assert [(r.deterministic, r.error, r.divergence) for r in reports] == [(True, None, None)] * 2
+
+
+async def test_a_handler_that_reads_the_clock_fails_as_non_deterministic(client: Client, worker: None) -> None:
+    handle = await start(client, lifecycle_app.clock_handler)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    cause = failure.value.cause
+    assert cause.type == "NonDeterministicPrompt"
+    assert "Handler 'clock_handler.<locals>.stamp' of event 'before_model_call' is not deterministic" in cause.message
+    assert "datetime.datetime.now" in cause.message and "use workflow.now()" in cause.message
 
 
 async def test_a_failing_handler_fails_the_run_with_its_name(client: Client, worker: None) -> None:

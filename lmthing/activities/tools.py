@@ -16,6 +16,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from lmthing.observability import metrics
+from lmthing.observability.logging import current_step
 from lmthing.prompt.tools import (
     ActivityTool,
     ToolContext,
@@ -33,12 +34,14 @@ def tool_activity(tool: ActivityTool) -> Callable[..., Any]:
     async def run(payload: ToolActivityInput) -> Any:
         start = time.perf_counter()
         failure: BaseException | None = None
+        step_token = current_step.set(payload.step)  # on the tool's log lines
         try:
             return await _run(payload)
         except BaseException as err:
             failure = err
             raise
         finally:
+            current_step.reset(step_token)
             outcome = "cancelled" if isinstance(failure, asyncio.CancelledError) else metrics.outcome_of(failure)
             metrics.record_tool_call(tool=tool.name, outcome=outcome, seconds=time.perf_counter() - start)
 

@@ -7,7 +7,8 @@ Fields: ``ts``, ``level``, ``logger``, ``message``; when known ``workflow_id``, 
 ``attempt``, ``task_queue``, ``namespace``, ``step``; any other ``extra=`` fields as given;
 ``exc_info`` as ``exception``. The run's identity comes from the ``temporal_workflow`` /
 ``temporal_activity`` dicts the Temporal SDK loggers put in ``extra``. ``step`` comes from
-``extra={"step": n}`` or, inside the model-call activity, from the request being served.
+``extra={"step": n}``, inside the model-call and tool activities from the request being
+served, and in a prompt workflow from the run's current step.
 
 Redaction: values of fields whose name is configured (default ``authorization``,
 ``api_key``, ``password``, ``secret``, ``token``, case-insensitive, ``-`` same as ``_``, at
@@ -29,7 +30,7 @@ from typing import Any, TextIO
 REDACTED = "[REDACTED]"
 DEFAULT_REDACT = ("authorization", "api_key", "apikey", "x_api_key", "password", "secret", "token", "access_token")
 
-# The model-call step being served in this task (set by the model-call activity).
+# The step being served in this task (set by the model-call and tool activities).
 current_step: contextvars.ContextVar[int | None] = contextvars.ContextVar("lmthing_step", default=None)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -78,6 +79,8 @@ class JsonFormatter(logging.Formatter):
         step = getattr(record, "step", None)
         if step is None:
             step = current_step.get()
+        if step is None and isinstance(wf, dict):
+            step = _workflow_step()
         if step is not None:
             out["step"] = step
         for key, value in vars(record).items():
@@ -104,6 +107,17 @@ class JsonFormatter(logging.Formatter):
         if isinstance(value, (int, float, bool)) or value is None:
             return value
         return self._redact(str(value), secrets)
+
+
+def _workflow_step() -> int | None:
+    """The current step of the prompt workflow logging this line (any of its handlers:
+    the main loop, a signal, an update), read from the running instance's ``log_step``."""
+    from temporalio import workflow
+
+    if not workflow.in_workflow():
+        return None
+    step = getattr(workflow.instance(), "log_step", None)
+    return step if isinstance(step, int) else None
 
 
 def configure_json_logging(

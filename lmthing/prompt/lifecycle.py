@@ -11,12 +11,16 @@ The events and when they fire:
 =====================  ==============================================================
 ``before_model_call``  the step's request is ready, before the model-call activity
 ``after_model_call``   the model answered (``response`` set)
-``before_tool``        a tool call passed validation and approval, before it runs
-``after_tool``         the tool call ended (``result``, ``is_error``)
+``before_tool``        a tool or sub-agent call was asked for (by the model, or by
+                       ``p.call_tool`` / ``p.call_agent``), before its arguments are
+                       validated, approved and run
+``after_tool``         that call ended (``result``, ``is_error``): every ``before_tool``
+                       has its ``after_tool``, even for invalid arguments or a denial
 ``on_step``            a step ended: the model answered and its tool calls finished
 ``on_error``           a tool call ended in an error (``where="tool"``), or the run is
                        failing (``where="run"``, just before it fails)
-``on_finish``          the run finished (``result``), before it returns
+``on_finish``          the run finished (``result``), before it returns; state its
+                       handlers set is in the run's result
 =====================  ==============================================================
 
 lmthing's TypeScript names are accepted too (``onToolStart``, ``onToolEnd``, ``onStep``,
@@ -74,10 +78,13 @@ class ModelCallEvent(LifecycleEvent):
 
 
 class ToolEvent(LifecycleEvent):
-    """``before_tool`` / ``after_tool``: one tool call (sub-tools of a composite included)."""
+    """``before_tool`` / ``after_tool``: one tool call (each sub-tool of a composite) or one
+    sub-agent call (``kind="agent"``, ``result`` is ``{"response": ...}`` or ``{"error": ...}``).
+    ``args`` are the arguments as asked for, before validation."""
 
     tool: str
     call_id: str
+    kind: Literal["tool", "agent"] = "tool"
     args: Any = None
     result: Any = None
     is_error: bool = False

@@ -188,6 +188,9 @@ class ToolActivityInput(_Model):
     args: dict[str, Any] = Field(default_factory=dict)
     tool_call_id: str
     idempotency_key: str
+    # The run's step that asked for the call (on the tool's log lines); optional, so inputs
+    # recorded before it was added still decode.
+    step: int | None = None
 
 
 

@@ -22,7 +22,6 @@ from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from lmthing.activities.names import MODEL_CALL
 from lmthing.observability import tracing
-from lmthing.observability.logging import current_step
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef, parse_structured
 from lmthing.prompt.stateful_prompt import StatefulPrompt
 from lmthing.prompt.stop import StopCondition
@@ -122,6 +121,11 @@ class PromptWorkflow:
         self._child_usage = Usage()
         self._child_cost: float | None = 0.0
         self._span: Any = None  # the run's invoke_agent span, when tracing is on
+
+    @property
+    def log_step(self) -> int:
+        """The run's current step, which the JSON log formatter puts on workflow-side lines."""
+        return self._status.step
 
     # --------------------------------------------------------------------------- queries
     @workflow.query
@@ -290,6 +294,7 @@ class PromptWorkflow:
             workflow_id=info.workflow_id,
             start_agent=lambda adef, a, cid, comp: self._start_agent(adef, a, cid, comp, body, config, model),
             fire=self._fire,
+            current_step=lambda: self._status.step,
         )
         # The prompt's own options, overridden by whatever the run config sets.
         options = ModelOptions.model_validate({**self.spec.options, **config.options.model_dump(exclude_none=True)})
@@ -319,7 +324,6 @@ class PromptWorkflow:
             self._steps.append(record)
             self._status.step = step
             self._status.phase = "model"
-            current_step.set(step)  # on the run's log lines
             await self._fire("before_model_call", lambda: ModelCallEvent(name="before_model_call", step=step, request=request))
             self._events.step_start(step)
             response = await self._call_model(request, config)
@@ -398,7 +402,9 @@ class PromptWorkflow:
             validation_error=validation_error,
             decisions=self._humans.decisions,
         )
-        await self._fire("on_finish", lambda: FinishEvent(name="on_finish", step=step - 1, result=result))
+        if self._prompt.has_handlers("on_finish"):
+            await self._fire("on_finish", lambda: FinishEvent(name="on_finish", step=step - 1, result=result))
+            result.state = prompt.state  # what the handlers set is part of the outcome
         self._status.phase = "finished"
         self._events.finish(step - 1, text, usage)
         return result

@@ -50,6 +50,8 @@ class ToolRunner:
     humans: HumanLoop | None = None
     # Runs the prompt's lifecycle handlers (before_tool, after_tool, on_error).
     fire: Callable[[str, Callable[[], LifecycleEvent]], Awaitable[None]] | None = None
+    # The run's current step, for events of calls made from workflow-side code.
+    current_step: Callable[[], int] = lambda: 0
     running_tools: list[str] = field(default_factory=list)
     running_agents: list[str] = field(default_factory=list)
     _approvals: dict[str, ApprovalPolicy] = field(default_factory=dict)
@@ -69,8 +71,8 @@ class ToolRunner:
         if isinstance(target, CompositeToolDef):
             return await self._run_composite_tool(target, call, step)
         if isinstance(target, AgentDef):
-            return await self._run_agent(target, call)
-        return await self._run_composite_agent(target, call)
+            return await self._run_agent(target, call, step)
+        return await self._run_composite_agent(target, call, step)
 
     # ----------------------------------------------------------------------- single tool
     async def _run_tool(
@@ -78,24 +80,25 @@ class ToolRunner:
     ) -> tuple[Any, bool]:
         where = "activity" if tdef.runs_as_activity else "workflow"
         with tracing.span(f"execute_tool {tdef.name}", tracing.tool_attributes(tdef.name, call_id, where)) as span:
-            await self._fire("before_tool", lambda: ToolEvent(
-                name="before_tool", step=step, tool=tdef.name, call_id=call_id, args=raw_args
-            ))
+            event = ToolEvent(name="before_tool", step=step, tool=tdef.name, call_id=call_id, args=raw_args)
+            await self._fire("before_tool", lambda: event)
             output, is_error = await self._run_tool_traced(tdef, raw_args, call_id, step, key_id)
             if is_error:
                 tracing.mark_error(span, _error_text(output), "ToolError")
-            await self._fire("after_tool", lambda: ToolEvent(
-                name="after_tool", step=step, tool=tdef.name, call_id=call_id, args=raw_args, result=output, is_error=is_error
-            ))
-            if is_error:
-                await self._fire("on_error", lambda: ErrorEvent(
-                    name="on_error", step=step, where="tool", error=_error_text(output), error_type="ToolError", tool=tdef.name
-                ))
+            await self._after(event, output, is_error, "ToolError")
             return output, is_error
 
     async def _fire(self, name: str, make: Callable[[], LifecycleEvent]) -> None:
         if self.fire is not None:
             await self.fire(name, make)
+
+    async def _after(self, before: ToolEvent, output: Any, is_error: bool, error_type: str) -> None:
+        """``after_tool`` for the call ``before`` announced, and ``on_error`` when it failed."""
+        await self._fire("after_tool", lambda: before.model_copy(update={"name": "after_tool", "result": output, "is_error": is_error}))
+        if is_error:
+            await self._fire("on_error", lambda: ErrorEvent(
+                name="on_error", step=before.step, where="tool", error=_error_text(output), error_type=error_type, tool=before.tool
+            ))
 
     async def _run_tool_traced(
         self, tdef: ToolDef, raw_args: Any, call_id: str, step: int, key_id: str
@@ -117,7 +120,7 @@ class ToolRunner:
         self.running_tools.append(tdef.name)
         try:
             if tdef.runs_as_activity:
-                output = await self._run_activity(tdef, args, call_id, key_id)
+                output = await self._run_activity(tdef, args, call_id, key_id, step)
             else:
                 output = await _call_in_workflow(tdef, args, ToolCallInfo(tool_call_id=call_id, step=step, workflow_id=self.workflow_id))
         except ToolFailure as failure:
@@ -144,14 +147,14 @@ class ToolRunner:
                 return _jsonable(recovered, tdef.name)
         return {"error": str(failure)}, True
 
-    async def _run_activity(self, tdef: ToolDef, args: Any, call_id: str, key_id: str) -> Any:
+    async def _run_activity(self, tdef: ToolDef, args: Any, call_id: str, key_id: str, step: int) -> Any:
         at = tdef.fn
         opts: ActivityOptions = tdef.activity_options or at.options  # type: ignore[union-attr]
         payload = args.model_dump(mode="json") if isinstance(args, BaseModel) else dict(args)
         try:
             return await workflow.execute_activity(
                 at.activity_name,  # type: ignore[union-attr]
-                ToolActivityInput(args=payload, tool_call_id=call_id, idempotency_key=f"{self.workflow_id}:{key_id}"),
+                ToolActivityInput(args=payload, tool_call_id=call_id, idempotency_key=f"{self.workflow_id}:{key_id}", step=step),
                 start_to_close_timeout=opts.start_to_close_timeout,
                 schedule_to_close_timeout=opts.schedule_to_close_timeout,
                 heartbeat_timeout=opts.heartbeat_timeout,
@@ -186,14 +189,16 @@ class ToolRunner:
         return ToolResult(tool_call_id=call.id, name=call.name, result={"results": results})
 
     # ------------------------------------------------------------------------ sub-agents
-    async def _run_agent(self, adef: AgentDef, call: ToolCall) -> ToolResult:
+    async def _run_agent(self, adef: AgentDef, call: ToolCall, step: int) -> ToolResult:
         args, problem = adef.validate_args(call.args)
         if problem is not None:
             return _error(call, problem)
-        outcome = await self._agent_outcome(adef, args, f"{self.workflow_id}/{adef.name}/{call.id}", None)
+        outcome = await self._agent_outcome(
+            adef, args, f"{self.workflow_id}/{adef.name}/{call.id}", None, call_id=call.id, step=step, raw_args=call.args
+        )
         return ToolResult(tool_call_id=call.id, name=call.name, result=outcome, is_error="error" in outcome)
 
-    async def _run_composite_agent(self, cdef: CompositeAgentDef, call: ToolCall) -> ToolResult:
+    async def _run_composite_agent(self, cdef: CompositeAgentDef, call: ToolCall, step: int) -> ToolResult:
         calls, problem = parse_composite_calls(call.args, cdef.name)
         if problem is not None:
             return _error(call, problem)
@@ -208,7 +213,8 @@ class ToolRunner:
             if problem is not None:
                 return {"name": name, "response": f"Error: {problem}"}
             child_id = f"{self.workflow_id}/{cdef.name}/{call.id}/{index}-{name}"
-            outcome = await self._agent_outcome(sub, args, child_id, cdef.name)
+            raw = sub_call.get("args") or {}
+            outcome = await self._agent_outcome(sub, args, child_id, cdef.name, call_id=call.id, step=step, raw_args=raw)
             if "error" in outcome:
                 return {"name": name, "response": f"Error: {outcome['error']}"}
             return {"name": name, **outcome}
@@ -227,14 +233,23 @@ class ToolRunner:
     async def run_agent(self, adef: AgentDef, args: Any, key: str, composite: str | None) -> dict[str, Any]:
         """Run a sub-agent from workflow-side code (``p.call_agent``), as the model would."""
         owner = f"{composite}/{adef.name}" if composite else adef.name
-        return await self._agent_outcome(adef, args, f"{self.workflow_id}/{owner}/{key}", composite)
+        raw = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
+        return await self._agent_outcome(
+            adef, args, f"{self.workflow_id}/{owner}/{key}", composite, call_id=key, step=self.current_step(), raw_args=raw
+        )
 
-    async def _agent_outcome(self, adef: AgentDef, args: Any, child_id: str, composite: str | None) -> dict[str, Any]:
-        attributes = {**tracing.tool_attributes(adef.name, None, "agent"), "lmthing.child_workflow_id": child_id}
+    async def _agent_outcome(
+        self, adef: AgentDef, args: Any, child_id: str, composite: str | None, *, call_id: str, step: int, raw_args: Any
+    ) -> dict[str, Any]:
+        """Run a sub-agent's child workflow; to the prompt's handlers it is a tool call."""
+        attributes = {**tracing.tool_attributes(adef.name, call_id, "agent"), "lmthing.child_workflow_id": child_id}
         with tracing.span(f"execute_tool {adef.name}", attributes) as span:
+            event = ToolEvent(name="before_tool", step=step, tool=adef.name, call_id=call_id, args=raw_args, kind="agent")
+            await self._fire("before_tool", lambda: event)
             outcome = await self._agent_outcome_traced(adef, args, child_id, composite)
             if "error" in outcome:
                 tracing.mark_error(span, str(outcome["error"]), "AgentError")
+            await self._after(event, outcome, "error" in outcome, "AgentError")
             return outcome
 
     async def _agent_outcome_traced(

@@ -20,9 +20,23 @@ def _explode(args: Nothing) -> dict:
     raise ValueError("the fuse blew")
 
 
+class Topic(BaseModel):
+    topic: str
+
+
+def _summarize(args: Topic, child):
+    child.user(f"Summarize {args.topic}")
+
+
 HOOKED = scripted_model(
     "lifecycle-hooked",
-    [[tool_call("count_chars", {"text": "tides"})], [tool_call("explode", {})], text("Finished.")],
+    [
+        [tool_call("count_chars", {"text": "tides"})],
+        [tool_call("explode", {})],
+        [tool_call("summarizer", {"topic": "tides"})],
+        text("Finished."),
+    ],
+    agents={"summarizer": [text("Tides follow the moon.")]},
 )
 
 
@@ -36,10 +50,11 @@ def hooked(p):
 
     p.def_tool(count_chars)
     p.def_tool("explode", "Always fails (in the workflow).", Nothing, _explode)
+    p.def_agent("summarizer", "Summarize a topic", Topic, _summarize)
     p.def_event("before_model_call", lambda e: note(f"before_model_call {e.step} msgs={len(e.request.conversation.messages)}"))
     p.def_event("after_model_call", lambda e: note(f"after_model_call {e.step} {e.response.finish_reason}"))
     p.def_event("onToolStart", lambda e: note(f"before_tool {e.step} {e.tool} {e.args}"))
-    p.def_event("after_tool", lambda e: note(f"after_tool {e.step} {e.tool} error={e.is_error}"))
+    p.def_event("after_tool", lambda e: note(f"after_tool {e.step} {e.kind} {e.tool} error={e.is_error} {e.result}"))
     p.def_event("on_error", lambda e: note(f"on_error {e.where} {e.tool} {e.error}"))
     p.def_event("on_step", lambda e: note(f"on_step {e.step} tools={len(e.record.tool_results)}"))
 
@@ -49,7 +64,7 @@ def hooked(p):
 
     p.def_event("on_finish", finished)
     p.def_event("audit", lambda e: note(f"audit {e.data}"))
-    p.user("Measure, then explode.")
+    p.user("Measure, explode, then summarize.")
 
 
 INSTRUMENTED = scripted_model(
@@ -94,3 +109,14 @@ def broken_handler(p):
 def bad_metric(p):
     p.def_metric("runs", "counter", labels=["region"])
     p.record_metric("runs", 1, {"zone": "eu"})
+
+
+@prompt(model=scripted_model("lifecycle-clock-handler", [text("never")]))
+def clock_handler(p):
+    import datetime
+
+    def stamp(e):
+        p.def_state("at", None)[1](datetime.datetime.now().isoformat())
+
+    p.def_event("before_model_call", stamp)
+    p.user("Go")
