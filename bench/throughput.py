@@ -4,7 +4,9 @@
 Each side has one worker in its own process (``bench/throughput_app.py``), polling its own
 task queue of the same embedded dev server: ``lmthing`` (``create_worker``, the
 ``bench.overhead_app`` prompt), ``lm+aes`` (the same with payload encryption on,
-``LMTHING_PAYLOAD_KEY``; skip with ``--no-codec``) and ``baseline`` (the hand-written
+``LMTHING_PAYLOAD_KEY``; skip with ``--no-codec``), ``lm+otel`` (the same with OpenTelemetry
+tracing on, exporting over OTLP/HTTP to a sink in this process; skip with ``--no-tracing``)
+and ``baseline`` (the hand-written
 ``BaselineAgent`` of ``bench/overhead_baseline.py``, doing the same activities with the same
 data converter and sandbox runner). A batch starts ``--runs`` runs, at most
 ``--concurrency`` in flight, and waits for all of them; batches of the sides are
@@ -28,6 +30,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,6 +48,37 @@ from lmthing.workers.dev_server import start_dev_server
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_VARS = ("LMTHING_PAYLOAD_KEY", "LMTHING_PAYLOAD_KEY_ID", "LMTHING_PAYLOAD_KEYS")
+
+
+class TraceSink:
+    """An OTLP/HTTP endpoint that takes the lm+otel worker's span exports and counts them
+    (requests and bytes; the spans are not decoded, as a collector's receiver would)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes = 0
+        self.port = 0
+        self._runner: Any = None
+
+    async def start(self) -> None:
+        from aiohttp import web
+
+        async def receive(request: web.Request) -> web.Response:
+            self.requests += 1
+            self.bytes += len(await request.read())
+            return web.Response(body=b"", content_type="application/x-protobuf")
+
+        app = web.Application()
+        app.router.add_post("/v1/traces", receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
 
 
 def _status_kb(pid: int, field_name: str) -> int:
@@ -171,13 +205,17 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="measured batches per side (default 3)")
     parser.add_argument("--warmup", type=int, default=20, help="runs in the warm-up batch per side (default 20)")
     parser.add_argument("--no-codec", action="store_true", help="skip the lm+aes side (payload encryption)")
+    parser.add_argument("--no-tracing", action="store_true", help="skip the lm+otel side (OpenTelemetry traces)")
     args = parser.parse_args(argv)
     if min(args.runs, args.concurrency, args.rounds) < 1:
         parser.error("--runs, --concurrency and --rounds must be positive")
 
     print(f"temporalio {temporalio.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} cores; "
           "starting dev server and workers...", flush=True)
-    plain_env = {k: v for k, v in os.environ.items() if k not in KEY_VARS}
+    plain_env = {k: v for k, v in os.environ.items() if k not in KEY_VARS and not k.startswith("OTEL_")}
+    sink = TraceSink()
+    await sink.start()
+    otel_env = {**plain_env, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.port}"}
     aes_env = {**plain_env, "LMTHING_PAYLOAD_KEY": base64.b64encode(os.urandom(32)).decode(), "LMTHING_PAYLOAD_KEY_ID": "bench"}
     for name in KEY_VARS:  # the dev server's client and the plain sides: no encryption
         os.environ.pop(name, None)
@@ -185,6 +223,8 @@ async def main(argv: list[str] | None = None) -> int:
     sides = [Side("lmthing", "lm", "tp-lmthing"), Side("baseline", "base", "tp-baseline")]
     if not args.no_codec:
         sides.append(Side("lm+aes", "lm", "tp-lm-aes"))
+    if not args.no_tracing:
+        sides.append(Side("lm+otel", "lm", "tp-lm-otel"))
     try:
         server_pids = _children_named("temporal")
         address = env.client.service_client.config.target_host
@@ -197,7 +237,7 @@ async def main(argv: list[str] | None = None) -> int:
             s.client = Client(**config)
             for name in KEY_VARS:
                 os.environ.pop(name, None)
-            await start_worker(s, address, aes_env if encrypted else plain_env)
+            await start_worker(s, address, aes_env if encrypted else otel_env if s.name == "lm+otel" else plain_env)
         t_start = time.perf_counter()
         for s in sides:
             await batch(s, model, args.warmup, args.concurrency, server_pids, measured=False)
@@ -210,6 +250,9 @@ async def main(argv: list[str] | None = None) -> int:
                 print(f"  round {i + 1} {s.name}: {args.runs} runs in {time.perf_counter() - t0:.1f} s", flush=True)
         print(f"  total {time.perf_counter() - t_start:.0f} s")
         report(sides, args.runs, args.concurrency, args.rounds)
+        if not args.no_tracing:
+            print(f"lm+otel exported {sink.bytes / 1024:.0f} KB of spans in {sink.requests} OTLP requests "
+                  f"(warm-up and measured batches; the worker exports in the background, batched).")
     finally:
         for s in sides:
             if s.proc and s.proc.returncode is None:
@@ -219,6 +262,7 @@ async def main(argv: list[str] | None = None) -> int:
                 except TimeoutError:
                     s.proc.kill()
         await env.shutdown()
+        await sink.close()
     return 0
 
 

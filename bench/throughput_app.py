@@ -8,7 +8,8 @@ process so that its memory (RSS) and CPU are measured alone.
 ``temporalio`` worker for the hand-written ``BaselineAgent`` of ``bench.overhead_baseline``,
 with lmthing's data converter and sandbox runner. Prints ``ready`` once polling and runs
 until its stdin closes. With ``LMTHING_PAYLOAD_KEY`` in its environment the lm worker
-encrypts payloads (``lmthing.codec``), like any lmthing worker.
+encrypts payloads (``lmthing.codec``), and with ``OTEL_EXPORTER_OTLP_ENDPOINT`` it exports
+traces, like any lmthing worker.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from temporalio.worker import Worker
 from bench import overhead_app
 from bench.overhead_baseline import BaselineAgent, baseline_lookup, baseline_model_call
 from lmthing.client import connect
+from lmthing.observability.tracing import configure_tracing
 from lmthing.workers import create_worker, sandbox_runner
 
 STEPS = 5
@@ -34,6 +36,7 @@ STEPS = 5
 async def serve(side: str, address: str, task_queue: str) -> None:
     client = await connect(address)
     if side == "lm":
+        configure_tracing()  # as `lmthing worker` does: on when OTEL_EXPORTER_OTLP_ENDPOINT is set
         overhead_app.script_for(STEPS)
         worker = create_worker(client, app=overhead_app, task_queue=task_queue)
     else:

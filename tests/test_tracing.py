@@ -228,3 +228,28 @@ async def test_worker_exports_spans_over_otlp_from_otel_env(
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_a_run_that_continues_as_new_stays_one_trace(exporter: InMemorySpanExporter) -> None:
+    """Each run of a continue-as-new chain has its invoke_agent span, all in one trace."""
+    from lmthing.workers.dev_server import start_dev_server
+    from tests.apps import runs_app
+
+    env = await start_dev_server(dynamic_config={"limit.historyCount.suggestContinueAsNew": 20})
+    try:
+        queue = new_id("traced-can")
+        async with create_worker(env.client, app="tests.apps.runs_app", task_queue=queue):
+            handle = await start(env.client, runs_app.counter, task_queue=queue)
+            result = await handle.result()
+            continued = (await handle.status()).continued_runs
+    finally:
+        await env.shutdown()
+    assert continued >= 2
+    finished = exporter.get_finished_spans()
+    runs = [s for s in finished if s.name == "invoke_agent counter" and s.attributes["gen_ai.conversation.id"] == handle.id]
+    assert len(runs) == continued + 1  # one per run of the chain
+    assert len({s.context.trace_id for s in runs}) == 1
+    chats = [s for s in finished if s.name.startswith("chat ") and s.context.trace_id == runs[0].context.trace_id]
+    assert sorted(s.attributes["lmthing.step"] for s in chats) == list(range(result.steps))
+    # Only the last run has the totals of a finished run.
+    assert [s.attributes.get("lmthing.stop_reason") for s in sorted(runs, key=lambda s: s.start_time)][-1] == "answer"
