@@ -1,13 +1,20 @@
 """Streaming to the caller: order, completeness, live delivery, cursors, batching, off switch."""
 
 import asyncio
+from typing import Any
+
+import pytest
+from temporalio.client import Client, Interceptor, OutboundInterceptor, QueryWorkflowInput
 
 from lmthing import RunConfig
+from lmthing.client.replay import replay_workflow
+from lmthing.workers.factory import collect as collect_app
 from lmthing.prompt.types import StreamEvent
 from tests.apps import streaming_app
 from tests.support import event_kinds, history, new_id, start, worker_process
 
 STREAM_SIGNAL = "__temporal_workflow_stream_publish"
+POLL_NAME = "__temporal_workflow_stream_poll"
 
 
 async def collect(handle, from_offset: int = 0) -> list[StreamEvent]:
@@ -124,3 +131,70 @@ async def test_the_stream_survives_a_worker_crash_and_marks_the_retried_text(cli
     assert all(p.attempt == 1 for p in pieces[: restarted[0]])
     # The retried attempt streams the whole answer again, from its first word.
     assert "".join(pieces[restarted[0]:]) == streaming_app.SLOW_ANSWER == result.text
+
+
+class StreamQueries(Interceptor):
+    """Counts a caller's stream-poll *queries*: what a subscriber falls back to when its poll
+    finds the run closed (the worker answers it by replaying the whole history)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        counter = self
+
+        class Outbound(OutboundInterceptor):
+            async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+                if input.query == POLL_NAME:
+                    counter.count += 1
+                return await super().query_workflow(input)
+
+        return Outbound(next)
+
+
+def caller_client(client: Client, counter: StreamQueries) -> Client:
+    config = client.config()
+    config["interceptors"] = [*config.get("interceptors", ()), counter]
+    return Client(**config)
+
+
+@pytest.mark.parametrize("prompt", ["tides", "critical"])
+async def test_a_followed_run_hands_its_last_events_over_before_it_closes(client, worker, prompt):
+    """The run waits for the caller's poll to take the final event (finish, or the error of a
+    critical tool failing after a step), so the caller's stream ends on that poll, not on a
+    query that replays the closed run."""
+    from tests.apps import tools_app
+
+    counter = StreamQueries()
+    caller = caller_client(client, counter)
+    handle = await start(caller, streaming_app.tides if prompt == "tides" else tools_app.critical)
+    events = await asyncio.wait_for(collect(handle), 30)
+    assert events[-1].type == ("finish" if prompt == "tides" else "error")
+    assert counter.count == 0
+    kinds = event_kinds(await history(handle))
+    assert "MARKER_RECORDED" in kinds  # the hand-over's patch marker (old histories replay without it)
+    assert kinds[-1] in ("WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED")
+    # And the run replays from its history (the hand-over is deterministic).
+    prompts, _ = collect_app([streaming_app, tools_app])
+    [report] = await replay_workflow(client, handle.id, prompts)
+    assert (report.deterministic, report.error) == (True, None)
+
+
+async def test_a_run_nobody_follows_closes_at_once_with_its_history_unchanged(client, worker):
+    handle = await start(client, streaming_app.tides)
+    await handle.result()
+    kinds = event_kinds(await history(handle))
+    assert "MARKER_RECORDED" not in kinds and "TIMER_STARTED" not in kinds
+
+
+async def test_a_caller_that_leaves_mid_stream_delays_the_close_by_a_second_at_most(client, worker):
+    handle = await start(client, streaming_app.tides)
+    async for event in handle.full_stream():
+        if event.type == "step_start":
+            break  # the caller stops polling for good
+    result = await asyncio.wait_for(handle.result(), 30)
+    assert result.text == streaming_app.SLOW_ANSWER
+    kinds = event_kinds(await history(handle))
+    # It waited for the caller's next poll, which never came, then closed on the timeout.
+    assert kinds.count("TIMER_STARTED") == 1 and kinds.count("TIMER_FIRED") == 1
+    assert kinds[-1] == "WORKFLOW_EXECUTION_COMPLETED"

@@ -8,7 +8,10 @@ activity as batched signals. Callers read everything through offset-addressed lo
 
 from __future__ import annotations
 
-from temporalio.contrib.workflow_streams import WorkflowStream
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.contrib.workflow_streams import PollInput, PollResult, WorkflowStream, WorkflowStreamState
 
 from lmthing.prompt.types import StreamEvent, ToolCall, ToolResult, Usage
 
@@ -16,6 +19,50 @@ EVENTS_TOPIC = "events"
 # Events kept across continue-as-new; older ones are truncated so the carried state stays
 # small (a caller resuming from before the cut restarts at the oldest kept event).
 CARRIED_EVENTS = 500
+# How long a finished run waits for a caller that follows its stream to read the end.
+HAND_OVER_TIMEOUT = timedelta(seconds=1)
+# The patch that introduced the hand-over: runs recorded before it replay without it.
+HAND_OVER_PATCH = "lmthing-stream-hand-over"
+
+
+class RunStream(WorkflowStream):
+    """A Workflow Stream that knows how far its pollers have read, so a finished run can
+    hand its last events to a caller that follows it before it closes.
+
+    Without that, the run usually closes while the caller sleeps between two polls; the
+    caller's next poll is refused and it falls back to a query on the closed run, which the
+    worker answers by replaying the whole history (100-200 ms and that much worker CPU,
+    growing with the run's length; measured in bench/README.md)."""
+
+    def __init__(self, prior_state: WorkflowStreamState | None = None) -> None:
+        super().__init__(prior_state=prior_state)  # (Workflow Streams checks it is called from __init__)
+        self._polled = False
+        self._delivered = 0  # the highest offset a poll has returned up to
+
+    async def _on_poll(self, payload: PollInput) -> PollResult:  # the update's types come from these hints
+        self._polled = True
+        result = await super()._on_poll(payload)
+        self._delivered = max(self._delivered, result.next_offset)
+        return result
+
+    def end_offset(self) -> int:
+        state = self.get_state()
+        return state.base_offset + len(state.log)
+
+    async def hand_over(self) -> None:
+        """When a caller has been following this run: wait (at most HAND_OVER_TIMEOUT) until a
+        poll has returned everything published, then let the polls still open return, so that
+        no caller needs a query on the closed run. Runs nobody followed close at once."""
+        if not self._polled or not workflow.patched(HAND_OVER_PATCH):
+            return
+        end = self.end_offset()
+        if self._delivered < end:
+            try:
+                await workflow.wait_condition(lambda: self._delivered >= end, timeout=HAND_OVER_TIMEOUT)
+            except TimeoutError:
+                pass  # the caller went away: close anyway; a late one still reads the end by query
+        self.detach_pollers()
+        await workflow.wait_condition(workflow.all_handlers_finished)
 
 
 class RunEvents:

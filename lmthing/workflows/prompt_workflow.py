@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
@@ -42,7 +41,7 @@ from lmthing.prompt.types import (
 from . import routing
 from .config import AgentFrame, Carry, RunConfig
 from .errors import non_deterministic, user_error
-from .events import RunEvents
+from .events import RunEvents, RunStream
 from .humans import HumanLoop, RejectedDecision
 from .telemetry import WorkflowTelemetry
 from .tool_calls import ToolRunner, _cause_message
@@ -100,7 +99,7 @@ class PromptWorkflow:
         prior = _carry_or_none(carry)
         # The event stream must be created here (Workflow Streams registers its handlers
         # from @workflow.init); after continue-as-new it resumes the retained events.
-        self._stream = WorkflowStream(prior_state=prior.stream if prior else None)
+        self._stream = RunStream(prior_state=prior.stream if prior else None)
         self._events = RunEvents(self._stream)
         self._status = RunStatus(prompt=self.spec.name)
         # Created here so decisions that arrive with the first activation find it.
@@ -204,10 +203,16 @@ class PromptWorkflow:
         agent = _agent_name(config) or self.spec.name
         attributes = {tracing.OPERATION: "invoke_agent", tracing.AGENT_NAME: agent,
                       tracing.CONVERSATION_ID: workflow.info().workflow_id, "lmthing.prompt": self.spec.name}
-        with tracing.span(f"invoke_agent {agent}", attributes) as self._span:
-            result = await self._run_loop(args, config, carry)
-            tracing.record_agent_result(self._span, result)
-            return result
+        try:
+            with tracing.span(f"invoke_agent {agent}", attributes) as self._span:
+                result = await self._run_loop(args, config, carry)
+                tracing.record_agent_result(self._span, result)
+        except FailureError as err:
+            if not is_cancelled_exception(err):
+                await self._stream.hand_over()  # the caller reads the error event before the run closes
+            raise
+        await self._stream.hand_over()
+        return result
 
     async def _run_loop(self, args: Any, config: RunConfig, carry: Carry | None) -> RunResult:
         try:
