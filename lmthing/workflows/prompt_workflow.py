@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
@@ -22,7 +22,7 @@ from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 from lmthing.activities.names import MODEL_CALL
 from lmthing.observability import tracing
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef, parse_structured
-from lmthing.prompt.stateful_prompt import StatefulPrompt
+from lmthing.prompt.stateful_prompt import PreparedStep, StatefulPrompt
 from lmthing.prompt.stop import StopCondition
 from lmthing.prompt.humans import PendingRequest
 from lmthing.prompt.lifecycle import ErrorEvent, EventError, FinishEvent, LifecycleEvent, ModelCallEvent, StepEvent
@@ -35,6 +35,7 @@ from lmthing.prompt.types import (
     RunResult,
     RunStatus,
     StepRecord,
+    ToolCall,
     Usage,
 )
 
@@ -257,18 +258,10 @@ class PromptWorkflow:
         return err
 
     async def _loop(self, args: Any, config: RunConfig, carry: Carry | None) -> RunResult:
-        info = workflow.info()
+        """The agent loop: re-run the prompt function, call the model, run its tool calls,
+        until the model answers, a stop condition holds or the step budget is spent."""
         body = await self._resolve_body(args, config)
-        model = config.model or body.model or self.spec.model
-        if not model:
-            raise ApplicationError(
-                f"Prompt '{self.spec.name}' has no model: pass model= to @prompt, to run_prompt(), "
-                f"or in the run config ({{\"model\": \"provider:model_id\"}}), or use `lmthing run --model`.",
-                type="ConfigError",
-                non_retryable=True,
-            )
-        if self._span is not None:
-            self._span.set_attribute(tracing.REQUEST_MODEL, model)
+        model = self._model_of(config, body)
         max_steps = config.max_steps or body.max_steps or self.spec.max_steps
         carry = carry or Carry()
         self._steps = list(carry.steps)
@@ -277,66 +270,15 @@ class PromptWorkflow:
         step = carry.step
         schema_attempts = carry.schema_attempts
         self._status.continued_runs = carry.continued_runs
-        self._prompt = prompt = StatefulPrompt(
-            state=carry.state,
-            messages=carry.messages,
-            plugins=body.plugins,
-            base_system=config.system or body.system or self.spec.system,
-            response_schema=body.response_schema,
-            first_run=not carry.messages and step == 0,
-            host=self._humans,
-            agent_runner=lambda adef, a, key, comp: self._runner.run_agent(adef, a, key, comp),  # type: ignore[union-attr]
-            tool_runner=lambda tdef, a, call_id, step, key: self._runner.run_tool(  # type: ignore[union-attr]
-                tdef, a, call_id=call_id, step=step, key=key
-            ),
-            telemetry=WorkflowTelemetry(step=lambda: self._status.step),
-            name=_agent_name(config) or self.spec.name,
-            step=lambda: self._status.step,
-        )
-        prompt.import_memory(carry.effect_memory)
-        self._runner = ToolRunner(
-            humans=self._humans,
-            workflow_id=info.workflow_id,
-            start_agent=lambda adef, a, cid, comp: self._start_agent(adef, a, cid, comp, body, config, model),
-            fire=self._fire,
-            current_step=lambda: self._status.step,
-        )
-        # The prompt's own options, overridden by whatever the run config sets.
-        options = ModelOptions.model_validate({**self.spec.options, **config.options.model_dump(exclude_none=True)})
-        if body.response_schema is not None and options.response_format is None:
-            options.response_format = {"name": body.response_schema.__name__, "schema": schema_of(body.response_schema)}
+        prompt = self._start_prompt(body, config, carry, model)
+        options = self._options_of(config, body)
 
         stop_reason = "max_steps"
         text = ""
         structured: Any = None
         validation_error: str | None = None
         while True:
-            await prompt.run_body(body.call)
-            prepared = await prompt.prepare_step(step)
-            self._prepared_state = prepared.state_snapshot
-            request = ModelRequest(
-                model=model,
-                system=prepared.system,
-                conversation=Conversation(messages=prepared.messages),
-                tools=prepared.tools,
-                options=options,
-                step=step,
-                workflow_id=info.workflow_id,
-                agent=_agent_name(config),
-                stream_batch_ms=config.stream_batch_ms if config.stream else None,
-            )
-            record = StepRecord(step=step, request=request)
-            self._steps.append(record)
-            self._status.step = step
-            self._status.phase = "model"
-            await self._fire("before_model_call", lambda: ModelCallEvent(name="before_model_call", step=step, request=request))
-            self._events.step_start(step)
-            response = await self._call_model(request, config)
-            await self._fire(
-                "after_model_call",
-                lambda: ModelCallEvent(name="after_model_call", step=step, request=request, response=response),
-            )
-            record.response = response
+            prepared, record, response = await self._model_step(prompt, body, config, model, options, step)
             usage = usage + response.usage
             cost = _add_cost(cost, response.cost_usd)
             self._status.usage, self._status.cost_usd = usage, cost
@@ -357,13 +299,8 @@ class PromptWorkflow:
                 schema_attempts += 1
                 prompt.record_user(SCHEMA_RETRY_MESSAGE.format(error=validation_error))
             else:
-                self._status.phase = "tools"
-                self._events.tool_calls(step - 1, response.tool_calls)
-                results = await self._runner.run_all(response.tool_calls, prepared, step - 1)
-                record.tool_results = results
-                record.decisions = [d for d in self._humans.decisions if d.step == step - 1]
-                self._events.tool_results(step - 1, results)
-                prompt.record_tool_results(results, {c.id: c.args for c in response.tool_calls})
+                await self._tool_step(prompt, prepared, record, response.tool_calls, step - 1)
+                # What sub-agents cost during the step joins the run's totals.
                 usage, self._child_usage = usage + self._child_usage, Usage()
                 cost, self._child_cost = _add_cost(cost, self._child_cost), 0.0
                 self._status.usage, self._status.cost_usd = usage, cost
@@ -374,8 +311,7 @@ class PromptWorkflow:
             if step >= max_steps:
                 stop_reason = "max_steps"
                 break
-            if info.is_continue_as_new_suggested():
-                self._events.trim_for_carry()
+            if workflow.info().is_continue_as_new_suggested():
                 carried = Carry(
                     state=prompt.state,
                     messages=prompt.messages,
@@ -390,11 +326,7 @@ class PromptWorkflow:
                     answers=self._humans.answers,
                     human_counter=self._humans.counter,
                 )
-                # Releases stream pollers (they follow the chain), waits for handlers, and
-                # continues as new with the stream's state carried too.
-                await self._stream.continue_as_new(
-                    lambda stream_state: [args, config, carried.model_copy(update={"stream": stream_state})]
-                )
+                await self._continue_as_new(args, config, carried)
 
         result = RunResult(
             text=text,
@@ -407,12 +339,115 @@ class PromptWorkflow:
             validation_error=validation_error,
             decisions=self._humans.decisions,
         )
-        if self._prompt.has_handlers("on_finish"):
+        if prompt.has_handlers("on_finish"):
             await self._fire("on_finish", lambda: FinishEvent(name="on_finish", step=step - 1, result=result))
             result.state = prompt.state  # what the handlers set is part of the outcome
         self._status.phase = "finished"
         self._events.finish(step - 1, text, usage)
         return result
+
+    def _model_of(self, config: RunConfig, body: _Body) -> str:
+        """The run's model: the run config's, else the agent's, else the prompt's."""
+        model = config.model or body.model or self.spec.model
+        if not model:
+            raise ApplicationError(
+                f"Prompt '{self.spec.name}' has no model: pass model= to @prompt, to run_prompt(), "
+                f"or in the run config ({{\"model\": \"provider:model_id\"}}), or use `lmthing run --model`.",
+                type="ConfigError",
+                non_retryable=True,
+            )
+        if self._span is not None:
+            self._span.set_attribute(tracing.REQUEST_MODEL, model)
+        return model
+
+    def _options_of(self, config: RunConfig, body: _Body) -> ModelOptions:
+        """The prompt's own model options, overridden field by field by the run config's."""
+        options = ModelOptions.model_validate({**self.spec.options, **config.options.model_dump(exclude_none=True)})
+        if body.response_schema is not None and options.response_format is None:
+            options.response_format = {"name": body.response_schema.__name__, "schema": schema_of(body.response_schema)}
+        return options
+
+    def _start_prompt(self, body: _Body, config: RunConfig, carry: Carry, model: str) -> StatefulPrompt:
+        """The run's prompt object (state and conversation from ``carry``) and its tool runner."""
+        self._prompt = prompt = StatefulPrompt(
+            state=carry.state,
+            messages=carry.messages,
+            plugins=body.plugins,
+            base_system=config.system or body.system or self.spec.system,
+            response_schema=body.response_schema,
+            first_run=not carry.messages and carry.step == 0,
+            host=self._humans,
+            agent_runner=lambda adef, a, key, comp: self._runner.run_agent(adef, a, key, comp),  # type: ignore[union-attr]
+            tool_runner=lambda tdef, a, call_id, step, key: self._runner.run_tool(  # type: ignore[union-attr]
+                tdef, a, call_id=call_id, step=step, key=key
+            ),
+            telemetry=WorkflowTelemetry(step=lambda: self._status.step),
+            name=_agent_name(config) or self.spec.name,
+            step=lambda: self._status.step,
+        )
+        prompt.import_memory(carry.effect_memory)
+        self._runner = ToolRunner(
+            humans=self._humans,
+            workflow_id=workflow.info().workflow_id,
+            start_agent=lambda adef, a, cid, comp: self._start_agent(adef, a, cid, comp, body, config, model),
+            fire=self._fire,
+            current_step=lambda: self._status.step,
+        )
+        return prompt
+
+    async def _model_step(
+        self, prompt: StatefulPrompt, body: _Body, config: RunConfig, model: str, options: ModelOptions, step: int
+    ) -> tuple[PreparedStep, StepRecord, ModelResponse]:
+        """Re-run the prompt function, prepare the step and call the model."""
+        await prompt.run_body(body.call)
+        prepared = await prompt.prepare_step(step)
+        self._prepared_state = prepared.state_snapshot
+        request = ModelRequest(
+            model=model,
+            system=prepared.system,
+            conversation=Conversation(messages=prepared.messages),
+            tools=prepared.tools,
+            options=options,
+            step=step,
+            workflow_id=workflow.info().workflow_id,
+            agent=_agent_name(config),
+            stream_batch_ms=config.stream_batch_ms if config.stream else None,
+        )
+        record = StepRecord(step=step, request=request)
+        self._steps.append(record)
+        self._status.step = step
+        self._status.phase = "model"
+        await self._fire("before_model_call", lambda: ModelCallEvent(name="before_model_call", step=step, request=request))
+        self._events.step_start(step)
+        response = await self._call_model(request, config)
+        await self._fire(
+            "after_model_call",
+            lambda: ModelCallEvent(name="after_model_call", step=step, request=request, response=response),
+        )
+        record.response = response
+        return prepared, record, response
+
+    async def _tool_step(
+        self, prompt: StatefulPrompt, prepared: PreparedStep, record: StepRecord, calls: list[ToolCall], step: int
+    ) -> None:
+        """Run the model's tool calls and give their results to the conversation."""
+        self._status.phase = "tools"
+        self._events.tool_calls(step, calls)
+        results = await self._runner.run_all(calls, prepared, step)  # type: ignore[union-attr]
+        record.tool_results = results
+        record.decisions = [d for d in self._humans.decisions if d.step == step]
+        self._events.tool_results(step, results)
+        prompt.record_tool_results(results, {c.id: c.args for c in calls})
+
+    async def _continue_as_new(self, args: Any, config: RunConfig, carried: Carry) -> NoReturn:
+        """Continue as new with everything the run has so far (history stays bounded)."""
+        self._events.trim_for_carry()
+        # Releases stream pollers (they follow the chain), waits for handlers, and
+        # continues as new with the stream's state carried too.
+        await self._stream.continue_as_new(
+            lambda stream_state: [args, config, carried.model_copy(update={"stream": stream_state})]
+        )
+        raise AssertionError("unreachable: continue_as_new raises")  # pragma: no cover
 
     async def _call_model(self, request: ModelRequest, config: RunConfig) -> ModelResponse:
         try:
