@@ -253,3 +253,28 @@ async def test_a_run_that_continues_as_new_stays_one_trace(exporter: InMemorySpa
     assert sorted(s.attributes["lmthing.step"] for s in chats) == list(range(result.steps))
     # Only the last run has the totals of a finished run.
     assert [s.attributes.get("lmthing.stop_reason") for s in sorted(runs, key=lambda s: s.start_time)][-1] == "answer"
+
+
+def test_a_foreign_global_tracer_provider_is_refused_with_the_fix() -> None:
+    """OpenTelemetry allows one global provider; one that is not replay-safe cannot trace
+    workflows, so configure_tracing says how to make it (in a fresh process: the global
+    provider of this one is already set)."""
+    import subprocess
+
+    script = (
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "from lmthing.observability import tracing\n"
+        "trace.set_tracer_provider(TracerProvider())\n"
+        "try:\n"
+        "    tracing.configure_tracing(InMemorySpanExporter())\n"
+        "except tracing.TracingConfigError as err:\n"
+        "    print('refused:', err)\n"
+        "print('enabled:', tracing.tracing_enabled())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "refused: This process already has a global OpenTelemetry TracerProvider that is not replay-safe" in done.stdout
+    assert "create_tracer_provider()" in done.stdout
+    assert "enabled: False" in done.stdout
