@@ -72,6 +72,7 @@ EXPECTED_NAMES = Counter(
         "execute_tool shout": 1,
         "execute_tool broken": 1,
         "execute_tool researcher": 1,
+        "count characters": 1,  # the tool's own span
     }
 )
 
@@ -123,6 +124,8 @@ async def test_one_trace_per_run_with_genai_spans(client: Client, exporter: InMe
         assert span.attributes["gen_ai.tool.name"] == name
         assert span.attributes["gen_ai.tool.call.id"]
         assert span.attributes["lmthing.tool.runs_in"] == runs_in
+    # A span the tool makes itself joins the run's trace, under its tool call.
+    assert parent(one(spans, "count characters")) == "execute_tool measure"
     failed = one(spans, "execute_tool broken")
     assert failed.status.status_code is StatusCode.ERROR
     assert "the archive is offline" in failed.status.description
@@ -140,7 +143,11 @@ async def test_one_trace_per_run_with_genai_spans(client: Client, exporter: InMe
 async def test_tracing_off_makes_no_spans(client: Client, exporter: InMemorySpanExporter) -> None:
     tracing.disable_tracing()
     await traced_run(client, new_id("untraced"))
-    assert exporter.get_finished_spans() == ()
+    # lmthing makes no spans; a tool's own span still goes to the process's global provider
+    # (OpenTelemetry cannot unset it), without a run trace to join.
+    spans = exporter.get_finished_spans()
+    assert [s.name for s in spans] == ["count characters"]
+    assert spans[0].parent is None
 
 
 def test_exporter_from_env_names_the_bad_setting() -> None:

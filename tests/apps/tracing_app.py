@@ -19,8 +19,11 @@ class Words(BaseModel):
 
 @tool
 async def measure(text: str) -> dict:
-    """Count the characters of a text (an activity tool)."""
-    return {"length": len(text)}
+    """Count the characters of a text (an activity tool, with a span of its own)."""
+    from opentelemetry import trace
+
+    with trace.get_tracer("tracing_app").start_as_current_span("count characters"):
+        return {"length": len(text)}
 
 
 @tool(retry=RetryOptions(initial_interval=timedelta(milliseconds=50), maximum_attempts=1))
