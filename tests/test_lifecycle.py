@@ -50,10 +50,17 @@ async def test_lifecycle_events_fire_in_order(client: Client, worker: None) -> N
         "after_tool 2 agent summarizer error=False {'response': 'Tides follow the moon.'}",
         "on_step 2 tools=1",
         "before_model_call 3 msgs=7",
-        "after_model_call 3 stop",
-        "on_step 3 tools=0",
-        "on_finish 4 Finished.",
-        "audit {'steps': 4}",
+        "after_model_call 3 tool_calls",
+        # Invalid arguments: the child never starts, yet the call has its before and after.
+        "before_tool 3 summarizer {}",
+        "after_tool 3 agent summarizer error=True {'error': \"Invalid arguments for tool 'summarizer': topic: Field required\"}",
+        "on_error tool summarizer Invalid arguments for tool 'summarizer': topic: Field required",
+        "on_step 3 tools=1",
+        "before_model_call 4 msgs=9",
+        "after_model_call 4 stop",
+        "on_step 4 tools=0",
+        "on_finish 5 Finished.",
+        "audit {'steps': 5}",
     ]
     # What on_finish handlers set is part of the run's result.
     assert result.state["seen"] == seen

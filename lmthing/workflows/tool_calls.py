@@ -190,11 +190,8 @@ class ToolRunner:
 
     # ------------------------------------------------------------------------ sub-agents
     async def _run_agent(self, adef: AgentDef, call: ToolCall, step: int) -> ToolResult:
-        args, problem = adef.validate_args(call.args)
-        if problem is not None:
-            return _error(call, problem)
         outcome = await self._agent_outcome(
-            adef, args, f"{self.workflow_id}/{adef.name}/{call.id}", None, call_id=call.id, step=step, raw_args=call.args
+            adef, None, f"{self.workflow_id}/{adef.name}/{call.id}", None, call_id=call.id, step=step, raw_args=call.args
         )
         return ToolResult(tool_call_id=call.id, name=call.name, result=outcome, is_error="error" in outcome)
 
@@ -209,12 +206,9 @@ class ToolRunner:
             if sub is None:
                 known = ", ".join(cdef.member_names())
                 return {"name": name, "response": f"Error: unknown sub-agent '{name}'. Available: {known}"}
-            args, problem = sub.validate_args(sub_call.get("args") or {})
-            if problem is not None:
-                return {"name": name, "response": f"Error: {problem}"}
             child_id = f"{self.workflow_id}/{cdef.name}/{call.id}/{index}-{name}"
             raw = sub_call.get("args") or {}
-            outcome = await self._agent_outcome(sub, args, child_id, cdef.name, call_id=call.id, step=step, raw_args=raw)
+            outcome = await self._agent_outcome(sub, None, child_id, cdef.name, call_id=call.id, step=step, raw_args=raw)
             if "error" in outcome:
                 return {"name": name, "response": f"Error: {outcome['error']}"}
             return {"name": name, **outcome}
@@ -241,12 +235,20 @@ class ToolRunner:
     async def _agent_outcome(
         self, adef: AgentDef, args: Any, child_id: str, composite: str | None, *, call_id: str, step: int, raw_args: Any
     ) -> dict[str, Any]:
-        """Run a sub-agent's child workflow; to the prompt's handlers it is a tool call."""
+        """Run a sub-agent's child workflow (``args`` already validated, or None to validate
+        ``raw_args`` first): ``{"response": ...}`` or ``{"error": ...}``. To the prompt's
+        handlers it is a tool call."""
         attributes = {**tracing.tool_attributes(adef.name, call_id, "agent"), "lmthing.child_workflow_id": child_id}
         with tracing.span(f"execute_tool {adef.name}", attributes) as span:
             event = ToolEvent(name="before_tool", step=step, tool=adef.name, call_id=call_id, args=raw_args, kind="agent")
             await self._fire("before_tool", lambda: event)
-            outcome = await self._agent_outcome_traced(adef, args, child_id, composite)
+            problem = None
+            if args is None:
+                args, problem = adef.validate_args(raw_args)
+            if problem is not None:
+                outcome: dict[str, Any] = {"error": problem}
+            else:
+                outcome = await self._agent_outcome_traced(adef, args, child_id, composite)
             if "error" in outcome:
                 tracing.mark_error(span, str(outcome["error"]), "AgentError")
             await self._after(event, outcome, "error" in outcome, "AgentError")

@@ -34,6 +34,7 @@ HOOKED = scripted_model(
         [tool_call("count_chars", {"text": "tides"})],
         [tool_call("explode", {})],
         [tool_call("summarizer", {"topic": "tides"})],
+        [tool_call("summarizer", {})],  # invalid arguments: the agent does not start
         text("Finished."),
     ],
     agents={"summarizer": [text("Tides follow the moon.")]},
