@@ -52,6 +52,14 @@ def test_every_example_has_a_history() -> None:
         assert f"{prompt.spec.name.replace('_', '-')}.json" in names, "run python -m tests.histories.record"
     # The sub-agent example recorded its two concurrent child workflows too.
     assert sum(n.startswith("replay-subagent__researcher__") for n in names) == 2
+    # The followed example holds the end-of-stream hand-over: its patch marker, then the
+    # caller's poll that took the last events, before the run completed.
+    for workflow_id in replay_examples.FOLLOWED:
+        assert f"{workflow_id}.json" in names, f"run python -m tests.histories.record {workflow_id}"
+        kinds = [e["eventType"] for e in json.loads((HISTORY_DIR / f"{workflow_id}.json").read_text())["events"]]
+        marker = kinds.index("EVENT_TYPE_MARKER_RECORDED")
+        assert "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED" in kinds[marker:]
+        assert kinds[-1] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
 
 
 async def test_recorded_histories_replay_without_nondeterminism() -> None:

@@ -8,7 +8,10 @@ Each one exercises a different shape of workflow history:
 - ``replay_subagent``: two sub-agents started in one step (concurrent child workflows),
   each with its own scripted model and its own activity tool call;
 - ``replay_parallel``: one model reply with several tool calls run concurrently (three
-  activities and an in-workflow tool).
+  activities and an in-workflow tool);
+- ``FOLLOWED``: ``replay_tools_state`` again, with a caller following its stream, so the
+  history has the end-of-stream hand-over (recorded 2026-12-01; the others are older and
+  have neither it nor ``ToolActivityInput.step``, which is why they are kept as they are).
 
 Changing these prompts changes their histories: re-record them with
 ``python -m tests.histories.record`` (see that script) in the same change.
@@ -129,3 +132,6 @@ def replay_parallel(p):
 
 
 EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel]
+# Recorded again under another id with a caller following the run's stream to its end: that
+# history holds the end-of-stream hand-over (patch marker, the caller's last poll).
+FOLLOWED = {"replay-tools-state-followed": replay_tools_state}

@@ -1,6 +1,10 @@
 """Re-record the workflow histories that tests/test_replay.py replays.
 
-    python -m tests.histories.record          (from the repository root)
+    python -m tests.histories.record [WORKFLOW_ID ...]    (from the repository root)
+
+With workflow ids (``replay-tools-state-followed``...), only those examples are recorded:
+add a new example's history without rewriting the older ones, which are worth keeping as
+they are (they show that runs recorded by older code still replay).
 
 Starts its own in-memory Temporal dev server and a worker for tests/apps/replay_examples.py,
 runs every prompt in ``EXAMPLES`` under a fixed workflow id, and writes the history of each
@@ -93,8 +97,10 @@ def child_ids(history: WorkflowHistory) -> list[str]:
     ]
 
 
-async def record(client: Client, prompt: type, workflow_id: str) -> list[Path]:
+async def record(client: Client, prompt: type, workflow_id: str, *, follow: bool = False) -> list[Path]:
     handle = await start_prompt(client, prompt, id=workflow_id, task_queue=TASK_QUEUE)
+    if follow:  # a caller reads the run's stream to its end, as `lmthing run` does
+        await asyncio.wait_for(_drain(handle), 60)
     await asyncio.wait_for(handle.result(), 60)
     written: list[Path] = []
     pending = [workflow_id]
@@ -114,17 +120,29 @@ async def record(client: Client, prompt: type, workflow_id: str) -> list[Path]:
     return written
 
 
-async def main() -> None:
-    os.chdir(REPO_ROOT)
-    from tests.apps.replay_examples import EXAMPLES
+async def _drain(handle: Any) -> None:
+    async for _ in handle.full_stream():
+        pass
 
+
+async def main(only: list[str]) -> None:
+    os.chdir(REPO_ROOT)
+    from tests.apps.replay_examples import EXAMPLES, FOLLOWED
+
+    runs = [(prompt.spec.name.replace("_", "-"), prompt, False) for prompt in EXAMPLES]
+    runs += [(workflow_id, prompt, True) for workflow_id, prompt in FOLLOWED.items()]
+    unknown = sorted(set(only) - {workflow_id for workflow_id, _, _ in runs})
+    if unknown:
+        raise SystemExit(f"no example recorded as {unknown}; known: {', '.join(w for w, _, _ in runs)}")
     env = await start_dev_server()
     try:
         target = env.client.service_client.config.target_host
         client = await Client.connect(target, data_converter=data_converter(), identity=IDENTITY)
         async with create_worker(client, app=APP, task_queue=TASK_QUEUE):
-            for prompt in EXAMPLES:
-                for path in await record(client, prompt, prompt.spec.name.replace("_", "-")):
+            for workflow_id, prompt, follow in runs:
+                if only and workflow_id not in only:
+                    continue
+                for path in await record(client, prompt, workflow_id, follow=follow):
                     print(f"wrote {path.relative_to(REPO_ROOT)}")
     finally:
         await env.shutdown()
@@ -132,7 +150,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO_ROOT))
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
     # Skip interpreter teardown: the SDK's Rust threads can abort it at exit
     # ("PyGILState_Release ... finalizing", temporalio/sdk-python#300).
     sys.stdout.flush()
