@@ -7,7 +7,8 @@ Run it (no API key, no network: it runs offline on a scripted model)::
     lmthing run examples/research_agent.py --input '{"question": "What does Temporal add to an agent?"}'
 
 Set ``LMTHING_MODEL=provider:model`` (or pass ``--model``) to run it on a real model
-instead of the script (real providers land in a later issue).
+instead of the script, e.g. ``openai:gpt-4o-mini`` with ``OPENAI_API_KEY`` set
+(docs/providers.md).
 
 What it shows, one lmthing API each:
 
