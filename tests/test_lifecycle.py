@@ -9,6 +9,7 @@ import asyncio
 import io
 import json
 import logging
+from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
@@ -24,6 +25,14 @@ from lmthing.workers.factory import collect
 from tests.apps import lifecycle_app
 from tests.support import new_id, start
 from tests.test_metrics import scrape, total
+
+
+async def failure_of(client: Client, prompt: object) -> Any:
+    """Run ``prompt`` to its failure; the failure's cause."""
+    handle = await start(client, prompt)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    return failure.value.cause
 
 
 async def test_lifecycle_events_fire_in_order(client: Client, worker: None) -> None:
@@ -78,30 +87,21 @@ async def test_handlers_replay_deterministically(client: Client, worker: None) -
 
 
 async def test_a_handler_that_reads_the_clock_fails_as_non_deterministic(client: Client, worker: None) -> None:
-    handle = await start(client, lifecycle_app.clock_handler)
-    with pytest.raises(WorkflowFailureError) as failure:
-        await handle.result()
-    cause = failure.value.cause
+    cause = await failure_of(client, lifecycle_app.clock_handler)
     assert cause.type == "NonDeterministicPrompt"
     assert "Handler 'clock_handler.<locals>.stamp' of event 'before_model_call' is not deterministic" in cause.message
     assert "datetime.datetime.now" in cause.message and "use workflow.now()" in cause.message
 
 
 async def test_a_failing_handler_fails_the_run_with_its_name(client: Client, worker: None) -> None:
-    handle = await start(client, lifecycle_app.broken_handler)
-    with pytest.raises(WorkflowFailureError) as failure:
-        await handle.result()
-    cause = failure.value.cause
+    cause = await failure_of(client, lifecycle_app.broken_handler)
     assert cause.type == "EventHandlerError"
     assert "Handler 'broken_handler.<locals>.bad' of event 'before_tool' raised KeyError" in cause.message
     assert "no such column" in cause.message
 
 
 async def test_recording_an_undeclared_label_fails_the_run_clearly(client: Client, worker: None) -> None:
-    handle = await start(client, lifecycle_app.bad_metric)
-    with pytest.raises(WorkflowFailureError) as failure:
-        await handle.result()
-    message = failure.value.cause.message
+    message = (await failure_of(client, lifecycle_app.bad_metric)).message
     assert "record_metric('runs'): labels ['zone'] were not declared; declared labels: region" in message
 
 

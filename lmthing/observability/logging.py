@@ -33,8 +33,9 @@ DEFAULT_REDACT = ("authorization", "api_key", "apikey", "x_api_key", "password",
 # The step being served in this task (set by the model-call and tool activities).
 current_step: contextvars.ContextVar[int | None] = contextvars.ContextVar("lmthing_step", default=None)
 
-# Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` (and an
+# ``extra`` key among these makes ``logging`` refuse the record).
+LOG_RECORD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 _SDK_KEYS = {"temporal_workflow", "temporal_activity", "workflow_info", "activity_info"}
 
 
@@ -84,7 +85,7 @@ class JsonFormatter(logging.Formatter):
         if step is not None:
             out["step"] = step
         for key, value in vars(record).items():
-            if key not in _STANDARD and key not in _SDK_KEYS and key not in out:
+            if key not in LOG_RECORD_ATTRIBUTES and key not in _SDK_KEYS and key not in out:
                 out[key] = value
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)

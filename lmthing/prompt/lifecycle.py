@@ -57,6 +57,8 @@ TS_NAMES = {
     "onError": "on_error",
     "onFinish": "on_finish",
 }
+# Every name the run itself fires (``emit`` refuses them).
+LIFECYCLE_NAMES = frozenset(LIFECYCLE_EVENTS) | frozenset(TS_NAMES)
 # Names shaped like lifecycle events but not one of them are almost always typos.
 _LOOKS_LIFECYCLE = re.compile(r"^(on|before|after)_")
 
@@ -186,6 +188,7 @@ __all__ = [
     "EventHandlers",
     "FinishEvent",
     "LIFECYCLE_EVENTS",
+    "LIFECYCLE_NAMES",
     "LifecycleEvent",
     "ModelCallEvent",
     "StepEvent",

@@ -28,7 +28,7 @@ from .instruments import (
     level_number,
     redact_set,
 )
-from .lifecycle import LIFECYCLE_EVENTS, TS_NAMES, CustomEvent, EventHandlers, Handler, LifecycleEvent
+from .lifecycle import LIFECYCLE_NAMES, CustomEvent, EventHandlers, Handler, LifecycleEvent
 from .effects import (
     NEVER_RAN,
     Effect,
@@ -55,7 +55,6 @@ AgentRunner = Callable[[AgentDef, Any, str, "str | None"], Awaitable[dict[str, A
 ToolRunnerHook = Callable[[ToolDef, Any, str, int, str], Awaitable[tuple[Any, bool]]]
 Callable_ = ToolDef | CompositeToolDef | AgentDef | CompositeAgentDef
 
-LIFECYCLE_NAMES = frozenset(LIFECYCLE_EVENTS) | frozenset(TS_NAMES)
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -122,7 +121,6 @@ class StatefulPrompt:
         self._telemetry: TelemetryHost = telemetry or LocalTelemetry()
         self._event_handlers = EventHandlers()
         self._metrics: dict[str, MetricDef] = {}
-        self._loggers: dict[str, PromptLogger] = {}
         self._logger: PromptLogger | None = None
         self._agent_runner = agent_runner
         self._tool_runner = tool_runner
@@ -284,7 +282,7 @@ class StatefulPrompt:
         except InstrumentError as err:
             raise PromptError(str(err)) from None
         logger = PromptLogger(name, self._telemetry, number, dict(fields or {}), redact_set(redact))
-        self._loggers[name] = self._logger = logger
+        self._logger = logger
         return logger
 
     @property

@@ -45,9 +45,13 @@ class RunStream(WorkflowStream):
         self._delivered = max(self._delivered, result.next_offset)
         return result
 
+    def base_offset(self) -> int:
+        """The offset of the oldest event still kept."""
+        return self._base_offset
+
     def end_offset(self) -> int:
-        state = self.get_state()
-        return state.base_offset + len(state.log)
+        """The offset the next published event gets."""
+        return self._base_offset + len(self._log)
 
     async def hand_over(self) -> None:
         """When a caller has been following this run: wait (at most HAND_OVER_TIMEOUT) until a
@@ -68,7 +72,7 @@ class RunStream(WorkflowStream):
 class RunEvents:
     """Publishes a run's events to its stream."""
 
-    def __init__(self, stream: WorkflowStream) -> None:
+    def __init__(self, stream: RunStream) -> None:
         self._stream = stream
         self._topic = stream.topic(EVENTS_TOPIC, type=StreamEvent)
 
@@ -100,6 +104,4 @@ class RunEvents:
 
     def trim_for_carry(self) -> None:
         """Keep only the newest events before continue-as-new, so the carried state stays small."""
-        state = self._stream.get_state()
-        end = state.base_offset + len(state.log)
-        self._stream.truncate(max(state.base_offset, end - CARRIED_EVENTS))
+        self._stream.truncate(max(self._stream.base_offset(), self._stream.end_offset() - CARRIED_EVENTS))

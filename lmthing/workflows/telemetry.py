@@ -3,8 +3,9 @@
 Metrics go through Temporal's workflow metric meter (``workflow.metric_meter()``), which
 records nothing while history replays, into the worker's Temporal runtime; a worker started
 with ``--metrics-port`` serves them on ``/metrics`` next to lmthing's and the SDK's. Log
-lines skip replay the same way (as ``workflow.logger`` does) and carry the run's identity
-in the ``temporal_workflow`` field the JSON formatter reads.
+lines go through the SDK's workflow ``LoggerAdapter``, which skips replay and carries the
+run's identity in the ``temporal_workflow`` field the JSON formatter reads; a user field
+named like a ``LogRecord`` attribute is kept with a trailing underscore.
 """
 
 from __future__ import annotations
@@ -15,13 +16,9 @@ from typing import Any
 
 from temporalio import workflow
 
+from lmthing.observability.logging import LOG_RECORD_ATTRIBUTES
 from lmthing.observability.metrics import declare_buckets
 from lmthing.prompt.instruments import MetricDef
-
-# Attributes every LogRecord has: a user field with one of these names would make
-# ``logging`` refuse the record, so it is renamed with a trailing underscore.
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
-
 
 class WorkflowTelemetry:
     """The :class:`~lmthing.prompt.instruments.TelemetryHost` of a running prompt workflow."""
@@ -29,6 +26,7 @@ class WorkflowTelemetry:
     def __init__(self, step: Callable[[], int]) -> None:
         self._step = step
         self._instruments: dict[str, Any] = {}
+        self._loggers: dict[str, workflow.LoggerAdapter] = {}
 
     def record_metric(self, metric: MetricDef, value: float | int, labels: dict[str, str]) -> None:
         instrument = self._instruments.get(metric.name)
@@ -42,20 +40,13 @@ class WorkflowTelemetry:
             instrument.record(float(value), labels)
 
     def log(self, logger: str, level: int, message: str, fields: dict[str, Any]) -> None:
-        if workflow.unsafe.is_replaying():
-            return
-        info = workflow.info()
-        extra = {f"{k}_" if k in _RESERVED else k: v for k, v in fields.items()}
-        extra["temporal_workflow"] = {
-            "workflow_id": info.workflow_id,
-            "run_id": info.run_id,
-            "workflow_type": info.workflow_type,
-            "namespace": info.namespace,
-            "task_queue": info.task_queue,
-            "attempt": info.attempt,
-        }
-        extra["step"] = self._step()
-        logging.getLogger(f"lmthing.prompt.{logger}").log(level, message, extra=extra)
+        adapter = self._loggers.get(logger)
+        if adapter is None:
+            # The SDK's workflow logger adapter: skips replay, puts the run's identity in ``temporal_workflow``.
+            adapter = self._loggers[logger] = workflow.LoggerAdapter(logging.getLogger(f"lmthing.prompt.{logger}"), None)
+            adapter.workflow_info_on_message = False  # fields, not message text
+        extra = {f"{k}_" if k in LOG_RECORD_ATTRIBUTES else k: v for k, v in fields.items()}
+        adapter.log(level, message, extra={**extra, "step": self._step()})
 
 
 def _create(metric: MetricDef) -> Any:
