@@ -10,7 +10,10 @@ ROOT = Path(__file__).resolve().parents[1] / "lmthing"
 
 FORBIDDEN = {
     # prompt/ is engine-neutral: no Temporal, no other lmthing layer.
-    "prompt": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
+    "prompt": (
+        "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
+        "lmthing.orchestration", "lmthing.plugins",
+    ),
     # workflows/ is deterministic orchestration: activity *names* only, no I/O libraries.
     "workflows": (
         "openai", "anthropic", "httpx", "requests", "aiohttp", "socket", "subprocess",
@@ -18,6 +21,9 @@ FORBIDDEN = {
         "lmthing.activities.providers",
     ),
     "activities": ("lmthing.workflows", "lmthing.workers", "lmthing.client"),
+    # orchestration/ is engine-neutral like prompt/: it runs agents and tools through the
+    # prompt's public calls or a host the workflow layer gives it.
+    "orchestration": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
     # plugins/ is built on the public def_* API only, as a user's plugin would be.
     "plugins": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
 }

@@ -30,6 +30,10 @@ class AgentDef:
     max_steps: int | None = None
     schema_retries: int = 2
     critical: bool = False
+    # Not offered to the model: run from workflow-side code only (a team's lead, say).
+    hidden: bool = False
+    # What the agent can do, for selecting agents by capability (000's AgentPool.select).
+    capabilities: list[str] = field(default_factory=list)
 
     def parameters(self) -> dict[str, Any]:
         return schema_of(self.schema)

@@ -45,7 +45,7 @@ from .render import (
     render_system_prompt,
     render_variable,
 )
-from .tools import ActivityTool, CompositeToolDef, ToolDef
+from .tools import ActivityTool, CompositeToolDef, ToolDef, activity_tool_def
 from .types import Message, ToolCall, ToolDefinition, ToolResult
 
 Body = Callable[["StatefulPrompt"], Any | Awaitable[Any]]
@@ -53,6 +53,8 @@ Body = Callable[["StatefulPrompt"], Any | Awaitable[Any]]
 AgentRunner = Callable[[AgentDef, Any, str, "str | None"], Awaitable[dict[str, Any]]]
 # Runs one tool as the engine does for the model: (tool, raw args, call id, step, key) -> (result, is_error).
 ToolRunnerHook = Callable[[ToolDef, Any, str, int, str], Awaitable[tuple[Any, bool]]]
+# Runs another prompt (a workflow type, by name) as a child workflow: (name, args, key) -> outcome.
+PromptRunner = Callable[[str, Any, str], Awaitable[dict[str, Any]]]
 Callable_ = ToolDef | CompositeToolDef | AgentDef | CompositeAgentDef
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -60,6 +62,13 @@ _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 class PromptError(Exception):
     """A prompt function used the API wrongly; the message says how to fix it."""
+
+
+class ScanStop(BaseException):  # noqa: N818 - a signal, not an error
+    """Ends a *scan* of a prompt function: a sub-agent's child workflow re-runs its parent's
+    function only to find the agent's definition, and must not start what the parent's run
+    starts (sub-agents, tools, orchestrations). Definitions made before the call are kept;
+    a BaseException, so that a prompt's ``except Exception`` does not swallow it."""
 
 
 @dataclass
@@ -114,8 +123,17 @@ class StatefulPrompt:
         telemetry: TelemetryHost | None = None,
         name: str = "prompt",
         step: Callable[[], int] | None = None,
+        prompt_runner: PromptRunner | None = None,
+        scan_only: bool = False,
     ) -> None:
         self._host = host
+        self._prompt_runner = prompt_runner
+        # True while the function runs only so that its definitions can be found (ScanStop).
+        self.scan_only = scan_only
+        # What workflow-side code ran during the step (orchestrations): the engine moves
+        # these onto the step's record.
+        self.notes: list[dict[str, Any]] = []
+        self._handoff: tuple[str, Any] | None = None
         self._name = name
         self._current_step = step or (lambda: 0)
         self._telemetry: TelemetryHost = telemetry or LocalTelemetry()
@@ -297,11 +315,7 @@ class StatefulPrompt:
         """Define a tool: ``(name, description, schema, fn, **options)``, a composite
         ``(name, description, [tool(...), ...])``, or an ``@tool`` function."""
         if isinstance(name, ActivityTool):
-            at = name
-            options.setdefault("response_schema", at.response_schema)
-            options.setdefault("critical", at.critical)
-            options.setdefault("approval", at.approval)
-            tdef: ToolDef | CompositeToolDef = ToolDef(at.name, at.description, at.args_model, at, **options)
+            tdef: ToolDef | CompositeToolDef = activity_tool_def(name, **options)
         elif isinstance(schema, list):
             if fn is not None or options:
                 raise PromptError(f"def_tool({name!r}): a composite tool takes (name, description, [tool(...), ...]) only")
@@ -338,6 +352,18 @@ class StatefulPrompt:
         """The agent the last run of the prompt function defined under ``name``."""
         return self._agents.get(name)
 
+    def defined_tool(self, name: str) -> ToolDef | CompositeToolDef | None:
+        """The tool the prompt function defined under ``name`` (so far in this run)."""
+        return self._tools.get(name)
+
+    def defined_names(self) -> tuple[list[str], list[str]]:
+        """Names of the tools and of the agents defined so far, for error messages."""
+        return list(self._tools), list(self._agents)
+
+    @property
+    def current_step(self) -> int:
+        """The run's model step (0-based) that is being prepared or whose tools are running."""
+        return self._current_step()
     def _check_tool_name(self, name: str, api: str) -> None:
         if not isinstance(name, str) or not _TOOL_NAME.match(name):
             raise PromptError(f"{api}: tool name {name!r} is invalid; use 1-64 letters, digits, '_' or '-'")
@@ -415,8 +441,7 @@ class StatefulPrompt:
         member) from workflow-side code, as a child workflow; ``key`` makes its id unique in
         the run. Returns what the model would get: ``{"response", "validationError"?}`` or
         ``{"error"}``."""
-        if self._agent_runner is None:
-            raise PromptError("call_agent needs a running workflow: call it from a prompt run, not outside one")
+        self._check_running("call_agent", self._agent_runner)
         owner, _, member = name.partition(".")
         found = self._agents.get(owner)
         composite = None
@@ -428,15 +453,58 @@ class StatefulPrompt:
         parsed, problem = found.validate_args(args)
         if problem is not None:
             return {"error": problem}
-        return await self._agent_runner(found, parsed, key, composite)
+        return await self._agent_runner(found, parsed, key, composite)  # type: ignore[misc]
+
+    async def call_prompt(self, name: str, args: Any = None, *, key: str) -> dict[str, Any]:
+        """Run another prompt of the worker (by its workflow type name) as a child workflow
+        with its own model and definition; ``key`` makes its id unique in the run. Returns
+        ``{"response", "structured"?, "validationError"?}`` or ``{"error"}``."""
+        self._check_running("call_prompt", self._prompt_runner)
+        return await self._prompt_runner(name, args, key)  # type: ignore[misc]
 
     async def call_tool(self, tool: ToolDef, args: Any, *, call_id: str, step: int, key: str) -> tuple[Any, bool]:
         """Run ``tool`` from workflow-side code exactly as a model's call would run (validation,
         approval, callbacks, response schema; an ``@tool`` function as an activity whose
         idempotency key ends in ``key``). Returns ``(result, is_error)``."""
-        if self._tool_runner is None:
-            raise PromptError("call_tool needs a running workflow: call it from a prompt run, not outside one")
-        return await self._tool_runner(tool, args, call_id, step, key)
+        self._check_running("call_tool", self._tool_runner)
+        return await self._tool_runner(tool, args, call_id, step, key)  # type: ignore[misc]
+
+    def request_handoff(self, agent: str, args: Any) -> bool:
+        """Hand the conversation to def_agent ``agent`` after this step's tool calls (the
+        ``transfer_to_<agent>`` tools of ``def_handoff`` call this). The first request of a
+        step wins; returns False for a later one."""
+        if self._handoff is not None:
+            return False
+        if not isinstance(self._agents.get(agent), AgentDef):
+            raise PromptError(f"handoff to {agent!r}: no such def_agent is defined; declare it with def_agent")
+        self._handoff = (agent, args)
+        return True
+
+    def take_handoff(self) -> tuple[str, Any] | None:
+        handoff, self._handoff = self._handoff, None
+        return handoff
+
+    def switch_definition(self, *, base_system: str | None, response_schema: Any, plugins: Iterable[Any]) -> None:
+        """Go on with another agent's definition (a handoff): the conversation and state stay;
+        definitions, effects and their memory come from the new function from its next run."""
+        self._base_system = base_system
+        self._response_schema = response_schema
+        self._plugins = list(plugins)
+        self._effect_memory = []
+
+    def record_note(self, note: dict[str, Any]) -> None:
+        """Keep ``note`` on the current step's record (``handle.steps()``)."""
+        self.notes.append(note)
+
+    def take_notes(self) -> list[dict[str, Any]]:
+        notes, self.notes = self.notes, []
+        return notes
+
+    def _check_running(self, api: str, hook: Any) -> None:
+        if self.scan_only:
+            raise ScanStop(api)
+        if hook is None:
+            raise PromptError(f"{api} needs a running workflow: call it from a prompt run, not outside one")
 
     def _require_host(self, api: str) -> HumanHost:
         if self._host is None:
@@ -579,7 +647,7 @@ class StatefulPrompt:
             if (Kind.TOOL, name) not in disabled:
                 out[name] = t
         for name, a in self._agents.items():
-            if (Kind.AGENT, name) not in disabled:
+            if (Kind.AGENT, name) not in disabled and not getattr(a, "hidden", False):
                 out[name] = a
         if mods.tool_allow is not None:
             out = {n: c for n, c in out.items() if n in mods.tool_allow}

@@ -329,6 +329,14 @@ def parse_composite_calls(raw: dict[str, Any] | str, owner: str) -> tuple[list[d
     return calls, None
 
 
+def activity_tool_def(at: ActivityTool, **options: Any) -> ToolDef:
+    """The definition an ``@tool`` function gets on a prompt (its own settings unless overridden)."""
+    options.setdefault("response_schema", at.response_schema)
+    options.setdefault("critical", at.critical)
+    options.setdefault("approval", at.approval)
+    return ToolDef(at.name, at.description, at.args_model, at, **options)
+
+
 def tool(*args: Any, **kwargs: Any) -> Any:
     """``@tool`` / ``@tool(...)``: a module-level activity tool; ``tool(name, description,
     schema, fn, **options)``: a sub-tool definition for a composite ``def_tool`` (lmthing's

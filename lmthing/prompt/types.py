@@ -150,6 +150,9 @@ class StepRecord(_Model):
     tool_results: list[ToolResult] = Field(default_factory=list)
     # Approvals and answers given by people during this step.
     decisions: list[DecisionRecord] = Field(default_factory=list)
+    # Orchestrations (workflows, parallel groups, teams...) run during this step, by the
+    # prompt function or by a tool: what ran, ballots, rounds, winners (docs/orchestration.md).
+    orchestration: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class RunStatus(_Model):
@@ -180,6 +183,8 @@ class RunResult(_Model):
     validation_error: str | None = None
     # Every approval decision and answer of the run: who, when, why.
     decisions: list[DecisionRecord] = Field(default_factory=list)
+    # The agents the run was handed to (def_handoff), in order; the last one answered.
+    handoffs: list[str] = Field(default_factory=list)
 
 
 class ToolActivityInput(_Model):

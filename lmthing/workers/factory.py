@@ -18,6 +18,7 @@ from lmthing.activities.providers.base import ProviderRegistry, default_registry
 from lmthing.activities.tools import tool_activity, unregistered_activity
 from lmthing.prompt.tools import ActivityTool
 from lmthing.workflows.definition import check_importable, is_prompt
+from lmthing.workflows.orchestration import OrchestrationWorkflow, bind_to_module, check_agents_known, is_orchestration
 from lmthing.workflows.prompt_workflow import PromptWorkflow
 from lmthing.workflows.routing import set_routes
 
@@ -37,16 +38,29 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
 
 def collect(apps: Iterable[ModuleType | str]) -> tuple[list[type[PromptWorkflow]], list[ActivityTool]]:
     """Prompts and ``@tool`` functions found at the top level of the given modules."""
+    prompts, tools, _ = collect_all(apps)
+    return prompts, tools
+
+
+def collect_all(
+    apps: Iterable[ModuleType | str],
+) -> tuple[list[type[PromptWorkflow]], list[ActivityTool], list[type[OrchestrationWorkflow]]]:
+    """Prompts, ``@tool`` functions and standalone orchestrations (``def_workflow``...) at the
+    top level of the given modules; an orchestration is named after the attribute it is bound to."""
     prompts: list[type[PromptWorkflow]] = []
     tools: list[ActivityTool] = []
+    orchestrations: list[type[OrchestrationWorkflow]] = []
     for app in apps:
         module = importlib.import_module(app) if isinstance(app, str) else app
-        for value in vars(module).values():
+        for attribute, value in vars(module).items():
             if is_prompt(value) and value not in prompts:
                 prompts.append(value)
             elif isinstance(value, ActivityTool) and value not in tools:
                 tools.append(value)
-    return prompts, tools
+            elif is_orchestration(value) and value not in orchestrations:
+                bind_to_module(value, value.__module__, attribute)
+                orchestrations.append(value)
+    return prompts, tools, orchestrations
 
 
 def create_worker(
@@ -78,13 +92,15 @@ def create_worker(
     """
     plan = plan_pool(role, task_queue, model_task_queue, tool_task_queue, worker_options)
     apps = [app] if isinstance(app, (ModuleType, str)) else list(app)
-    found_prompts, found_tools = collect(apps)
+    found_prompts, found_tools, orchestrations = collect_all(apps)
     all_prompts = _unique(found_prompts + list(prompts))
     all_tools = _unique(found_tools + list(tools))
     if plan.workflows and not all_prompts:
         raise ValueError("create_worker: no prompts given; pass prompts=[...] or app=<module with @prompt functions>")
     for p in all_prompts if plan.workflows else ():
         check_importable(p)
+    for o in orchestrations if plan.workflows else ():
+        check_agents_known(o, lambda: [p.spec.name for p in all_prompts])
     names: dict[str, ActivityTool] = {}
     for t in all_tools:
         if t.name in names and names[t.name].fn is not t.fn:
@@ -108,7 +124,7 @@ def create_worker(
     return Worker(
         client,
         task_queue=plan.task_queue,
-        workflows=all_prompts if plan.workflows else [],
+        workflows=[*all_prompts, *orchestrations] if plan.workflows else [],
         activities=activities,
         workflow_runner=sandbox_runner(),
         graceful_shutdown_timeout=graceful_shutdown_timeout,

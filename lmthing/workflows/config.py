@@ -73,3 +73,7 @@ class Carry(_Model):
     human_counter: int = 0
     # The event stream's retained log and publisher dedup state (typed: see WorkflowStream).
     stream: WorkflowStreamState | None = None
+    # Handoffs so far (def_handoff): how to find the agent the run goes on as, like agent_path,
+    # and the arguments of the last one.
+    handoffs: list[AgentFrame] = Field(default_factory=list)
+    handoff_args: Any = None

@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 from pydantic import BaseModel
 from temporalio import workflow
 
+from lmthing.orchestration import registry
 from lmthing.prompt.types import RunResult
 
 from .config import Carry, RunConfig
@@ -33,9 +34,13 @@ def prompt(
     plugins: list[Any] | None = None,
     stop_when: Callable[..., bool] | None = None,
     options: dict[str, Any] | None = None,
+    description: str | None = None,
+    capabilities: list[str] | None = None,
 ) -> Any:
     """Declare a prompt function ``fn(p)`` or ``fn(p, args)``; its workflow type is
-    ``name`` (default: the function's name)."""
+    ``name`` (default: the function's name). ``description`` (default: the docstring's first
+    line) and ``capabilities`` are what the agent registry shows and selects by
+    (``lmthing agents list``, ``p.select_agents``)."""
 
     def wrap(f: Callable[..., Any]) -> type[PromptWorkflow]:
         params = list(inspect.signature(f).parameters.values())
@@ -57,7 +62,13 @@ def prompt(
             plugins=list(plugins or []),
             stop_when=stop_when,
             options=dict(options or {}),
+            description=description if description is not None else (inspect.getdoc(f) or "").split("\n", 1)[0],
+            capabilities=registry.check_capabilities(f"@prompt {f.__qualname__}", capabilities),
         )
+        registry.register(registry.AgentEntry(
+            name=spec.name, kind="prompt", description=spec.description, capabilities=spec.capabilities,
+            input_schema=args_model.model_json_schema() if args_model is not None else None, module=f.__module__,
+        ))
         return _workflow_class(spec, f)
 
     return wrap(fn) if fn is not None else wrap

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
@@ -21,8 +22,10 @@ from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from lmthing.activities.names import MODEL_CALL
 from lmthing.observability import tracing
+from lmthing.orchestration import registry
+from lmthing.orchestration.plugin import orchestration_plugin
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef, parse_structured
-from lmthing.prompt.stateful_prompt import PreparedStep, StatefulPrompt
+from lmthing.prompt.stateful_prompt import PreparedStep, ScanStop, StatefulPrompt
 from lmthing.prompt.stop import StopCondition
 from lmthing.prompt.humans import PendingRequest
 from lmthing.prompt.lifecycle import ErrorEvent, EventError, FinishEvent, LifecycleEvent, ModelCallEvent, StepEvent
@@ -51,6 +54,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 DEFAULT_MAX_STEPS = 20
+# Plugins every prompt run has (after the prompt's own): the orchestration API.
+BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin,)
 SCHEMA_RETRY_MESSAGE = (
     "Your previous response could not be used: {error}\n"
     "Respond again with only a JSON object that matches the schema."
@@ -71,6 +76,8 @@ class PromptSpec:
     plugins: list[Any] = field(default_factory=list)
     stop_when: StopCondition | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    capabilities: tuple[str, ...] = ()
 
 
 @dataclass
@@ -88,6 +95,8 @@ class _Body:
     args_for_children: Any
     # The root prompt's stop condition; sub-agents stop on their answer or max_steps.
     stop_when: StopCondition | None = None
+    # The run was handed to this agent (def_handoff): its own model, if it has one, wins.
+    handed_off: bool = False
 
 
 class PromptWorkflow:
@@ -121,6 +130,8 @@ class PromptWorkflow:
         self._child_usage = Usage()
         self._child_cost: float | None = 0.0
         self._span: Any = None  # the run's invoke_agent span, when tracing is on
+        # Handoffs so far (def_handoff), to find the agent again after continue-as-new.
+        self._handoffs: list[AgentFrame] = []
 
     @property
     def log_step(self) -> int:
@@ -201,7 +212,7 @@ class PromptWorkflow:
                 type="InvalidRunConfig",
                 non_retryable=True,
             ) from None
-        agent = _agent_name(config) or self.spec.name
+        agent = self._agent_label(config) or self.spec.name
         attributes = {tracing.OPERATION: "invoke_agent", tracing.AGENT_NAME: agent,
                       tracing.CONVERSATION_ID: workflow.info().workflow_id, "lmthing.prompt": self.spec.name}
         try:
@@ -223,6 +234,8 @@ class PromptWorkflow:
         except workflow.NondeterminismError:
             raise
         except FailureError as err:
+            if is_cancelled_exception(err):
+                raise  # bare: `from None` would drop the cause that marks it a cancellation
             raise await self._run_failed(err) from None
         except Exception as err:  # every other user error ends the run with a clear message
             raise await self._run_failed(user_error(f"Prompt '{self.spec.name}'", err)) from None
@@ -260,10 +273,11 @@ class PromptWorkflow:
     async def _loop(self, args: Any, config: RunConfig, carry: Carry | None) -> RunResult:
         """The agent loop: re-run the prompt function, call the model, run its tool calls,
         until the model answers, a stop condition holds or the step budget is spent."""
-        body = await self._resolve_body(args, config)
+        carry = carry or Carry()
+        self._handoffs = list(carry.handoffs)
+        body = await self._resolve_body(args, config, carry.handoff_args)
         model = self._model_of(config, body)
         max_steps = config.max_steps or body.max_steps or self.spec.max_steps
-        carry = carry or Carry()
         self._steps = list(carry.steps)
         usage = carry.usage
         cost = carry.cost_usd
@@ -300,6 +314,10 @@ class PromptWorkflow:
                 prompt.record_user(SCHEMA_RETRY_MESSAGE.format(error=validation_error))
             else:
                 await self._tool_step(prompt, prepared, record, response.tool_calls, step - 1)
+                handoff = prompt.take_handoff()
+                if handoff is not None:
+                    body = self._hand_off(prompt, body, config, handoff, record)
+                    model, options = self._model_of(config, body), self._options_of(config, body)
                 # What sub-agents cost during the step joins the run's totals.
                 usage, self._child_usage = usage + self._child_usage, Usage()
                 cost, self._child_cost = _add_cost(cost, self._child_cost), 0.0
@@ -325,6 +343,8 @@ class PromptWorkflow:
                     decisions=self._humans.decisions,
                     answers=self._humans.answers,
                     human_counter=self._humans.counter,
+                    handoffs=self._handoffs,
+                    handoff_args=_dump(body.args_for_children) if self._handoffs else None,
                 )
                 await self._continue_as_new(args, config, carried)
 
@@ -338,6 +358,7 @@ class PromptWorkflow:
             structured=structured,
             validation_error=validation_error,
             decisions=self._humans.decisions,
+            handoffs=[f.agent for f in self._handoffs],
         )
         if prompt.has_handlers("on_finish"):
             await self._fire("on_finish", lambda: FinishEvent(name="on_finish", step=step - 1, result=result))
@@ -347,8 +368,9 @@ class PromptWorkflow:
         return result
 
     def _model_of(self, config: RunConfig, body: _Body) -> str:
-        """The run's model: the run config's, else the agent's, else the prompt's."""
-        model = config.model or body.model or self.spec.model
+        """The run's model: the run config's, else the agent's, else the prompt's (an agent the
+        run was handed to uses its own model first)."""
+        model = (body.model if body.handed_off else None) or config.model or body.model or self.spec.model
         if not model:
             raise ApplicationError(
                 f"Prompt '{self.spec.name}' has no model: pass model= to @prompt, to run_prompt(), "
@@ -372,7 +394,7 @@ class PromptWorkflow:
         self._prompt = prompt = StatefulPrompt(
             state=carry.state,
             messages=carry.messages,
-            plugins=body.plugins,
+            plugins=[*body.plugins, *BUILTIN_PLUGINS],
             base_system=config.system or body.system or self.spec.system,
             response_schema=body.response_schema,
             first_run=not carry.messages and carry.step == 0,
@@ -382,8 +404,9 @@ class PromptWorkflow:
                 tdef, a, call_id=call_id, step=step, key=key
             ),
             telemetry=WorkflowTelemetry(step=lambda: self._status.step),
-            name=_agent_name(config) or self.spec.name,
+            name=self._agent_label(config) or self.spec.name,
             step=lambda: self._status.step,
+            prompt_runner=self._call_prompt,
         )
         prompt.import_memory(carry.effect_memory)
         self._runner = ToolRunner(
@@ -392,6 +415,7 @@ class PromptWorkflow:
             start_agent=lambda adef, a, cid, comp: self._start_agent(adef, a, cid, comp, body, config, model),
             fire=self._fire,
             current_step=lambda: self._status.step,
+            start_prompt=lambda name, a, cid: self._start_prompt_child(name, a, cid, config),
         )
         return prompt
 
@@ -399,6 +423,9 @@ class PromptWorkflow:
         self, prompt: StatefulPrompt, body: _Body, config: RunConfig, model: str, options: ModelOptions, step: int
     ) -> tuple[PreparedStep, StepRecord, ModelResponse]:
         """Re-run the prompt function, prepare the step and call the model."""
+        # A sub-agent started by the function itself (an orchestration) finds its definition
+        # by re-running the function from the state it started with.
+        self._prepared_state = to_jsonable_python(prompt.state)
         await prompt.run_body(body.call)
         prepared = await prompt.prepare_step(step)
         self._prepared_state = prepared.state_snapshot
@@ -410,10 +437,10 @@ class PromptWorkflow:
             options=options,
             step=step,
             workflow_id=workflow.info().workflow_id,
-            agent=_agent_name(config),
+            agent=self._agent_label(config),
             stream_batch_ms=config.stream_batch_ms if config.stream else None,
         )
-        record = StepRecord(step=step, request=request)
+        record = StepRecord(step=step, request=request, orchestration=prompt.take_notes())
         self._steps.append(record)
         self._status.step = step
         self._status.phase = "model"
@@ -436,6 +463,7 @@ class PromptWorkflow:
         results = await self._runner.run_all(calls, prepared, step)  # type: ignore[union-attr]
         record.tool_results = results
         record.decisions = [d for d in self._humans.decisions if d.step == step]
+        record.orchestration += prompt.take_notes()
         self._events.tool_results(step, results)
         prompt.record_tool_results(results, {c.id: c.args for c in calls})
 
@@ -466,6 +494,8 @@ class PromptWorkflow:
                 ),
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise  # the run itself is being cancelled (a parallel group's loser, a timeout): it ends cancelled
             raise ApplicationError(
                 f"Model call {request.step + 1} of the run ({request.model}) failed: {_cause_message(err)}",
                 type="ModelCallFailed",
@@ -473,22 +503,28 @@ class PromptWorkflow:
             ) from None
 
     # ----------------------------------------------------------------------- sub-agents
-    async def _resolve_body(self, args: Any, config: RunConfig) -> _Body:
-        """The root prompt function, or, for a sub-agent run, the agent's function."""
+    async def _resolve_body(self, args: Any, config: RunConfig, handoff_args: Any = None) -> _Body:
+        """The root prompt function, or, for a sub-agent run, the agent's function; after a
+        handoff, the function of the agent the run was handed to."""
         spec = self.spec
-        root_args = _validate_args(spec, args) if not config.agent_path else None
-        if not config.agent_path:
+        frames = [*config.agent_path, *self._handoffs]
+        stop_when = None if config.agent_path else spec.stop_when
+        if not frames:
+            root_args = _validate_args(spec, args)
             call = (lambda p: spec.fn(p, root_args)) if spec.takes_args else spec.fn
-            return _Body(call, list(spec.plugins), None, None, None, None, 0, [], root_args, spec.stop_when)
-
-        frames = config.agent_path
+            return _Body(call, list(spec.plugins), None, None, None, None, 0, [], root_args, stop_when)
+        if self._handoffs:
+            args = handoff_args
         plugins = list(spec.plugins)
         first_args = _validate_args(spec, frames[0].body_args)
         call = (lambda p: spec.fn(p, first_args)) if spec.takes_args else spec.fn
         adef: AgentDef | None = None
         for level, frame in enumerate(frames):
-            finder = StatefulPrompt(state=frame.state, plugins=plugins, first_run=False)
-            await finder.run_body(call)
+            finder = StatefulPrompt(state=frame.state, plugins=[*plugins, *BUILTIN_PLUGINS], first_run=False, scan_only=True)
+            try:
+                await finder.run_body(call)
+            except ScanStop:
+                pass  # the parent's function started something here: what it defined before is enough
             adef = _find_agent(finder, frame, level)
             plugins = plugins + list(adef.plugins)
             next_args = frames[level + 1].body_args if level + 1 < len(frames) else args
@@ -499,8 +535,48 @@ class PromptWorkflow:
         assert adef is not None
         return _Body(
             call, plugins, adef.model, adef.system, adef.response_schema, adef.max_steps, adef.schema_retries,
-            list(frames), next_args,
+            list(frames), next_args, stop_when, handed_off=bool(self._handoffs),
         )
+
+    def _hand_off(self, prompt: StatefulPrompt, body: _Body, config: RunConfig, handoff: tuple[str, Any],
+                  record: StepRecord) -> _Body:
+        """Go on as agent ``handoff[0]`` (``def_handoff``): same conversation and state, the
+        agent's function, system prompt, response schema and model from the next step on."""
+        name, args = handoff
+        adef = prompt.defined_agent(name)
+        assert isinstance(adef, AgentDef)  # request_handoff checked it
+        frame = AgentFrame(body_args=_dump(body.args_for_children), state=self._prepared_state, agent=name)
+        source = self._agent_label(config) or self.spec.name
+        self._handoffs.append(frame)
+        new = _Body(
+            _agent_call(adef, args), [*body.plugins, *adef.plugins], adef.model, adef.system, adef.response_schema,
+            adef.max_steps, adef.schema_retries, [*body.parent_frames, frame], args, body.stop_when, handed_off=True,
+        )
+        prompt.switch_definition(base_system=config.system or adef.system, response_schema=adef.response_schema,
+                                 plugins=[*new.plugins, *BUILTIN_PLUGINS])
+        record.orchestration.append({"kind": "handoff", "from": source, "to": name, "args": _dump(args)})
+        return new
+
+    def _agent_label(self, config: RunConfig) -> str | None:
+        """The agent this run is (``researcher/summarizer`` below the root, the handoff target
+        after a handoff); None for the root prompt itself."""
+        return "/".join(f.sub or f.agent for f in [*config.agent_path, *self._handoffs]) or None
+
+    async def _call_prompt(self, name: str, args: Any, key: str) -> dict[str, Any]:
+        """``p.call_prompt``: another prompt of this worker, as a child workflow."""
+        entry = registry.get(name)
+        if entry is None or entry.kind != "prompt":
+            known = ", ".join(registry.names("prompt")) or "none"
+            return {"error": f"No prompt named {name!r} is defined on this worker (prompts: {known})"}
+        return await self._runner.run_prompt(name, _dump(args), key)  # type: ignore[union-attr]
+
+    async def _start_prompt_child(self, name: str, args: Any, child_id: str, config: RunConfig) -> RunResult:
+        """Start prompt ``name`` as a child: its own model and definition, this run's settings
+        for timeouts, attempts and streaming."""
+        child_config = config.model_copy(
+            update={"agent_path": [], "model": None, "max_steps": None, "system": None, "options": ModelOptions()}
+        )
+        return await self._run_child(name, child_id, name, [args, child_config])
 
     async def _start_agent(
         self, adef: AgentDef, args: Any, child_id: str, composite: str | None, body: _Body, config: RunConfig, model: str
@@ -515,19 +591,19 @@ class PromptWorkflow:
             update={"agent_path": [*body.parent_frames, frame], "model": adef.model or model, "max_steps": None,
                     "system": None}
         )
+        return await self._run_child(adef.name, child_id, workflow.info().workflow_type, [_dump(args), child_config])
+
+    async def _run_child(self, agent: str, child_id: str, workflow_type: str, args: list[Any]) -> RunResult:
+        """Run a child workflow for agent ``agent``; its start and end are on the stream, and
+        what it cost joins this run's totals."""
         step = self._status.step
-        self._events.agent("agent_start", step, adef.name, child_id)
+        self._events.agent("agent_start", step, agent, child_id)
         try:
-            result: RunResult = await workflow.execute_child_workflow(
-                workflow.info().workflow_type,
-                args=[_dump(args), child_config],
-                id=child_id,
-                result_type=RunResult,
-            )
+            result: RunResult = await workflow.execute_child_workflow(workflow_type, args=args, id=child_id, result_type=RunResult)
         except FailureError as err:
-            self._events.agent("agent_finish", step, adef.name, child_id, error=_cause_message(err))
+            self._events.agent("agent_finish", step, agent, child_id, error=_cause_message(err))
             raise
-        self._events.agent("agent_finish", step, adef.name, child_id)
+        self._events.agent("agent_finish", step, agent, child_id)
         self._child_usage = self._child_usage + result.usage
         self._child_cost = _add_cost(self._child_cost, result.cost_usd)
         return result
@@ -580,11 +656,6 @@ def _find_agent(finder: StatefulPrompt, frame: AgentFrame, level: int) -> AgentD
 
 def _agent_call(adef: AgentDef, args: Any) -> Callable[[StatefulPrompt], Any]:
     return lambda p: adef.fn(args, p)
-
-
-def _agent_name(config: RunConfig) -> str | None:
-    """A sub-agent's path below the root prompt (``researcher/summarizer``); None for the root."""
-    return "/".join(f.sub or f.agent for f in config.agent_path) or None
 
 
 def _config_or_default(config: Any) -> RunConfig:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, TemporalError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, TemporalError, is_cancelled_exception
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from lmthing.observability import tracing
@@ -35,6 +35,8 @@ from .humans import HumanLoop, dump_args, modified_args
 
 # Starts a sub-agent as a child workflow: (agent, args, child id, composite name) -> result.
 StartAgent = Callable[[AgentDef, Any, str, str | None], Awaitable[RunResult]]
+# Starts another prompt (by workflow type name) as a child workflow: (name, args, child id) -> result.
+StartPrompt = Callable[[str, Any, str], Awaitable[RunResult]]
 
 
 class ToolFailure(Exception):
@@ -52,6 +54,7 @@ class ToolRunner:
     fire: Callable[[str, Callable[[], LifecycleEvent]], Awaitable[None]] | None = None
     # The run's current step, for events of calls made from workflow-side code.
     current_step: Callable[[], int] = lambda: 0
+    start_prompt: StartPrompt | None = None
     running_tools: list[str] = field(default_factory=list)
     running_agents: list[str] = field(default_factory=list)
     _approvals: dict[str, ApprovalPolicy] = field(default_factory=dict)
@@ -168,6 +171,8 @@ class ToolRunner:
                 ),
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise  # the caller is being cancelled: no tool error goes back to a model
             raise ToolFailure(f"Tool '{tdef.name}' failed: {_cause_message(err)}") from None
 
     # -------------------------------------------------------------------- composite tool
@@ -225,15 +230,34 @@ class ToolRunner:
         return await self._run_tool(tdef, raw_args, call_id, step, key)
 
     async def run_agent(self, adef: AgentDef, args: Any, key: str, composite: str | None) -> dict[str, Any]:
-        """Run a sub-agent from workflow-side code (``p.call_agent``), as the model would."""
+        """Run a sub-agent from workflow-side code (``p.call_agent``), as the model would;
+        the outcome also has ``structured`` (the parsed reply) for an agent with a response schema."""
         owner = f"{composite}/{adef.name}" if composite else adef.name
         raw = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
         return await self._agent_outcome(
-            adef, args, f"{self.workflow_id}/{owner}/{key}", composite, call_id=key, step=self.current_step(), raw_args=raw
+            adef, args, f"{self.workflow_id}/{owner}/{key}", composite, call_id=key, step=self.current_step(), raw_args=raw,
+            structured=True,
         )
 
+    async def run_prompt(self, name: str, args: Any, key: str) -> dict[str, Any]:
+        """Run another prompt of the worker as a child workflow (``p.call_prompt``)."""
+        assert self.start_prompt is not None
+        child_id = f"{self.workflow_id}/{name}/{key}"
+        attributes = {tracing.OPERATION: "invoke_agent", tracing.AGENT_NAME: name, "lmthing.child_workflow_id": child_id}
+        with tracing.span(f"execute_tool {name}", attributes) as span:
+            self.running_agents.append(name)
+            try:
+                result = await self.start_prompt(name, args, child_id)
+            except ChildWorkflowError as err:
+                tracing.mark_error(span, _cause_message(err), "AgentError")
+                return {"error": f"Agent '{name}' failed: {_cause_message(err)}"}
+            finally:
+                self.running_agents.remove(name)
+            return outcome_of(result, structured=True)
+
     async def _agent_outcome(
-        self, adef: AgentDef, args: Any, child_id: str, composite: str | None, *, call_id: str, step: int, raw_args: Any
+        self, adef: AgentDef, args: Any, child_id: str, composite: str | None, *, call_id: str, step: int, raw_args: Any,
+        structured: bool = False,
     ) -> dict[str, Any]:
         """Run a sub-agent's child workflow (``args`` already validated, or None to validate
         ``raw_args`` first): ``{"response": ...}`` or ``{"error": ...}``. To the prompt's
@@ -248,14 +272,14 @@ class ToolRunner:
             if problem is not None:
                 outcome: dict[str, Any] = {"error": problem}
             else:
-                outcome = await self._agent_outcome_traced(adef, args, child_id, composite)
+                outcome = await self._agent_outcome_traced(adef, args, child_id, composite, structured)
             if "error" in outcome:
                 tracing.mark_error(span, str(outcome["error"]), "AgentError")
             await self._after(event, outcome, "error" in outcome, "AgentError")
             return outcome
 
     async def _agent_outcome_traced(
-        self, adef: AgentDef, args: Any, child_id: str, composite: str | None
+        self, adef: AgentDef, args: Any, child_id: str, composite: str | None, structured: bool
     ) -> dict[str, Any]:
         self.running_agents.append(adef.name)
         try:
@@ -268,10 +292,18 @@ class ToolRunner:
             return {"error": f"Agent '{adef.name}' failed: {_cause_message(err)}"}
         finally:
             self.running_agents.remove(adef.name)
-        outcome: dict[str, Any] = {"response": result.text}
-        if result.validation_error:
-            outcome["validationError"] = result.validation_error
-        return outcome
+        return outcome_of(result, structured=structured)
+
+
+def outcome_of(result: RunResult, *, structured: bool) -> dict[str, Any]:
+    """What a finished sub-agent gives its caller: the model gets ``{"response",
+    "validationError"?}`` (lmthing's shape); workflow-side callers also get ``structured``."""
+    outcome: dict[str, Any] = {"response": result.text}
+    if result.validation_error:
+        outcome["validationError"] = result.validation_error
+    if structured and result.structured is not None:
+        outcome["structured"] = result.structured
+    return outcome
 
 
 def _error(call: ToolCall, message: str) -> ToolResult:
