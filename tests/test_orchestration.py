@@ -163,3 +163,29 @@ async def test_standalone_workflow_rejects_bad_input(client: Client, worker) -> 
         await handle.result()
     assert "Invalid input for workflow 'standalone_review'" in str(failed.value.cause)
     assert "files" in str(failed.value.cause)
+
+
+# --------------------------------------------------------------------------- plans
+async def test_a_plan_of_sequence_loop_choose_and_a_majority_vote(client: Client, worker) -> None:
+    handle = await start(client, app.orch_plan, {"task": "majority"})
+    await handle.result()
+    steps = await handle.steps()
+    assert "<PLAN>\n Paris\n  </PLAN>" in steps[0].request.system
+    trace = steps[0].orchestration[0]["trace"]
+    assert [e["kind"] for e in trace] == ["loop_while", "choose", "choose", "parallel"]
+    assert trace[0]["iterations"] == 3 and trace[1]["chose"] == "then" and trace[2]["chose"] == "summarize"
+    assert trace[3]["groups"] == [["x", "y"], ["z"]] and trace[3]["winner"] == "x"
+    started = children_started(await events_of(client, handle.id))
+    assert [c.split(handle.id + "/", 1)[1].split("/", 1)[0] for c in started[:2]] == ["router", "summarizer"]
+    # The router was asked with the branch names as its options.
+    from lmthing.client import get_handle
+
+    router_steps = await get_handle(client, started[0]).steps()
+    assert "big 5" in router_steps[0].request.messages[-1].content
+
+
+async def test_consensus_aggregation_fails_when_the_answers_differ(client: Client, worker) -> None:
+    handle = await start(client, app.orch_plan, {"task": "consensus"})
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert "no consensus: x, y answered 'Paris'; z answered 'Lyon'" in str(failed.value.cause)

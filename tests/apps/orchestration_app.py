@@ -295,3 +295,51 @@ def orch_triage(p):
     p.def_handoff("billing")
     p.def_handoff("support")
     p.user("I want my money back for order 7.")
+
+
+# ------------------------------------------------------------------- mistakes
+BAD_MODEL = scripted_model("orch-bad", [text("never called")])
+
+
+@prompt(model=BAD_MODEL)
+def orch_bad_route(p):
+    p.def_workflow("broken", [step("a", action=lambda ctx: 1, on_success="nowhere")])
+    p.user("unreachable")
+
+
+@prompt(model=BAD_MODEL)
+def orch_unknown_agent(p):
+    p.def_parallel("broken", {"x": call_agent("nobody")})
+    p.user("unreachable")
+
+
+# ------------------------------------------------------------------- plans (004's DSL)
+PLAN_MODEL = scripted_model(
+    "orch-plan",
+    [text("Planned.")],
+    agents={"router": [text("summarize")], "summarizer": [text("the summary")],
+            "voter_x": [text("Paris")], "voter_y": [text(" paris ")], "voter_z": [text("Lyon")]},
+)
+
+
+@prompt(model=PLAN_MODEL)
+async def orch_plan(p, args: Task):
+    from lmthing import choose, loop_while, parallel, sequence, task
+
+    for name in ("router", "summarizer", "voter_x", "voter_y", "voter_z"):
+        p.def_agent(name, f"Agent {name}", Task, answer_task)
+    ask = {"task": "Capital of France?"}
+    vote = {"majority": "majority", "consensus": "consensus"}[args.task]
+    plan = sequence(
+        task(lambda ctx: 2),
+        loop_while(lambda ctx: ctx.input < 5, task(lambda ctx: ctx.input + 1), max_iterations=10),
+        choose(lambda ctx: ctx.input >= 5, then=task(lambda ctx: f"big {ctx.input}"), otherwise=task(lambda ctx: "small")),
+        choose(decide="router", branches={
+            "summarize": call_agent("summarizer", lambda ctx: {"task": f"Summarize: {ctx.input}"}),
+            "drop": task(lambda ctx: None),
+        }),
+        parallel({n: call_agent(f"voter_{n}", ask) for n in ("x", "y", "z")}, aggregation=vote),
+    )
+    value = await p.run_plan(plan, None)
+    p.def_var("PLAN", value)
+    p.user("Go.")
