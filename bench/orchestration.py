@@ -1,0 +1,301 @@
+"""Standalone orchestrations (``def_workflow``, ``def_parallel``) against hand-written Temporal
+workflows that start the same child workflows.
+
+Two scenarios, each run by lmthing and by a baseline on the same embedded dev server, in the
+same process, with the same data converter and sandboxed runner:
+
+* ``workflow``: ``bench_five_steps`` (``def_workflow``, 5 steps one after another), against
+  ``BaselineFiveSteps`` (5 ``execute_child_workflow`` calls in a loop);
+* ``parallel``: ``bench_ten_branches`` (``def_parallel``, 10 branches, aggregation ``all``),
+  against ``BaselineTenBranches`` (10 ``execute_child_workflow`` calls under ``asyncio.gather``).
+
+Every child is the prompt ``bench_worker`` (one scripted model call) on the lmthing worker's
+task queue, with the same arguments, the same ``RunConfig`` and ids of the same length on
+both sides, so what differs is the orchestration layer of the parent. Runs are sequential
+and interleaved (lmthing, baseline, baseline, lmthing, ...); warm-up runs are excluded.
+
+Usage (from the repository root; both forms work):
+
+    python bench/orchestration.py [--runs 30] [--warmup 3] [--scenarios workflow,parallel]
+    python -m bench.orchestration [...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a script: make ``bench`` importable (the sandbox re-imports bench.orchestration_app).
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import temporalio
+from temporalio.api.history.v1 import History
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from lmthing.client import start_orchestration
+from lmthing.workers import create_worker, sandbox_runner
+from lmthing.workers.dev_server import start_dev_server
+
+from bench import orchestration_app as app
+from bench.orchestration_baseline import BaselineFiveSteps, BaselineTenBranches
+
+LM_QUEUE = "bench-orchestration-lmthing"
+BASE_QUEUE = "bench-orchestration-baseline"
+SERVER_PIDS: list[int] = []
+
+
+def _children_named(name: str) -> list[int]:
+    """Pids of this process's descendants whose command is ``name`` (the dev server).
+    (As in bench/overhead.py; copied so that this benchmark does not import its prompt.)"""
+    me, found, parents = os.getpid(), [], {}
+    if not os.path.isdir("/proc"):  # not Linux: server CPU is reported as 0
+        return found
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            parents[int(entry)] = (int(stat[stat.rindex(")") + 2 :].split()[1]), comm)
+    for pid, (ppid, comm) in parents.items():
+        seen = ppid
+        while seen in parents and seen != me:
+            seen = parents[seen][0]
+        if seen == me and comm == name:
+            found.append(pid)
+    return found
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of ``pids`` in seconds (0 where /proc cannot be read)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Scenario:
+    name: str
+    lmthing: type
+    baseline: type
+    children: int
+    what: str
+
+
+SCENARIOS = {
+    "workflow": Scenario("workflow", app.five_steps, BaselineFiveSteps, app.STEPS, "def_workflow, 5 sequential steps"),
+    "parallel": Scenario("parallel", app.ten_branches, BaselineTenBranches, app.BRANCHES, "def_parallel, 10 branches, all"),
+}
+
+
+@dataclass
+class HistorySize:
+    events: int = 0
+    proto: int = 0
+    child_events: int = 0  # summed over the children
+    child_proto: int = 0
+    children: int = 0
+
+
+@dataclass
+class Side:
+    times: list[float] = field(default_factory=list)  # seconds per measured run
+    cpu: list[float] = field(default_factory=list)  # CPU seconds of this process per run
+    server_cpu: list[float] = field(default_factory=list)  # CPU seconds of the dev server per run
+    history: HistorySize = field(default_factory=HistorySize)
+    last: WorkflowHandle | None = None
+
+
+def _run_id(side: str) -> str:
+    # Same length on both sides: child ids (and so history bytes) are built from it.
+    return f"bench-orch-{side}-{uuid.uuid4().hex[:10]}"
+
+
+async def run_lmthing(client: Client, sc: Scenario) -> tuple[float, float, float, WorkflowHandle]:
+    s0, c0, t0 = _cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
+    handle = await start_orchestration(client, sc.lmthing, None, id=_run_id("lm"), task_queue=LM_QUEUE)
+    result = await handle.result()
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    server = _cpu_seconds(SERVER_PIDS) - s0
+    values = result.results if sc.name == "workflow" else result.value
+    assert len(values) == sc.children and set(values.values()) == {"done"}, result
+    return elapsed, cpu, server, handle.handle
+
+
+async def run_baseline(client: Client, sc: Scenario) -> tuple[float, float, float, WorkflowHandle]:
+    s0, c0, t0 = _cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
+    handle = await client.start_workflow(sc.baseline.run, LM_QUEUE, id=_run_id("bl"), task_queue=BASE_QUEUE)
+    result = await handle.result()
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    server = _cpu_seconds(SERVER_PIDS) - s0
+    values = result["results"] if sc.name == "workflow" else result["value"]
+    assert len(values) == sc.children and set(values.values()) == {"done"}, result
+    return elapsed, cpu, server, handle
+
+
+async def history_size(client: Client, handle: WorkflowHandle) -> HistorySize:
+    """The parent's history, and its children's summed (found from the parent's events)."""
+    history = await handle.fetch_history()
+    out = HistorySize(events=len(history.events), proto=History(events=history.events).ByteSize())
+    for event in history.events:
+        if event.HasField("child_workflow_execution_started_event_attributes"):
+            execution = event.child_workflow_execution_started_event_attributes.workflow_execution
+            child = await client.get_workflow_handle(execution.workflow_id, run_id=execution.run_id).fetch_history()
+            out.children += 1
+            out.child_events += len(child.events)
+            out.child_proto += History(events=child.events).ByteSize()
+    return out
+
+
+async def measure(client: Client, sc: Scenario, runs: int, warmup: int, only: str | None) -> tuple[Side, Side]:
+    sides = [s for s in ("lm", "base") if only in (None, s)]
+    for _ in range(warmup):
+        for which in sides:
+            await (run_lmthing if which == "lm" else run_baseline)(client, sc)
+    lm, base = Side(), Side()
+    for i in range(runs):
+        for which in sides if i % 2 == 0 else sides[::-1]:
+            side = lm if which == "lm" else base
+            elapsed, cpu, server, handle = await (run_lmthing if which == "lm" else run_baseline)(client, sc)
+            side.times.append(elapsed)
+            side.cpu.append(cpu)
+            side.server_cpu.append(server)
+            side.last = handle
+    # Fetched after the timed runs so that fetching never overlaps a run; one run per side
+    # (sizes are deterministic up to the ids, which have the same length on both sides).
+    for side in (lm, base):
+        if side.last is not None:
+            side.history = await history_size(client, side.last)
+    return lm, base
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def pct(xs: list[float], p: float) -> float:
+    ys = sorted(xs)
+    return ys[min(len(ys) - 1, int(p * len(ys)))] if ys else float("nan")
+
+
+def _pair(a: float, b: float, fmt: str) -> str:
+    return f"{a:{fmt}} / {b:{fmt}}"
+
+
+def report(results: list[tuple[Scenario, Side, Side]], runs: int) -> None:
+    print()
+    print(f"{runs} sequential runs per side and scenario, interleaved, warm-up excluded; medians.")
+    head = (
+        f"{'scenario':<9} {'side':<8} | {'run ms':>7} {'p90 ms':>7} | {'py CPU ms':>9} {'srv CPU ms':>10} | "
+        f"{'events':>6} {'proto B':>8} | {'+children events':>16} {'proto KB':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    for sc, lm, base in results:
+        for name, side in (("lmthing", lm), ("baseline", base)):
+            if not side.times:
+                continue
+            h = side.history
+            print(
+                f"{sc.name:<9} {name:<8} | {med(side.times) * 1e3:>7.1f} {pct(side.times, 0.9) * 1e3:>7.1f} | "
+                f"{med(side.cpu) * 1e3:>9.1f} {med(side.server_cpu) * 1e3:>10.1f} | "
+                f"{h.events:>6} {h.proto:>8} | {h.events + h.child_events:>16} {(h.proto + h.child_proto) / 1e3:>8.1f}"
+            )
+    both = [(sc, lm, base) for sc, lm, base in results if lm.times and base.times]
+    if not both:
+        return
+    print()
+    print("| scenario | lmthing run ms (p90) | baseline run ms (p90) | ratio (paired) | py CPU ms lm / base | "
+          "srv CPU ms lm / base | parent events lm / base | parent proto B lm / base | "
+          "with children: events lm / base | with children: proto KB lm / base |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for sc, lm, base in both:
+        ratio = med(lm.times) / med(base.times)
+        paired = med([a / b for a, b in zip(lm.times, base.times)])
+        hl, hb = lm.history, base.history
+        print(
+            f"| {sc.name} ({sc.what}) | {med(lm.times) * 1e3:.1f} ({pct(lm.times, 0.9) * 1e3:.1f}) | "
+            f"{med(base.times) * 1e3:.1f} ({pct(base.times, 0.9) * 1e3:.1f}) | **{ratio:.2f}** ({paired:.2f}) | "
+            f"{_pair(med(lm.cpu) * 1e3, med(base.cpu) * 1e3, '.1f')} | "
+            f"{_pair(med(lm.server_cpu) * 1e3, med(base.server_cpu) * 1e3, '.0f')} | "
+            f"{hl.events} / {hb.events} | {hl.proto} / {hb.proto} | "
+            f"{hl.events + hl.child_events} / {hb.events + hb.child_events} | "
+            f"{(hl.proto + hl.child_proto) / 1e3:.1f} / {(hb.proto + hb.child_proto) / 1e3:.1f} |"
+        )
+    print()
+    for sc, lm, base in both:
+        diff = med(lm.times) - med(base.times)
+        print(
+            f"{sc.name}: lmthing/baseline = {med(lm.times) / med(base.times):.2f} "
+            f"(goal <= 1.10; median of paired ratios {med([a / b for a, b in zip(lm.times, base.times)]):.2f}); "
+            f"{diff * 1e3:+.1f} ms per run, {diff * 1e3 / sc.children:+.2f} ms per child; "
+            f"python CPU {(med(lm.cpu) - med(base.cpu)) * 1e3:+.1f} ms per run; "
+            f"parent history {lm.history.proto / base.history.proto:.2f}x (proto bytes), "
+            f"{lm.history.children} / {base.history.children} children"
+        )
+    print()
+    print("run ms: start -> result, from the client. py CPU: CPU time of this process (client + both")
+    print("workers, all threads, children included) during the run; srv CPU: the dev server's.")
+    print("History of the last measured run of each side: events = len(history.events), proto =")
+    print("History(events=...).ByteSize(); 'with children' adds every child workflow's history.")
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=30, help="measured runs per side and scenario (default 30)")
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up runs per side and scenario, excluded (default 3)")
+    parser.add_argument("--scenarios", default="workflow,parallel", help="comma-separated: workflow, parallel (default both)")
+    parser.add_argument("--only", choices=("lm", "base"), help="run one side only (for profiling)")
+    args = parser.parse_args(argv)
+    names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown or not names:
+        parser.error(f"--scenarios: unknown {', '.join(unknown) or '(none given)'}; use {', '.join(SCENARIOS)}")
+    if args.runs < 1 or args.warmup < 0:
+        parser.error("--runs must be positive and --warmup >= 0")
+
+    print(f"temporalio {temporalio.__version__}, Python {sys.version.split()[0]}; starting dev server...", flush=True)
+    env = await start_dev_server()
+    try:
+        client = env.client
+        SERVER_PIDS[:] = _children_named("temporal")
+        # create_worker sets workflows= itself (no extra workflow classes), so the baseline
+        # parents get a plain temporalio worker of their own; their children run on LM_QUEUE.
+        lm_worker = create_worker(client, app="bench.orchestration_app", task_queue=LM_QUEUE)
+        base_worker = Worker(
+            client, task_queue=BASE_QUEUE, workflows=[BaselineFiveSteps, BaselineTenBranches],
+            workflow_runner=sandbox_runner(),
+        )
+        results = []
+        async with lm_worker, base_worker:
+            for name in names:
+                sc = SCENARIOS[name]
+                t0 = time.perf_counter()
+                lm, base = await measure(client, sc, args.runs, args.warmup, args.only)
+                print(f"  {name}: {len(lm.times) + len(base.times)} runs in {time.perf_counter() - t0:.1f} s", flush=True)
+                results.append((sc, lm, base))
+        report(results, args.runs)
+    finally:
+        await env.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
