@@ -113,14 +113,26 @@ class HistorySize:
     child_proto: int = 0
     children: int = 0
 
+    @property
+    def total_events(self) -> int:
+        return self.events + self.child_events
+
+    @property
+    def total_proto(self) -> int:
+        return self.proto + self.child_proto
+
 
 @dataclass
 class Side:
     times: list[float] = field(default_factory=list)  # seconds per measured run
     cpu: list[float] = field(default_factory=list)  # CPU seconds of this process per run
     server_cpu: list[float] = field(default_factory=list)  # CPU seconds of the dev server per run
-    history: HistorySize = field(default_factory=HistorySize)
-    last: WorkflowHandle | None = None
+    handles: list[WorkflowHandle] = field(default_factory=list)
+    histories: list[HistorySize] = field(default_factory=list)
+
+    def hist(self, what: str) -> float:
+        """Median over the fetched histories of one HistorySize attribute."""
+        return med([getattr(h, what) for h in self.histories])
 
 
 def _run_id(side: str) -> str:
@@ -164,7 +176,9 @@ async def history_size(client: Client, handle: WorkflowHandle) -> HistorySize:
     return out
 
 
-async def measure(client: Client, sc: Scenario, runs: int, warmup: int, only: str | None) -> tuple[Side, Side]:
+async def measure(
+    client: Client, sc: Scenario, runs: int, warmup: int, only: str | None, history_runs: int
+) -> tuple[Side, Side]:
     sides = [s for s in ("lm", "base") if only in (None, s)]
     for _ in range(warmup):
         for which in sides:
@@ -177,12 +191,14 @@ async def measure(client: Client, sc: Scenario, runs: int, warmup: int, only: st
             side.times.append(elapsed)
             side.cpu.append(cpu)
             side.server_cpu.append(server)
-            side.last = handle
-    # Fetched after the timed runs so that fetching never overlaps a run; one run per side
-    # (sizes are deterministic up to the ids, which have the same length on both sides).
+            side.handles.append(handle)
+    # Fetched after the timed runs so that fetching never overlaps a run. Sizes vary a little
+    # from run to run (how many child completions one workflow task takes in, how the
+    # children's stream signals fall), so the last ``history_runs`` runs of each side are read
+    # and medians reported.
     for side in (lm, base):
-        if side.last is not None:
-            side.history = await history_size(client, side.last)
+        for handle in side.handles[-history_runs:]:
+            side.histories.append(await history_size(client, handle))
     return lm, base
 
 
@@ -212,11 +228,11 @@ def report(results: list[tuple[Scenario, Side, Side]], runs: int) -> None:
         for name, side in (("lmthing", lm), ("baseline", base)):
             if not side.times:
                 continue
-            h = side.history
             print(
                 f"{sc.name:<9} {name:<8} | {med(side.times) * 1e3:>7.1f} {pct(side.times, 0.9) * 1e3:>7.1f} | "
                 f"{med(side.cpu) * 1e3:>9.1f} {med(side.server_cpu) * 1e3:>10.1f} | "
-                f"{h.events:>6} {h.proto:>8} | {h.events + h.child_events:>16} {(h.proto + h.child_proto) / 1e3:>8.1f}"
+                f"{side.hist('events'):>6.0f} {side.hist('proto'):>8.0f} | "
+                f"{side.hist('total_events'):>16.0f} {side.hist('total_proto') / 1e3:>8.1f}"
             )
     both = [(sc, lm, base) for sc, lm, base in results if lm.times and base.times]
     if not both:
@@ -229,15 +245,14 @@ def report(results: list[tuple[Scenario, Side, Side]], runs: int) -> None:
     for sc, lm, base in both:
         ratio = med(lm.times) / med(base.times)
         paired = med([a / b for a, b in zip(lm.times, base.times)])
-        hl, hb = lm.history, base.history
         print(
             f"| {sc.name} ({sc.what}) | {med(lm.times) * 1e3:.1f} ({pct(lm.times, 0.9) * 1e3:.1f}) | "
             f"{med(base.times) * 1e3:.1f} ({pct(base.times, 0.9) * 1e3:.1f}) | **{ratio:.2f}** ({paired:.2f}) | "
             f"{_pair(med(lm.cpu) * 1e3, med(base.cpu) * 1e3, '.1f')} | "
             f"{_pair(med(lm.server_cpu) * 1e3, med(base.server_cpu) * 1e3, '.0f')} | "
-            f"{hl.events} / {hb.events} | {hl.proto} / {hb.proto} | "
-            f"{hl.events + hl.child_events} / {hb.events + hb.child_events} | "
-            f"{(hl.proto + hl.child_proto) / 1e3:.1f} / {(hb.proto + hb.child_proto) / 1e3:.1f} |"
+            f"{_pair(lm.hist('events'), base.hist('events'), '.0f')} | {_pair(lm.hist('proto'), base.hist('proto'), '.0f')} | "
+            f"{_pair(lm.hist('total_events'), base.hist('total_events'), '.0f')} | "
+            f"{_pair(lm.hist('total_proto') / 1e3, base.hist('total_proto') / 1e3, '.1f')} |"
         )
     print()
     for sc, lm, base in both:
@@ -247,14 +262,16 @@ def report(results: list[tuple[Scenario, Side, Side]], runs: int) -> None:
             f"(goal <= 1.10; median of paired ratios {med([a / b for a, b in zip(lm.times, base.times)]):.2f}); "
             f"{diff * 1e3:+.1f} ms per run, {diff * 1e3 / sc.children:+.2f} ms per child; "
             f"python CPU {(med(lm.cpu) - med(base.cpu)) * 1e3:+.1f} ms per run; "
-            f"parent history {lm.history.proto / base.history.proto:.2f}x (proto bytes), "
-            f"{lm.history.children} / {base.history.children} children"
+            f"parent history {lm.hist('proto') / base.hist('proto'):.2f}x (proto bytes), "
+            f"with children {lm.hist('total_proto') / base.hist('total_proto'):.2f}x; "
+            f"{lm.hist('children'):.0f} / {base.hist('children'):.0f} children per run"
         )
     print()
     print("run ms: start -> result, from the client. py CPU: CPU time of this process (client + both")
     print("workers, all threads, children included) during the run; srv CPU: the dev server's.")
-    print("History of the last measured run of each side: events = len(history.events), proto =")
-    print("History(events=...).ByteSize(); 'with children' adds every child workflow's history.")
+    print("History: medians over the last measured runs of each side (--history-runs); events =")
+    print("len(history.events), proto = History(events=...).ByteSize(); 'with children' adds every")
+    print("child workflow's history to the parent's.")
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -262,14 +279,16 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=30, help="measured runs per side and scenario (default 30)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up runs per side and scenario, excluded (default 3)")
     parser.add_argument("--scenarios", default="workflow,parallel", help="comma-separated: workflow, parallel (default both)")
+    parser.add_argument("--history-runs", type=int, default=10,
+                        help="read the histories of the last N measured runs per side, report medians (default 10)")
     parser.add_argument("--only", choices=("lm", "base"), help="run one side only (for profiling)")
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown or not names:
         parser.error(f"--scenarios: unknown {', '.join(unknown) or '(none given)'}; use {', '.join(SCENARIOS)}")
-    if args.runs < 1 or args.warmup < 0:
-        parser.error("--runs must be positive and --warmup >= 0")
+    if args.runs < 1 or args.warmup < 0 or args.history_runs < 1:
+        parser.error("--runs and --history-runs must be positive and --warmup >= 0")
 
     print(f"temporalio {temporalio.__version__}, Python {sys.version.split()[0]}; starting dev server...", flush=True)
     env = await start_dev_server()
@@ -288,7 +307,7 @@ async def main(argv: list[str] | None = None) -> int:
             for name in names:
                 sc = SCENARIOS[name]
                 t0 = time.perf_counter()
-                lm, base = await measure(client, sc, args.runs, args.warmup, args.only)
+                lm, base = await measure(client, sc, args.runs, args.warmup, args.only, args.history_runs)
                 print(f"  {name}: {len(lm.times) + len(base.times)} runs in {time.perf_counter() - t0:.1f} s", flush=True)
                 results.append((sc, lm, base))
         report(results, args.runs)

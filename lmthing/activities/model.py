@@ -18,6 +18,7 @@ from pydantic_core import to_json
 from temporalio import activity
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from lmthing.observability import metrics, tracing
 from lmthing.observability.logging import current_step
@@ -108,8 +109,14 @@ async def _sink_for(request: ModelRequest) -> AsyncIterator[StreamSink]:
     finally:
         flusher.cancel()
         await asyncio.gather(flusher, return_exceptions=True)
-        await _send(stream, sink.take())  # what is left
-        await stream.flush()  # and anything a cancelled batch left pending, confirmed by the server
+        try:
+            await _send(stream, sink.take())  # what is left
+            await stream.flush()  # and anything a cancelled batch left pending, confirmed by the server
+        except RPCError as err:
+            # The run closed while its model call streamed (it was cancelled: a parallel
+            # group's loser, a timeout): nobody is left to read the text.
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
 
 
 def _chat_span(request: ModelRequest) -> tuple[str, dict[str, object]]:

@@ -9,6 +9,9 @@ Each one exercises a different shape of workflow history:
   each with its own scripted model and its own activity tool call;
 - ``replay_parallel``: one model reply with several tool calls run concurrently (three
   activities and an in-workflow tool);
+- ``replay_workflow``, ``replay_race``, ``replay_debate``: a workflow (agent steps, a skipped
+  step, a retried step, a tool step), a parallel ``first`` whose slow
+  branch is cancelled, and a two-round debate with a judge (recorded 2026-12-02);
 - ``FOLLOWED``: ``replay_tools_state`` again, with a caller following its stream, so the
   history has the end-of-stream hand-over (recorded 2026-12-01; the others are older and
   have neither it nor ``ToolActivityInput.step``, which is why they are kept as they are).
@@ -131,7 +134,83 @@ def replay_parallel(p):
     p.def_tool("tally", "Count a batch of lookups.", Note, lambda args: set_tallies(lambda n: n + 1) or {"ok": True})
 
 
-EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel]
+# ------------------------------------------------- orchestration (recorded 2026-12-02)
+class Ask(BaseModel):
+    task: str
+
+
+def _ask(args: Ask, child):
+    child.user(args.task)
+
+
+def _fails_then_works(ctx):
+    # Fails in the workflow (a failing activity would put a stack trace, with this machine's
+    # paths, in the history): the step's retry runs it again.
+    if ctx.attempt == 1:
+        raise ValueError("first attempt fails on purpose")
+    return "second attempt works"
+
+
+ORCHESTRATION_MODEL = scripted_model(
+    "replay-orchestration",
+    [text("Orchestrated.")],
+    agents={
+        "analyzer": [text("score 4")], "fast": [text("fast answer")],
+        "slow": [text("slow " * 20, delay=0.1)],
+        "pro": [lambda req: text(f"pro: {len(req.messages[-1].content or '')} chars heard")],
+        "con": [lambda req: text(f"con: {len(req.messages[-1].content or '')} chars heard")],
+        "judge": [text("pro")],
+    },
+)
+
+
+def _define_agents(p) -> None:
+    from lmthing.orchestration import TeamTask
+
+    for name in ("analyzer", "fast", "slow"):
+        p.def_agent(name, f"The {name} agent", Ask, _ask)
+    for name in ("pro", "con", "judge"):
+        p.def_agent(name, f"The {name} debater", TeamTask, lambda args, child: child.user(args.prompt()))
+
+
+@prompt(model=ORCHESTRATION_MODEL)
+async def replay_workflow(p):
+    from lmthing import step
+
+    _define_agents(p)
+    p.def_workflow("review", [
+        step("analyze", agent="analyzer", args={"task": "Score the code"}),
+        step("polish", condition=lambda ctx: "9" in ctx.results.analyze, agent="fast", args={"task": "x"}),
+        step("flaky", action=_fails_then_works, retries=1),
+        step("shout", tool=replay_lookup, args={"city": "Paris"}, on_error="report"),
+        step("report", action=lambda ctx: f"{ctx.results.analyze}; {ctx.results.flaky}"),
+    ])
+    review = await p.run_workflow("review")
+    p.def_var("REVIEW", review.output)
+    p.user("Summarize the review.")
+
+
+@prompt(model=ORCHESTRATION_MODEL)
+async def replay_race(p):
+    from lmthing import call_agent
+
+    _define_agents(p)
+    p.def_parallel("race", {"fast": call_agent("fast"), "slow": call_agent("slow")}, aggregation="first")
+    race = await p.run_parallel("race", {"task": "Answer"})
+    p.def_var("WINNER", race.winner)
+    p.user("Who won?")
+
+
+@prompt(model=ORCHESTRATION_MODEL)
+async def replay_debate(p):
+    _define_agents(p)
+    p.def_team("debaters", ["pro", "con"], judge="judge")
+    debate = await p.run_team("debaters", "debate", "Is it worth it?", rounds=2)
+    p.def_var("WINNER", debate.winner)
+    p.user("Who won the debate?")
+
+
+EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel, replay_workflow, replay_race, replay_debate]
 # Recorded again under another id with a caller following the run's stream to its end: that
 # history holds the end-of-stream hand-over (patch marker, the caller's last poll).
 FOLLOWED = {"replay-tools-state-followed": replay_tools_state}
