@@ -125,8 +125,6 @@ async def _execute(p: StatefulPrompt, kind: str, name: str, node: Node, value: A
         raise
     summary = result.model_dump(mode="json", exclude={"trace"}) if isinstance(result, BaseModel) else {"output": to_jsonable_python(result, fallback=repr)}
     p.record_note({"kind": kind, "name": name, "key": key, "status": "ok", **summary, "trace": ctx.trace.entries})
-    if isinstance(result, WorkflowResult):
-        result.trace = ctx.trace.entries
     return result
 
 
@@ -145,7 +143,9 @@ async def _run_once(p: StatefulPrompt, kind: str, name: str, node: Node, value: 
     except OrchestrationFailed as err:
         set_runs(lambda prev: {**(prev or {}), memo_key: {"failed": str(err), "record": err.record, "kind": err.kind}})
         raise
-    set_runs(lambda prev: {**(prev or {}), memo_key: {"result": to_jsonable_python(result, fallback=repr)}})
+    # The trace is on the step record already; the state keeps the outcome only.
+    kept = result.model_dump(mode="json", exclude={"trace"}) if isinstance(result, BaseModel) else to_jsonable_python(result, fallback=repr)
+    set_runs(lambda prev: {**(prev or {}), memo_key: {"result": kept}})
     return result
 
 

@@ -1,0 +1,186 @@
+"""``lmthing run``: run one prompt to completion, printing each step as it happens."""
+
+from __future__ import annotations
+
+import logging
+import os
+from types import ModuleType
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import typer
+from rich.markup import escape
+from temporalio.client import Client, WorkflowFailureError
+
+from lmthing.client import PromptHandle, start_prompt
+from lmthing.prompt.types import RunResult, StreamEvent
+from lmthing.workers import DEFAULT_TASK_QUEUE
+from lmthing.workflows import PromptWorkflow
+
+from .common import (
+    CliError,
+    NamespaceOption,
+    TaskQueueOption,
+    _execute,
+    _execute_sync,
+    _json,
+    _shorten,
+    app,
+    build_worker,
+    cause_message,
+    connect_to,
+    console,
+    flush_traces,
+    guess_ui_url,
+    import_app,
+    parse_input,
+    pick_prompt,
+    server_address,
+    start_server,
+    start_tracing_from_env,
+)
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Argument(help="A .py file or a dotted module name that defines the prompt.")],
+    prompt: Annotated[str | None, typer.Option("--prompt", help="Which prompt, when the module defines several.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="provider:model (default: $LMTHING_MODEL, else the prompt's own model)")
+    ] = None,
+    input: Annotated[str | None, typer.Option("--input", help="The prompt's arguments, as JSON.")] = None,  # noqa: A002
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many model steps.")] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Temporal frontend host:port (default: $TEMPORAL_ADDRESS, else an embedded in-memory server)"),
+    ] = None,
+    namespace: NamespaceOption = None,
+    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
+) -> None:
+    """Run one prompt to completion, printing each step as it happens."""
+    args = _execute_sync(lambda: parse_input(input))
+    # Tool and model errors show in the step output; no activity tracebacks in between.
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+
+    async def go() -> None:
+        module = import_app(target)
+        chosen = pick_prompt(module, prompt)
+        chosen_model = model or os.environ.get("LMTHING_MODEL") or None
+        where = server_address(address)
+        start_tracing_from_env()
+        try:
+            if where:
+                client = await connect_to(where, namespace)
+                await run_with_worker(client, module, chosen, args, chosen_model, max_steps, task_queue, where)
+                return
+            env = await start_server()
+            try:
+                await run_with_worker(env.client, module, chosen, args, chosen_model, max_steps, task_queue, None)
+            finally:
+                await env.shutdown()
+        finally:
+            flush_traces()
+
+    _execute(go)
+
+
+async def run_with_worker(
+    client: Client,
+    module: ModuleType,
+    chosen: type[PromptWorkflow],
+    args: Any,
+    model: str | None,
+    max_steps: int | None,
+    task_queue: str,
+    address: str | None,
+) -> None:
+    w = build_worker(client, module, task_queue, 5.0)
+    async with w:
+        handle = await start_prompt(client, chosen, args, model=model, max_steps=max_steps, task_queue=task_queue)
+        console.print(f"[bold]Running[/bold] {chosen.spec.name} as workflow [cyan]{handle.id}[/cyan]")
+        try:
+            result = await follow(handle, EventPrinter())
+        except WorkflowFailureError as err:
+            _print_lookup(handle.id, client.namespace, address)
+            raise CliError(f"Run failed: {cause_message(err)}") from None
+    _print_result(result)
+    _print_lookup(handle.id, client.namespace, address)
+
+
+# ----------------------------------------------------------------------- following a run
+async def follow(handle: PromptHandle, printer: EventPrinter) -> RunResult:
+    """Print the run's events as they happen (text token by token), then return its result."""
+    async for event in handle.full_stream():
+        printer.show(event)
+    printer.end_text()
+    return await handle.result()
+
+
+class EventPrinter:
+    """Prints a run's stream: a header per step, the model's text as it arrives, tool
+    calls and results, sub-agents; a model call retried mid-stream is marked."""
+
+    def __init__(self) -> None:
+        self._in_text = False
+        self._attempts: dict[int, int] = {}
+
+    def show(self, event: StreamEvent) -> None:
+        if event.type == "step_start":
+            self.end_text()
+            console.print(f"[bold cyan]Step {event.step + 1}[/bold cyan]")
+        elif event.type == "text_delta" and event.text:
+            self._text(event)
+        elif event.type == "step_finish":
+            self.end_text()
+        elif event.type == "tool_call" and event.tool_call:
+            call = event.tool_call
+            console.print(f"  [yellow]→ {escape(call.name)}[/yellow] {escape(_shorten(_json(call.args)))}")
+        elif event.type == "tool_result" and event.tool_result:
+            result = event.tool_result
+            style = "red" if result.is_error else "green"
+            console.print(f"  [{style}]← {escape(result.name)}[/{style}] {escape(_shorten(_json(result.result)))}")
+        elif event.type == "agent_start":
+            console.print(f"  [magenta]… sub-agent {escape(event.agent or '')} is running as a child workflow[/magenta]")
+        elif event.type == "agent_finish" and event.error:
+            console.print(f"  [red]sub-agent {escape(event.agent or '')} failed: {escape(event.error)}[/red]")
+
+    def _text(self, event: StreamEvent) -> None:
+        previous = self._attempts.get(event.step)
+        self._attempts[event.step] = event.attempt
+        if previous is not None and previous != event.attempt:
+            self.end_text()
+            console.print(f"  [dim](the model call was retried: attempt {event.attempt}, its text starts over)[/dim]")
+        if not self._in_text:
+            console.print("  ", end="")
+            self._in_text = True
+        console.print(escape(event.text or ""), end="", soft_wrap=True, highlight=False)
+
+    def end_text(self) -> None:
+        if self._in_text:
+            console.print()
+            self._in_text = False
+
+
+def _print_result(result: RunResult) -> None:
+    console.print("[bold green]Answer[/bold green]")
+    console.print(escape(result.text))
+    u = result.usage
+    console.print(
+        f"[dim]{result.steps} step(s), stop reason: {result.stop_reason}; "
+        f"usage: {u.input_tokens} input + {u.output_tokens} output tokens[/dim]"
+    )
+    if result.state:
+        console.print(f"[dim]State: {escape(_json(result.state))}[/dim]")
+
+
+def _print_lookup(workflow_id: str, namespace: str, address: str | None) -> None:
+    console.print(f"Workflow id: [cyan]{escape(workflow_id)}[/cyan]")
+    if address is None:
+        console.print(
+            "[dim]The embedded in-memory Temporal server stopped with this command. For a persistent server "
+            "with a web UI, run `lmthing dev` and then `lmthing run ... --address localhost:7233`.[/dim]"
+        )
+        return
+    ui = os.environ.get("LMTHING_UI_URL") or guess_ui_url(address)
+    console.print(f"Temporal UI: {ui}/namespaces/{quote(namespace)}/workflows/{quote(workflow_id, safe='')}")
+    console.print(f"[dim]or: temporal workflow show --address {address} --workflow-id {workflow_id}[/dim]")

@@ -1,0 +1,204 @@
+"""``lmthing worker``: a worker (or one worker pool) for an app until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from types import ModuleType
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from temporalio.client import Client
+
+from lmthing.workers import WorkerRoleError, collect, register_search_attributes
+from lmthing.workers.health import WorkerHealth
+from lmthing.workers.roles import PoolPlan, plan_pool
+
+from .common import (
+    AddressOption,
+    AppOption,
+    CliError,
+    NamespaceOption,
+    _execute,
+    app,
+    build_worker,
+    connect_to,
+    console,
+    err_console,
+    flush_traces,
+    import_app,
+    prompts_of,
+    serve_until_signal,
+    server_address,
+    start_tracing_from_env,
+)
+
+
+class LogFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class WorkerRole(str, Enum):
+    all = "all"
+    workflows = "workflows"
+    models = "models"
+    tools = "tools"
+
+
+@app.command()
+def worker(
+    app_target: AppOption,
+    role: Annotated[
+        WorkerRole,
+        typer.Option(
+            help="What this worker runs: all (prompts, model calls and tools on one queue), or one pool of "
+            "workflows / models / tools, each on its own task queue and scaled on its own."
+        ),
+    ] = WorkerRole.all,
+    task_queue: Annotated[
+        str | None,
+        typer.Option(help="Task queue to poll (default: lmthing; lmthing-models for --role models, lmthing-tools for --role tools)."),
+    ] = None,
+    model_queue: Annotated[
+        str | None, typer.Option(help="With --role workflows: the queue of the runs' model calls (default: <task-queue>-models).")
+    ] = None,
+    tool_queue: Annotated[
+        str | None, typer.Option(help="With --role workflows: the queue of the runs' tool activities (default: <task-queue>-tools).")
+    ] = None,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(
+            help="Activities per second the whole task queue may start, across all its workers (Temporal's task-queue "
+            "rate limit, enforced by the server), e.g. a model provider's requests per second with --role models."
+        ),
+    ] = None,
+    max_concurrent: Annotated[int | None, typer.Option(min=1, help="Activities this worker runs at once.")] = None,
+    address: AddressOption = None,
+    namespace: NamespaceOption = None,
+    shutdown_timeout: Annotated[
+        float, typer.Option(help="On SIGTERM/SIGINT, seconds running activities get to finish before they are cancelled.")
+    ] = 30.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve /metrics (lmthing and Temporal SDK), /healthz and /readyz on this port."),
+    ] = None,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            envvar="LMTHING_LOG_FORMAT",
+            help="json: one JSON object per log line on stderr, with the run's workflow id, run id, prompt and "
+            "step, secrets redacted (for log collectors); text: Python's default.",
+        ),
+    ] = LogFormat.text,
+    log_level: Annotated[
+        str, typer.Option(envvar="LMTHING_LOG_LEVEL", help="Lowest level logged: debug, info, warning, error.")
+    ] = "info",
+    log_redact: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="LMTHING_LOG_REDACT",
+            help="With --log-format json: a field name whose values are logged as [REDACTED], on top of the "
+            "defaults (api_key, authorization, password, secret, token...). Repeat it, or set "
+            "LMTHING_LOG_REDACT to names separated by spaces.",
+        ),
+    ] = None,
+) -> None:
+    """Run a worker for the prompts and @tools of an app until SIGINT/SIGTERM (then drain)."""
+
+    async def go() -> None:
+        configure_logging(log_format, log_level, log_redact or [])
+        options: dict[str, Any] = {}
+        if rate_limit is not None:
+            if rate_limit <= 0:
+                raise CliError(f"--rate-limit must be above 0 (activities per second), not {rate_limit}.", code=2)
+            options["max_task_queue_activities_per_second"] = rate_limit
+        if max_concurrent is not None:
+            options["max_concurrent_activities"] = max_concurrent
+        try:
+            plan = plan_pool(role.value, task_queue, model_queue, tool_queue, options)
+        except WorkerRoleError as err:
+            raise CliError(str(err), code=2) from None
+        module = import_app(app_target)
+        check_app_for_role(module, plan)
+        if metrics_port is not None:
+            from lmthing.observability.metrics import metrics_runtime
+
+            metrics_runtime(set_default=True)  # before connecting: the client's runtime reports SDK metrics
+        start_tracing_from_env()  # before the worker is built: it adds Temporal's tracing plugin
+        client = await connect_to(server_address(address), namespace)
+        w = build_worker(
+            client, module, plan.task_queue, shutdown_timeout,
+            role=plan.role, model_task_queue=model_queue, tool_task_queue=tool_queue, **options,
+        )
+        health = WorkerHealth(client, w)
+        ops = await _start_ops_server(metrics_port, health, client, plan) if metrics_port is not None else None
+        _print_worker_banner(module, plan, f"{client.service_client.config.target_host} (namespace {client.namespace})")
+        if plan.workflows:
+            problem = await register_search_attributes(client)
+            if problem:
+                err_console.print(f"[yellow]Warning:[/yellow] {escape(problem)}")
+        try:
+            await serve_until_signal(w, health)
+        finally:
+            if ops is not None:
+                await ops.close()
+        flush_traces()
+        console.print("Worker stopped.")
+
+    _execute(go)
+
+
+def check_app_for_role(module: ModuleType, plan: PoolPlan) -> None:
+    """Fail before connecting when the app has nothing for this role to run."""
+    if plan.workflows:
+        prompts_of(module)
+    elif plan.role == "tools" and not collect([module])[1]:
+        raise CliError(
+            f"No @tool functions in {module.__name__}: a tools pool runs @tool activities (tools defined inside a "
+            "prompt run in the workflows pool). Give the app that defines them, or run no tools pool.",
+            code=2,
+        )
+
+
+def configure_logging(log_format: LogFormat, level: str, redact: list[str]) -> None:
+    """The worker's logging: JSON lines (``lmthing.observability.logging``) or plain text."""
+    number = logging.getLevelName(level.upper())
+    if not isinstance(number, int):
+        raise CliError(f"--log-level {level!r} is not a level; use debug, info, warning or error.", code=2)
+    if log_format is LogFormat.json:
+        from lmthing.observability.logging import configure_json_logging
+
+        configure_json_logging(redact, level=number)
+    else:
+        logging.getLogger().setLevel(number)  # with _execute's plain format
+
+
+async def _start_ops_server(port: int, health: WorkerHealth, client: Client, plan: PoolPlan) -> Any:
+    """/metrics, /healthz and /readyz on ``port`` (0: a free port, printed)."""
+    from lmthing.observability.endpoints import start_ops_server
+
+    try:
+        ops = await start_ops_server(
+            port, health=health, client=client, task_queue=plan.task_queue if plan.workflows else None
+        )
+    except OSError as err:
+        raise CliError(f"Cannot serve metrics and probes on port {port}: {err.strerror or err}") from None
+    console.print(f"Metrics and probes: http://0.0.0.0:{ops.port}/metrics, /healthz, /readyz")
+    return ops
+
+
+def _print_worker_banner(module: ModuleType, plan: PoolPlan, where: str) -> None:
+    prompts, tools = collect([module])
+    pool = "" if plan.role == "all" else f" ({plan.role} pool)"
+    console.print(f"[bold]Worker[/bold]{pool} for {module.__name__} on task queue [cyan]{plan.task_queue}[/cyan] at {where}")
+    if plan.workflows:
+        console.print(f"  prompts: {', '.join(p.spec.name for p in prompts)}")
+    if plan.routes is not None:
+        console.print(f"  model calls go to [cyan]{plan.routes.model_task_queue}[/cyan], tool activities to [cyan]{plan.routes.tool_task_queue}[/cyan]")
+    if plan.model_calls and not plan.workflows:
+        console.print("  runs: model calls (lmthing.model_call)")
+    if plan.tools:
+        console.print(f"  tools:   {', '.join(t.name for t in tools) or '(none)'}")
+    console.print("  Ctrl-C (or SIGTERM) stops it gracefully.")

@@ -1,0 +1,51 @@
+"""Prompts for tests/test_cli_agents.py (``lmthing agents list``): the cases
+tests/apps/orchestration_app.py does not have. Never run, only listed (and scanned)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from lmthing import agent, call_agent, def_pipeline, prompt
+
+
+class Query(BaseModel):
+    question: str = "What is new?"
+    depth: int = 1
+
+
+class Note(BaseModel):
+    text: str
+
+
+def child(args, c):
+    c.user(str(args))
+
+
+@prompt(capabilities=["research"])
+async def researcher(p, args: Query):
+    """Researches a question with helpers (its args have defaults, so it can be scanned)."""
+    print("researcher scanned")  # must not end up in --json output
+    p.def_agent("searcher", "Searches the web", Query, child, capabilities=["search", "research"])
+    p.def_agent("writers", "Writes things", [
+        agent("poet", "Writes poems", Note, child),
+        agent("critic", "Criticises", Note, child, capabilities=["review"]),
+    ])
+    p.def_team("panel", ["searcher"], lead="searcher")  # declares the hidden agent panel__lead
+    await p.call_agent("searcher", {"question": args.question})  # a scan stops here
+    p.def_agent("after_start", "Declared after the call: not found by a scan", Note, child)
+
+
+@prompt
+def broken(p):
+    """Fails while being scanned."""
+    p.def_agent("early", "Declared before the failure", Note, child)
+    raise RuntimeError("no database in this process")
+
+
+@prompt
+def untyped(p, args):
+    """Takes any JSON."""
+    p.user(str(args))
+
+
+relay = def_pipeline("relay", [("ask", call_agent("researcher"))], description="Asks the researcher.")

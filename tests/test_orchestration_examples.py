@@ -1,0 +1,49 @@
+"""The orchestration examples run as a user runs them: `lmthing run FILE.py` (a subprocess
+with its embedded server), and the standalone code-review workflow type on a worker."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from temporalio.client import Client
+
+from lmthing.client import run_orchestration
+from lmthing.workers import create_worker
+from tests.support import new_id
+from tests.test_cli import lmthing
+
+
+def final_state(out: str) -> dict:
+    found = re.search(r"^State: (.*)$", out, re.M)
+    assert found, out
+    return json.loads(found.group(1))
+
+
+async def test_the_code_review_example_runs_the_workflow_of_the_spec() -> None:
+    done = await lmthing("run", "examples/code_review.py")
+    assert done.code == 0, done.err
+    assert "The review scored the code 5/10; two patches were suggested and applied." in done.out
+    assert "sub-agent code_analyzer is running as a child workflow" in done.out
+    review = final_state(done.out)["_lmthing_runs"]["workflow:review:default"]["result"]
+    assert [(r["step"], r["status"]) for r in review["runs"]] == [("analyze", "ok"), ("check_quality", "ok"), ("apply_fixes", "ok")]
+    assert review["output"] == {"applied": 2}
+
+
+async def test_the_consensus_example_agrees_across_three_models() -> None:
+    done = await lmthing("run", "examples/consensus.py")
+    assert done.code == 0, done.err
+    agreed = final_state(done.out)["_lmthing_runs"]["parallel:multi_model_consensus:default"]["result"]
+    assert agreed["aggregation"] == "consensus" and agreed["groups"] == [["gpt", "claude", "gemini"]]
+    assert "All three models agree" in done.out
+
+
+async def test_the_standalone_code_review_flow(client: Client) -> None:
+    from examples import code_review_flow
+
+    queue = new_id("code-review-flow")
+    async with create_worker(client, app="examples.code_review_flow", task_queue=queue):
+        result = await run_orchestration(client, code_review_flow.code_review_flow, {"files": ["api.py"]},
+                                         id=new_id("review"), task_queue=queue)
+    assert [r.step for r in result.runs] == ["analyze", "check_quality", "apply_fixes"]
+    assert result.output == {"applied": 1}
