@@ -189,3 +189,22 @@ async def test_consensus_aggregation_fails_when_the_answers_differ(client: Clien
     with pytest.raises(WorkflowFailureError) as failed:
         await handle.result()
     assert "no consensus: x, y answered 'Paris'; z answered 'Lyon'" in str(failed.value.cause)
+
+
+async def test_n_best_with_a_judge_agent_and_agents_selected_by_capability(client: Client, worker) -> None:
+    _, steps = await run(client, app.orch_judged)
+    best = data_of(steps, "BEST")
+    assert best["best"] == ["b"] and best["value"] == "a much longer answer"
+    assert best["writers"] == ["a", "b"]
+    assert best["voters"] == ["ballot_no", "ballot_yes"]  # prompts of the worker that declare "voting"
+
+
+async def test_a_standalone_team_vote_of_prompts(client: Client, worker) -> None:
+    from lmthing.orchestration import TeamResult
+
+    handle = await start_orchestration(client, app.board_vote, "Ship it?", id=new_id("vote"), task_queue=TEST_TASK_QUEUE)
+    result = await handle.result()
+    assert isinstance(result, TeamResult)
+    assert result.tally == {"yes": 2, "no": 1} and result.winner == "yes"
+    assert [b.member for b in result.ballots] == ["ballot_yes", "ballot_no", "ballot_yes2"]
+    assert (await handle.steps())[0]["tally"] == {"yes": 2, "no": 1}

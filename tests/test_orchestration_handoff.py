@@ -26,3 +26,23 @@ async def test_a_handoff_goes_on_as_the_other_agent_with_the_same_conversation(c
     assert contents[0] == "I want my money back for order 7."
     assert not any("not added" in (c or "") for c in contents)
     assert third.request.messages[-1].content == '{"refunded": 7}'
+
+
+async def test_a_handoff_is_carried_across_continue_as_new(client: Client, worker) -> None:
+    """A run continued-as-new after a handoff starts with the carry that records it (here
+    given directly): it goes on as the billing agent, found again from the triage prompt."""
+    from lmthing import RunConfig
+    from lmthing.prompt.types import Message, RunResult
+    from lmthing.workflows.config import AgentFrame, Carry
+    from tests.support import TEST_TASK_QUEUE, new_id
+
+    carry = Carry(
+        messages=[Message(role="user", content="I want my money back for order 7."),
+                  Message(role="assistant", content=None, tool_calls=[{"id": "t1", "name": "transfer_to_billing", "args": {"task": "refund"}}]),
+                  Message(role="tool", tool_call_id="t1", name="transfer_to_billing", content='{"assistant": "billing"}')],
+        step=1, handoffs=[AgentFrame(agent="billing")], handoff_args={"task": "refund order 7"},
+    )
+    handle = await client.start_workflow("orch_triage", args=[None, RunConfig(), carry], id=new_id("handoff-can"),
+                                         task_queue=TEST_TASK_QUEUE, result_type=RunResult)
+    result = await handle.result()
+    assert result.text == "Order 7 is refunded." and result.handoffs == ["billing"]

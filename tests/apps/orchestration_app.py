@@ -13,9 +13,11 @@ from lmthing import (
     END,
     call_agent,
     call_tool,
+    def_orchestration,
     def_workflow,
     prompt,
     step,
+    team,
     tool,
 )
 from lmthing.activities.providers.base import ModelConfigError
@@ -343,3 +345,43 @@ async def orch_plan(p, args: Task):
     value = await p.run_plan(plan, None)
     p.def_var("PLAN", value)
     p.user("Go.")
+
+
+# ------------------------------------------------------------------- a standalone team vote
+@prompt(model=scripted_model("orch-ballot-yes", [text("yes")]), capabilities=["voting"])
+def ballot_yes(p, args: TeamTask):
+    """Votes yes."""
+    p.user(args.prompt())
+
+
+@prompt(model=scripted_model("orch-ballot-no", [text("no")]), capabilities=["voting"])
+def ballot_no(p, args: TeamTask):
+    """Votes no."""
+    p.user(args.prompt())
+
+
+board_vote = def_orchestration("board_vote", team("board", ["ballot_yes", "ballot_no", "ballot_yes2"]).vote(options=["yes", "no"]))
+
+
+@prompt(model=scripted_model("orch-ballot-yes2", [text("Yes, ship it")]), name="ballot_yes2")
+def ballot_yes_too(p, args: TeamTask):
+    """Votes yes as well."""
+    p.user(args.prompt())
+
+
+JUDGED = scripted_model(
+    "orch-judged",
+    [text("Judged.")],
+    agents={"a": [text("short")], "b": [text("a much longer answer")], "critic": [text('{"ranking": ["b", "a"]}')]},
+)
+
+
+@prompt(model=JUDGED)
+async def orch_judged(p):
+    for name in ("a", "b", "critic"):
+        p.def_agent(name, f"Agent {name}", Task, answer_task, capabilities=["writing"] if name != "critic" else ["judging"])
+    p.def_parallel("writers", {n: call_agent(n) for n in ("a", "b")}, aggregation="n_best", judge="critic")
+    result = await p.run_parallel("writers", {"task": "Write"})
+    p.def_data("BEST", {**result.model_dump(mode="json"), "writers": p.select_agents(["writing"]),
+                        "voters": p.select_agents(["voting"])})
+    p.user("Which was best?")
