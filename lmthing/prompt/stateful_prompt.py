@@ -507,9 +507,8 @@ class StatefulPrompt:
             raise PromptError(f"{api} needs a running workflow: call it from a prompt run, not outside one")
 
     def _require_host(self, api: str) -> HumanHost:
-        if self._host is None:
-            raise PromptError(f"{api} needs a running workflow: call it from a prompt run, not outside one")
-        return self._host
+        self._check_running(api, self._host)
+        return self._host  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ remind / disable
     def get_reminded_items(self) -> list[dict[str, str]]:

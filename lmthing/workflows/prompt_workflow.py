@@ -521,11 +521,12 @@ class PromptWorkflow:
         adef: AgentDef | None = None
         for level, frame in enumerate(frames):
             finder = StatefulPrompt(state=frame.state, plugins=[*plugins, *BUILTIN_PLUGINS], first_run=False, scan_only=True)
+            stopped_at = None
             try:
                 await finder.run_body(call)
-            except ScanStop:
-                pass  # the parent's function started something here: what it defined before is enough
-            adef = _find_agent(finder, frame, level)
+            except ScanStop as stop:
+                stopped_at = str(stop)  # the function started something here: what it defined before counts
+            adef = _find_agent(finder, frame, level, stopped_at)
             plugins = plugins + list(adef.plugins)
             next_args = frames[level + 1].body_args if level + 1 < len(frames) else args
             next_args, problem = adef.validate_args(next_args if next_args is not None else {})
@@ -639,15 +640,17 @@ def _validate_args(spec: PromptSpec, args: Any) -> Any:
         ) from None
 
 
-def _find_agent(finder: StatefulPrompt, frame: AgentFrame, level: int) -> AgentDef:
+def _find_agent(finder: StatefulPrompt, frame: AgentFrame, level: int, stopped_at: str | None = None) -> AgentDef:
     found = finder.defined_agent(frame.agent)
     if isinstance(found, CompositeAgentDef) and frame.sub:
         found = found.member(frame.sub)
     if not isinstance(found, AgentDef):
         where = f"{frame.agent}.{frame.sub}" if frame.sub else frame.agent
+        early = (f" The parent's function was read up to its call of {stopped_at}(), which only a running parent "
+                 "makes: declare sub-agents before it.") if stopped_at else ""
         raise ApplicationError(
             f"Sub-agent '{where}' is no longer defined by its parent prompt (level {level}); "
-            "the parent must define it with def_agent on every run.",
+            f"the parent must define it with def_agent on every run.{early}",
             type="AgentNotFound",
             non_retryable=True,
         )
