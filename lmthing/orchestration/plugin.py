@@ -78,7 +78,11 @@ class PromptHost:
 
 def check_agents(node: Node, host: Any, where: str) -> None:
     """Every agent ``node`` calls by name exists: raised where the orchestration is declared."""
-    unknown = sorted(a for a in node.agents() if not host.has_agent(a))
+    _check_names(node.agents(), host, where)
+
+
+def _check_names(names: Any, host: Any, where: str) -> None:
+    unknown = sorted(a for a in set(names) if not host.has_agent(a))
     if unknown:
         known = ", ".join(host.agent_names()) or "none"
         raise DefinitionError(
@@ -205,11 +209,7 @@ def def_team(p: StatefulPrompt, name: str, members: list[str], *, lead: str | No
     With ``lead``, a hidden agent ``<name>__lead`` is declared too: the lead with the members
     as its tools (hierarchical), which needs the lead and the members to be def_agents."""
     team = Team(name, list(members) if isinstance(members, (list, tuple)) else members, lead, judge, description)
-    host = PromptHost(p)
-    for agent in [*team.members, *(a for a in (lead, judge) if a)]:
-        if not host.has_agent(agent):
-            check_agents(TeamRun(team, "parallel"), host, f"team {name!r}")
-            raise DefinitionError(f"team {name!r}: no agent {agent!r} is defined")
+    _check_names([*team.members, *(a for a in (lead, judge) if a)], PromptHost(p), f"team {name!r}")
     if lead is not None:
         _declare_lead(p, team, lead)
     _defs(p)[f"team:{name}"] = team
