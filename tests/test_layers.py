@@ -21,6 +21,8 @@ FORBIDDEN = {
         "lmthing.activities.providers",
     ),
     "activities": ("lmthing.workflows", "lmthing.workers", "lmthing.client"),
+    # cli/ is a thin edge over client/ and workers/: no provider SDKs of its own.
+    "cli": ("openai", "anthropic"),
     # orchestration/ is engine-neutral like prompt/: it runs agents and tools through the
     # prompt's public calls or a host the workflow layer gives it.
     "orchestration": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),

@@ -189,17 +189,18 @@ def def_workflow(name: str, steps: list[Step], *, max_duration: float | None = N
                              module=_caller_module())
 
 
-def def_pipeline(name: str, stages: list[Any], *, description: str = "", input_model: type[BaseModel] | None = None) -> type[OrchestrationWorkflow]:
+def def_pipeline(name: str, stages: list[Any], *, description: str = "", input_model: type[BaseModel] | None = None,
+                 capabilities: list[str] | None = None) -> type[OrchestrationWorkflow]:
     """001's ``defPipeline`` as a workflow type of its own."""
     return def_orchestration(name, pipeline(name, stages), description=description, input_model=input_model,
-                             module=_caller_module())
+                             capabilities=capabilities, module=_caller_module())
 
 
 def def_parallel(name: str, branches: Any, *, description: str = "", input_model: type[BaseModel] | None = None,
-                 **options: Any) -> type[OrchestrationWorkflow]:
+                 capabilities: list[str] | None = None, **options: Any) -> type[OrchestrationWorkflow]:
     """001's ``defParallel`` as a workflow type of its own."""
     return def_orchestration(name, parallel(branches, name=name, **options), description=description,
-                             input_model=input_model, module=_caller_module())
+                             input_model=input_model, capabilities=capabilities, module=_caller_module())
 
 
 def _result_type(node: Node) -> Any:
