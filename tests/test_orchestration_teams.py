@@ -14,14 +14,15 @@ from tests.support import run
 from tests.test_orchestration import children_started, data_of, events_of
 
 
-async def team_run(client: Client, task: str) -> tuple[dict[str, Any], list[StepRecord], str]:
+async def team_run(client: Client, task: str) -> tuple[dict[str, Any], list[StepRecord]]:
+    """Run the team prompt with one pattern: the TeamResult the model was shown, and the steps."""
     result, steps = await run(client, app.orch_team, {"task": task})
     assert result.text == "Team done."
-    return data_of(steps, "TEAM"), steps, ""
+    return data_of(steps, "TEAM"), steps
 
 
 async def test_vote_tallies_ballots_and_names_the_winner(client: Client, worker) -> None:
-    team, steps, _ = await team_run(client, "vote")
+    team, steps = await team_run(client, "vote")
     assert team["tally"] == {"yes": 2, "no": 1}
     assert team["winner"] == "yes" and team["answer"] == "yes"
     ballots = {b["member"]: (b["choice"], b.get("reason")) for b in team["ballots"]}
@@ -33,16 +34,16 @@ async def test_vote_tallies_ballots_and_names_the_winner(client: Client, worker)
 
 
 async def test_tie_breaks(client: Client, worker) -> None:
-    first, _, _ = await team_run(client, "tie-first")
+    first, _ = await team_run(client, "tie-first")
     assert first["tied"] == ["yes", "no"] and first["winner"] == "yes"
-    none, _, _ = await team_run(client, "tie-none")
+    none, _ = await team_run(client, "tie-none")
     assert none["tied"] == ["yes", "no"] and none["winner"] is None
-    agent, _, _ = await team_run(client, "tie-agent")
+    agent, _ = await team_run(client, "tie-agent")
     assert agent["tied"] == ["yes", "no"] and agent["winner"] == "no"  # the splitter agent picked
 
 
 async def test_consensus_runs_rounds_until_the_members_agree(client: Client, worker) -> None:
-    team, _, _ = await team_run(client, "consensus")
+    team, _ = await team_run(client, "consensus")
     rounds = [[(c["member"], c["response"]) for c in r] for r in team["rounds"]]
     assert rounds == [[("ann", "42"), ("ben", "41")], [("ann", "42"), ("ben", "42")]]
     assert team["agreed"] is True and team["answer"] == "42"
@@ -76,7 +77,7 @@ async def test_debate_round_two_requests_contain_round_one_arguments(client: Cli
 
 
 async def test_sequential_members_see_the_earlier_answers(client: Client, worker) -> None:
-    team, _, _ = await team_run(client, "sequential")
+    team, _ = await team_run(client, "sequential")
     assert [c["member"] for c in team["responses"]] == ["alice", "bob", "carol", "dave"]
     assert team["answer"] == "maybe later"
 
