@@ -1,18 +1,20 @@
 """Standalone orchestrations (``def_workflow``, ``def_parallel``) against hand-written Temporal
 workflows that start the same child workflows.
 
-Two scenarios, each run by lmthing and by a baseline on the same embedded dev server, in the
-same process, with the same data converter and sandboxed runner:
+Two scenarios, each run by lmthing and by a baseline on the same embedded dev server (same
+data converter, same sandboxed runner, same worker):
 
 * ``workflow``: ``bench_five_steps`` (``def_workflow``, 5 steps one after another), against
   ``BaselineFiveSteps`` (5 ``execute_child_workflow`` calls in a loop);
 * ``parallel``: ``bench_ten_branches`` (``def_parallel``, 10 branches, aggregation ``all``),
   against ``BaselineTenBranches`` (10 ``execute_child_workflow`` calls under ``asyncio.gather``).
 
-Every child is the prompt ``bench_worker`` (one scripted model call) on the lmthing worker's
-task queue, with the same arguments, the same ``RunConfig`` and ids of the same length on
-both sides, so what differs is the orchestration layer of the parent. Runs are sequential
-and interleaved (lmthing, baseline, baseline, lmthing, ...); warm-up runs are excluded.
+Both sides' workflows are registered on one worker, built by ``create_worker`` (the baseline
+classes are added with a temporalio ``SimplePlugin``), on one task queue. Every child is the
+prompt ``bench_worker`` (one scripted model call) on that queue, with the same arguments, the
+same ``RunConfig`` and ids of the same length on both sides, so what differs is the
+orchestration layer of the parent. Runs are sequential and interleaved (lmthing, baseline,
+baseline, lmthing, ...); warm-up runs are excluded.
 
 Usage (from the repository root; both forms work):
 
@@ -39,17 +41,16 @@ if __package__ in (None, ""):
 import temporalio
 from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
+from temporalio.plugin import SimplePlugin
 
 from lmthing.client import start_orchestration
-from lmthing.workers import create_worker, sandbox_runner
+from lmthing.workers import create_worker
 from lmthing.workers.dev_server import start_dev_server
 
 from bench import orchestration_app as app
 from bench.orchestration_baseline import BaselineFiveSteps, BaselineTenBranches
 
-LM_QUEUE = "bench-orchestration-lmthing"
-BASE_QUEUE = "bench-orchestration-baseline"
+TASK_QUEUE = "bench-orchestration"
 SERVER_PIDS: list[int] = []
 
 
@@ -112,6 +113,8 @@ class HistorySize:
     child_events: int = 0  # summed over the children
     child_proto: int = 0
     children: int = 0
+    wf_tasks: int = 0  # the parent's WorkflowTaskCompleted events
+    wft_ms: float = 0.0  # the parent's workflow tasks, started -> completed, summed (server timestamps)
 
     @property
     def total_events(self) -> int:
@@ -142,7 +145,7 @@ def _run_id(side: str) -> str:
 
 async def run_lmthing(client: Client, sc: Scenario) -> tuple[float, float, float, WorkflowHandle]:
     s0, c0, t0 = _cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
-    handle = await start_orchestration(client, sc.lmthing, None, id=_run_id("lm"), task_queue=LM_QUEUE)
+    handle = await start_orchestration(client, sc.lmthing, None, id=_run_id("lm"), task_queue=TASK_QUEUE)
     result = await handle.result()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     server = _cpu_seconds(SERVER_PIDS) - s0
@@ -153,7 +156,7 @@ async def run_lmthing(client: Client, sc: Scenario) -> tuple[float, float, float
 
 async def run_baseline(client: Client, sc: Scenario) -> tuple[float, float, float, WorkflowHandle]:
     s0, c0, t0 = _cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
-    handle = await client.start_workflow(sc.baseline.run, LM_QUEUE, id=_run_id("bl"), task_queue=BASE_QUEUE)
+    handle = await client.start_workflow(sc.baseline.run, id=_run_id("bl"), task_queue=TASK_QUEUE)
     result = await handle.result()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     server = _cpu_seconds(SERVER_PIDS) - s0
@@ -166,7 +169,14 @@ async def history_size(client: Client, handle: WorkflowHandle) -> HistorySize:
     """The parent's history, and its children's summed (found from the parent's events)."""
     history = await handle.fetch_history()
     out = HistorySize(events=len(history.events), proto=History(events=history.events).ByteSize())
+    started = {}
     for event in history.events:
+        if event.HasField("workflow_task_started_event_attributes"):
+            started[event.event_id] = event.event_time.ToNanoseconds()
+        elif event.HasField("workflow_task_completed_event_attributes"):
+            out.wf_tasks += 1
+            begin = started[event.workflow_task_completed_event_attributes.started_event_id]
+            out.wft_ms += (event.event_time.ToNanoseconds() - begin) / 1e6
         if event.HasField("child_workflow_execution_started_event_attributes"):
             execution = event.child_workflow_execution_started_event_attributes.workflow_execution
             child = await client.get_workflow_handle(execution.workflow_id, run_id=execution.run_id).fetch_history()
@@ -194,10 +204,10 @@ async def measure(
             side.handles.append(handle)
     # Fetched after the timed runs so that fetching never overlaps a run. Sizes vary a little
     # from run to run (how many child completions one workflow task takes in, how the
-    # children's stream signals fall), so the last ``history_runs`` runs of each side are read
-    # and medians reported.
+    # children's stream signals fall), so every measured run's history is read (or the last
+    # ``history_runs``) and medians reported.
     for side in (lm, base):
-        for handle in side.handles[-history_runs:]:
+        for handle in side.handles[-history_runs:] if history_runs else side.handles:
             side.histories.append(await history_size(client, handle))
     return lm, base
 
@@ -220,7 +230,7 @@ def report(results: list[tuple[Scenario, Side, Side]], runs: int) -> None:
     print(f"{runs} sequential runs per side and scenario, interleaved, warm-up excluded; medians.")
     head = (
         f"{'scenario':<9} {'side':<8} | {'run ms':>7} {'p90 ms':>7} | {'py CPU ms':>9} {'srv CPU ms':>10} | "
-        f"{'events':>6} {'proto B':>8} | {'+children events':>16} {'proto KB':>8}"
+        f"{'wf tasks':>8} {'wft ms':>6} | {'events':>6} {'proto B':>8} | {'+children events':>16} {'proto KB':>8}"
     )
     print(head)
     print("-" * len(head))
@@ -231,6 +241,7 @@ def report(results: list[tuple[Scenario, Side, Side]], runs: int) -> None:
             print(
                 f"{sc.name:<9} {name:<8} | {med(side.times) * 1e3:>7.1f} {pct(side.times, 0.9) * 1e3:>7.1f} | "
                 f"{med(side.cpu) * 1e3:>9.1f} {med(side.server_cpu) * 1e3:>10.1f} | "
+                f"{side.hist('wf_tasks'):>8.0f} {side.hist('wft_ms'):>6.1f} | "
                 f"{side.hist('events'):>6.0f} {side.hist('proto'):>8.0f} | "
                 f"{side.hist('total_events'):>16.0f} {side.hist('total_proto') / 1e3:>8.1f}"
             )
@@ -239,9 +250,9 @@ def report(results: list[tuple[Scenario, Side, Side]], runs: int) -> None:
         return
     print()
     print("| scenario | lmthing run ms (p90) | baseline run ms (p90) | ratio (paired) | py CPU ms lm / base | "
-          "srv CPU ms lm / base | parent events lm / base | parent proto B lm / base | "
-          "with children: events lm / base | with children: proto KB lm / base |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "srv CPU ms lm / base | parent wf tasks, wft ms lm / base | parent events lm / base | "
+          "parent proto B lm / base | with children: events lm / base | with children: proto KB lm / base |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for sc, lm, base in both:
         ratio = med(lm.times) / med(base.times)
         paired = med([a / b for a, b in zip(lm.times, base.times)])
@@ -250,6 +261,7 @@ def report(results: list[tuple[Scenario, Side, Side]], runs: int) -> None:
             f"{med(base.times) * 1e3:.1f} ({pct(base.times, 0.9) * 1e3:.1f}) | **{ratio:.2f}** ({paired:.2f}) | "
             f"{_pair(med(lm.cpu) * 1e3, med(base.cpu) * 1e3, '.1f')} | "
             f"{_pair(med(lm.server_cpu) * 1e3, med(base.server_cpu) * 1e3, '.0f')} | "
+            f"{lm.hist('wf_tasks'):.0f}, {lm.hist('wft_ms'):.1f} / {base.hist('wf_tasks'):.0f}, {base.hist('wft_ms'):.1f} | "
             f"{_pair(lm.hist('events'), base.hist('events'), '.0f')} | {_pair(lm.hist('proto'), base.hist('proto'), '.0f')} | "
             f"{_pair(lm.hist('total_events'), base.hist('total_events'), '.0f')} | "
             f"{_pair(lm.hist('total_proto') / 1e3, base.hist('total_proto') / 1e3, '.1f')} |"
@@ -262,16 +274,19 @@ def report(results: list[tuple[Scenario, Side, Side]], runs: int) -> None:
             f"(goal <= 1.10; median of paired ratios {med([a / b for a, b in zip(lm.times, base.times)]):.2f}); "
             f"{diff * 1e3:+.1f} ms per run, {diff * 1e3 / sc.children:+.2f} ms per child; "
             f"python CPU {(med(lm.cpu) - med(base.cpu)) * 1e3:+.1f} ms per run; "
+            f"parent workflow-task time {lm.hist('wft_ms') - base.hist('wft_ms'):+.1f} ms per run; "
             f"parent history {lm.hist('proto') / base.hist('proto'):.2f}x (proto bytes), "
             f"with children {lm.hist('total_proto') / base.hist('total_proto'):.2f}x; "
             f"{lm.hist('children'):.0f} / {base.hist('children'):.0f} children per run"
         )
     print()
-    print("run ms: start -> result, from the client. py CPU: CPU time of this process (client + both")
-    print("workers, all threads, children included) during the run; srv CPU: the dev server's.")
-    print("History: medians over the last measured runs of each side (--history-runs); events =")
-    print("len(history.events), proto = History(events=...).ByteSize(); 'with children' adds every")
-    print("child workflow's history to the parent's.")
+    print("run ms: start -> result, from the client. py CPU: CPU time of this process (client + the")
+    print("worker, all threads, children included) during the run; srv CPU: the dev server's.")
+    print("From the histories (medians over the measured runs, or the last --history-runs of them):")
+    print("wf tasks = the parent's WorkflowTaskCompleted events, wft ms = their started -> completed")
+    print("times summed (server timestamps: the parent's own workflow code on the worker, the part")
+    print("the orchestration layer adds to); events = len(history.events), proto =")
+    print("History(events=...).ByteSize(); 'with children' adds every child workflow's history.")
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -279,31 +294,33 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=30, help="measured runs per side and scenario (default 30)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up runs per side and scenario, excluded (default 3)")
     parser.add_argument("--scenarios", default="workflow,parallel", help="comma-separated: workflow, parallel (default both)")
-    parser.add_argument("--history-runs", type=int, default=10,
-                        help="read the histories of the last N measured runs per side, report medians (default 10)")
+    parser.add_argument("--history-runs", type=int, default=0,
+                        help="read the histories of the last N measured runs per side only (default 0: all)")
     parser.add_argument("--only", choices=("lm", "base"), help="run one side only (for profiling)")
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown or not names:
         parser.error(f"--scenarios: unknown {', '.join(unknown) or '(none given)'}; use {', '.join(SCENARIOS)}")
-    if args.runs < 1 or args.warmup < 0 or args.history_runs < 1:
-        parser.error("--runs and --history-runs must be positive and --warmup >= 0")
+    if args.runs < 1 or args.warmup < 0 or args.history_runs < 0:
+        parser.error("--runs must be positive, --warmup and --history-runs >= 0")
 
     print(f"temporalio {temporalio.__version__}, Python {sys.version.split()[0]}; starting dev server...", flush=True)
     env = await start_dev_server()
     try:
         client = env.client
         SERVER_PIDS[:] = _children_named("temporal")
-        # create_worker sets workflows= itself (no extra workflow classes), so the baseline
-        # parents get a plain temporalio worker of their own; their children run on LM_QUEUE.
-        lm_worker = create_worker(client, app="bench.orchestration_app", task_queue=LM_QUEUE)
-        base_worker = Worker(
-            client, task_queue=BASE_QUEUE, workflows=[BaselineFiveSteps, BaselineTenBranches],
-            workflow_runner=sandbox_runner(),
+        # create_worker sets workflows= itself and takes no extra workflow classes; a worker
+        # plugin (passed through **worker_options) adds the baseline's, so both sides' parents
+        # and every child share one worker and one task queue. (With the baseline parents on a
+        # worker of their own, each parallel run took ~3 more events, one more workflow task,
+        # than lmthing's: the idle worker picked up every child event at once.)
+        worker = create_worker(
+            client, app="bench.orchestration_app", task_queue=TASK_QUEUE,
+            plugins=[SimplePlugin("bench-orchestration-baseline", workflows=[BaselineFiveSteps, BaselineTenBranches])],
         )
         results = []
-        async with lm_worker, base_worker:
+        async with worker:
             for name in names:
                 sc = SCENARIOS[name]
                 t0 = time.perf_counter()
@@ -317,4 +334,11 @@ async def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    code = asyncio.run(main())
+    # Leave without interpreter teardown: the SDK's Rust threads can still release the GIL
+    # while Python finalizes, which aborts the process ("Fatal Python error:
+    # PyGILState_Release", exit 134) after the results are printed; seen in about 1 of 8
+    # runs here (temporalio/sdk-python#300).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
