@@ -10,7 +10,7 @@ data converter, same sandboxed runner, same worker):
   against ``BaselineTenBranches`` (10 ``execute_child_workflow`` calls under ``asyncio.gather``).
 
 Both sides' workflows are registered on one worker, built by ``create_worker`` (the baseline
-classes are added with a temporalio ``SimplePlugin``), on one task queue. Every child is the
+classes are added with its ``workflows=``), on one task queue. Every child is the
 prompt ``bench_worker`` (one scripted model call) on that queue, with the same arguments, the
 same ``RunConfig`` and ids of the same length on both sides, so what differs is the
 orchestration layer of the parent. Runs are sequential and interleaved (lmthing, baseline,
@@ -41,7 +41,6 @@ if __package__ in (None, ""):
 import temporalio
 from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHandle
-from temporalio.plugin import SimplePlugin
 
 from lmthing.client import start_orchestration
 from lmthing.workers import create_worker
@@ -317,7 +316,7 @@ async def main(argv: list[str] | None = None) -> int:
         # than lmthing's: the idle worker picked up every child event at once.)
         worker = create_worker(
             client, app="bench.orchestration_app", task_queue=TASK_QUEUE,
-            plugins=[SimplePlugin("bench-orchestration-baseline", workflows=[BaselineFiveSteps, BaselineTenBranches])],
+            workflows=[BaselineFiveSteps, BaselineTenBranches],
         )
         results = []
         async with worker:

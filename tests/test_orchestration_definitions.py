@@ -80,3 +80,23 @@ async def test_a_worker_refuses_a_standalone_workflow_whose_agent_it_does_not_ha
     with pytest.raises(ValueError) as err:
         create_worker(client, app=["tests.orphan_flows", "tests.apps.orchestration_app"], task_queue=TEST_TASK_QUEUE + "-orphan")
     assert "workflow 'orphan_flow' calls agent 'no_such_prompt', but no prompt of this worker has that name" in str(err.value)
+
+
+async def test_a_condition_that_raises_fails_the_run_once_naming_the_step(client: Client, worker) -> None:
+    from lmthing.client import start_orchestration
+    from tests.support import new_id
+
+    handle = await start(client, app.orch_bad_condition)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert "workflow 'broken': the condition of step 'check' raised KeyError: 'missing'" in str(failed.value.cause)
+    assert event_kinds(await history(handle)).count("WORKFLOW_TASK_FAILED") == 0
+
+    standalone = await start_orchestration(client, app.broken_condition_flow, None, id=new_id("broken-cond"),
+                                           task_queue=TEST_TASK_QUEUE)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await standalone.result()
+    assert failed.value.cause.type == "OrchestrationCodeError"
+    assert "the condition of step 'check' raised KeyError: 'missing'" in str(failed.value.cause)
+    events = list((await standalone.handle.fetch_history()).events)
+    assert event_kinds(events).count("WORKFLOW_TASK_FAILED") == 0

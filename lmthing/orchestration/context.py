@@ -35,6 +35,10 @@ class StepFailed(Exception):
         self.timed_out = timed_out
 
 
+# The kind of OrchestrationFailed for a user function (condition, predicate...) that raised.
+CODE_ERROR = "OrchestrationCodeError"
+
+
 class OrchestrationFailed(PromptError):
     """A whole workflow, pipeline, parallel group or team failed; ``record`` is its trace."""
 

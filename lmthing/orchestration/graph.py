@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .context import Context, DefinitionError, OrchestrationFailed, Results, StepFailed, with_timeout
-from .nodes import Node, as_node, call_agent, call_tool, call_user
+from .context import CODE_ERROR, Context, DefinitionError, OrchestrationFailed, Results, StepFailed, with_timeout
+from .nodes import Node, as_node, call_agent, call_check, call_tool
 
 END = "__end__"
 
@@ -197,6 +197,8 @@ class Workflow(Node):
         try:
             return (await self.execute(ctx)).output
         except OrchestrationFailed as err:  # nested in another orchestration: that step failed
+            if err.kind == CODE_ERROR:
+                raise  # a bug in a condition or predicate stays a bug
             raise StepFailed(ctx.where or self.name, str(err)) from None
 
     async def execute(self, ctx: Context) -> WorkflowResult:
@@ -234,7 +236,7 @@ class Workflow(Node):
             iteration = runs[s.id]
             sctx = ctx.child(f"{s.id}.{iteration}", s.id, results=results, step=s.id, iteration=iteration, error=error)
             error = None
-            if s.condition is not None and not await call_user(s.condition, sctx):
+            if s.condition is not None and not await call_check(f"workflow {self.name!r}: the condition of step {s.id!r}", s.condition, sctx):
                 out.runs.append(StepRun(step=s.id, status="skipped", iteration=iteration))
                 ctx.trace.add(kind="step", workflow=self.name, step=s.id, status="skipped", iteration=iteration)
                 current = self._next(index)
@@ -308,6 +310,8 @@ class Pipeline(Node):
         try:
             return (await self.execute(ctx)).output
         except OrchestrationFailed as err:
+            if err.kind == CODE_ERROR:
+                raise
             raise StepFailed(ctx.where or self.name, str(err)) from None
 
     async def execute(self, ctx: Context) -> PipelineResult:

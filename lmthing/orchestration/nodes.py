@@ -21,7 +21,7 @@ from typing import Any
 
 from lmthing.prompt.stateful_prompt import PromptError
 
-from .context import Context, DefinitionError, StepFailed
+from .context import CODE_ERROR, Context, DefinitionError, OrchestrationFailed, StepFailed
 
 ArgsSpec = Any  # None (the input), a value, or a function of the context
 
@@ -47,6 +47,20 @@ async def call_user(fn: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+async def call_check(where: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call a user's condition, predicate, evaluator or key function. One that raises is a
+    bug, not a failed step: the orchestration fails at once and says where (no retry, no
+    ``on_error`` route), instead of the error surfacing from deep inside."""
+    try:
+        return await call_user(fn, *args)
+    except (StepFailed, PromptError):
+        raise
+    except Exception as err:
+        if is_engine_error(err):
+            raise
+        raise OrchestrationFailed(f"{where} raised {type(err).__name__}: {err}", kind=CODE_ERROR) from None
 
 
 def _args_of(spec: ArgsSpec, ctx: Context) -> Any:
@@ -148,7 +162,7 @@ class Choose(Node):
 
     async def run(self, ctx: Context) -> Any:
         if self.predicate is not None:
-            picked = await call_user(self.predicate, ctx)
+            picked = await call_check(f"the predicate of choose {ctx.where or ''}".rstrip(), self.predicate, ctx)
             if isinstance(picked, bool):
                 picked = "then" if picked else "else"
         else:
@@ -188,7 +202,7 @@ class LoopWhile(Node):
         value, runs = ctx.input, 0
         while runs < self.max_iterations:
             probe = ctx.child(f"check-{runs}", ctx.where, input=value, iteration=runs)
-            if not await call_user(self.predicate, probe):
+            if not await call_check(f"the predicate of loop_while {ctx.where or ''}".rstrip(), self.predicate, probe):
                 break
             value = await self.body.run(ctx.child(str(runs), _join(ctx.where, f"#{runs}"), input=value, iteration=runs))
             runs += 1

@@ -30,7 +30,7 @@ from pydantic_core import to_jsonable_python
 from lmthing.prompt.stateful_prompt import PromptError
 
 from .context import Context, DefinitionError, StepFailed, now
-from .nodes import Node, as_node, call_user, pick_option
+from .nodes import Node, as_node, call_check, pick_option
 
 AGGREGATIONS = ("all", "first", "majority", "consensus", "n_best")
 # 004's ParallelPolicy names, accepted as spelled there.
@@ -173,15 +173,15 @@ class Parallel(Node):
         if self.aggregation == "all":
             out.value = dict(out.results)
         elif self.aggregation in ("majority", "consensus"):
-            self._agree(out, where)
+            await self._agree(out, where)
         else:
             await self._rank(out, ctx, where)
 
-    def _agree(self, out: ParallelResult, where: str) -> None:
-        key = self.key or normalize_answer
+    async def _agree(self, out: ParallelResult, where: str) -> None:
         groups: dict[str, list[str]] = {}
         for name, value in out.results.items():
-            groups.setdefault(normalize_answer(key(value)), []).append(name)
+            keyed = await call_check(f"{where}: the key function", self.key, value) if self.key else value
+            groups.setdefault(normalize_answer(keyed), []).append(name)
         out.groups = sorted(groups.values(), key=len, reverse=True)
         top = out.groups[0]
         answered = len(out.results)
@@ -196,7 +196,7 @@ class Parallel(Node):
         names = list(out.results)
         if self.evaluator is not None:
             for name in names:
-                score = await call_user(self.evaluator, out.results[name])
+                score = await call_check(f"{where}: the evaluator", self.evaluator, out.results[name])
                 if not isinstance(score, (int, float)) or isinstance(score, bool):
                     raise PromptError(f"{where}: the evaluator must return a number, got {score!r} for branch {name!r}")
                 out.scores[name] = float(score)

@@ -85,11 +85,15 @@ def create_worker(
     ``role`` picks what it runs (:mod:`lmthing.workers.roles`): ``all`` (everything on
     ``task_queue``), ``workflows`` (the prompts, sending model calls to ``model_task_queue``
     and tool activities to ``tool_task_queue``, default ``<task_queue>-models`` / ``-tools``),
-    ``models`` (model calls) or ``tools`` (``@tool`` activities). ``task_queue`` defaults to
+    ``models`` (model calls) or ``tools`` (``@tool`` activities). ``workflows=[...]`` adds
+    workflow classes of your own (plain temporalio) to a worker that runs workflows; standalone
+    orchestrations (``def_workflow``...) in ``app`` are found like prompts. ``task_queue`` defaults to
     ``lmthing``, ``lmthing-models`` for ``models`` and ``lmthing-tools`` for ``tools``.
     Raises :class:`~lmthing.workers.roles.WorkerRoleError` (a ValueError) for options that
     do not fit the role.
     """
+    # Other workflow classes of the user's (plain temporalio ones) run on the same worker.
+    extra_workflows = list(worker_options.pop("workflows", ()))
     plan = plan_pool(role, task_queue, model_task_queue, tool_task_queue, worker_options)
     apps = [app] if isinstance(app, (ModuleType, str)) else list(app)
     found_prompts, found_tools, orchestrations = collect_all(apps)
@@ -124,7 +128,7 @@ def create_worker(
     return Worker(
         client,
         task_queue=plan.task_queue,
-        workflows=[*all_prompts, *orchestrations] if plan.workflows else [],
+        workflows=[*all_prompts, *orchestrations, *extra_workflows] if plan.workflows else [],
         activities=activities,
         workflow_runner=sandbox_runner(),
         graceful_shutdown_timeout=graceful_shutdown_timeout,

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from lmthing.orchestration import registry
@@ -140,6 +140,12 @@ class OrchestrationWorkflow:
         except PromptError as err:
             self._phase = "failed"
             raise ApplicationError(f"{self.node.kind} '{name}': {err}", type="PromptError", non_retryable=True) from None
+        except (workflow.NondeterminismError, FailureError):
+            raise
+        except Exception as err:  # a bug in the orchestration's own code: fail the run, not the task, forever
+            self._phase = "failed"
+            raise ApplicationError(f"{self.node.kind} '{name}' raised {type(err).__name__}: {err}",
+                                   type="OrchestrationCodeError", non_retryable=True) from None
         self._phase = "finished"
         if hasattr(result, "trace"):
             result.trace = list(self._trace.entries)

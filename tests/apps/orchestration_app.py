@@ -385,3 +385,21 @@ async def orch_judged(p):
     p.def_data("BEST", {**result.model_dump(mode="json"), "writers": p.select_agents(["writing"]),
                         "voters": p.select_agents(["voting"])})
     p.user("Which was best?")
+
+
+# ------------------------------------------------------------------- a bug in a condition
+def _bad_condition(ctx):
+    return ctx.results["missing"]["score"] < 7
+
+
+broken_condition_flow = def_workflow("broken_condition_flow", [
+    step("analyze", agent="code_analyzer", args={"task": "x"}),
+    step("check", condition=_bad_condition, action=lambda ctx: "never"),
+])
+
+
+@prompt(model=BAD_MODEL)
+async def orch_bad_condition(p):
+    p.def_workflow("broken", [step("first", action=lambda ctx: 1), step("check", condition=_bad_condition, action=lambda ctx: 2)])
+    await p.run_workflow("broken")
+    p.user("unreachable")
