@@ -1,4 +1,5 @@
-"""Deliberately changed versions of tests/apps/replay_examples.replay_tools_state, registered
+"""Deliberately changed versions of tests/apps/replay_examples.replay_tools_state (and of its
+standalone replay_flow), registered
 under the same workflow name, for tests/test_replay.py to prove that the replay check
 catches an incompatible change (and to pin down what it does not catch).
 
@@ -8,8 +9,8 @@ sandbox re-imports this module, so it imports only lmthing, pydantic and the app
 
 from __future__ import annotations
 
-from lmthing import prompt, tool
-from tests.apps.replay_examples import TOOLS_STATE_MODEL, Note, replay_lookup
+from lmthing import call_agent, def_workflow, parallel, prompt, step, tool
+from tests.apps.replay_examples import TOOLS_STATE_MODEL, Note, replay_analyst, replay_lookup
 
 NAME = "replay_tools_state"
 
@@ -60,3 +61,12 @@ def reworded(p):
 
 
 INCOMPATIBLE = [lookup_in_workflow, lookup_other_activity]
+
+
+# The standalone replay_flow with its tool step moved after the parallel group: a run in
+# flight would see a child workflow where its history has an activity.
+flow_reordered = def_workflow("replay_flow", [
+    step("analyze", agent="replay_analyst", args={"task": "the parser"}),
+    step("fan", parallel({"a": call_agent("replay_analyst", {"task": "a"}), "b": call_agent("replay_analyst", {"task": "b"})})),
+    step("lookup", tool=replay_lookup, args={"city": "Lima"}),
+])

@@ -23,7 +23,8 @@ from temporalio.worker import Replayer
 
 import tests.apps as apps
 from lmthing.client import data_converter
-from lmthing.workers import collect, sandbox_runner
+from lmthing.workers import sandbox_runner
+from lmthing.workers.factory import collect_all
 from tests import replay_variants
 from tests.apps import replay_examples
 from tests.histories.record import machine_specific_strings, readable_text, workflow_id_for
@@ -38,8 +39,9 @@ def load(path: Path) -> WorkflowHistory:
 
 
 def all_prompts() -> list[type]:
-    prompts, _ = collect(f"tests.apps.{m.name}" for m in pkgutil.iter_modules(apps.__path__))
-    return prompts
+    """Every workflow type of the test apps: prompts and standalone orchestrations."""
+    prompts, _, orchestrations = collect_all(f"tests.apps.{m.name}" for m in pkgutil.iter_modules(apps.__path__))
+    return [*prompts, *orchestrations]
 
 
 def replayer(workflows: list[type]) -> Replayer:
@@ -50,6 +52,8 @@ def test_every_example_has_a_history() -> None:
     names = {p.name for p in HISTORY_FILES}
     for prompt in replay_examples.EXAMPLES:
         assert f"{prompt.spec.name.replace('_', '-')}.json" in names, "run python -m tests.histories.record"
+    for workflow_id in replay_examples.STANDALONE:
+        assert f"{workflow_id}.json" in names, f"run python -m tests.histories.record {workflow_id}"
     # The sub-agent example recorded its two concurrent child workflows too.
     assert sum(n.startswith("replay-subagent__researcher__") for n in names) == 2
     # The followed example holds the end-of-stream hand-over: its patch marker, then the
@@ -104,6 +108,17 @@ async def test_an_incompatible_change_fails_replay(variant: type, expected: str)
     result = await replayer([variant]).replay_workflow(history, raise_on_replay_failure=False)
     assert isinstance(result.replay_failure, workflow.NondeterminismError), result.replay_failure
     assert expected in str(result.replay_failure)
+
+
+async def test_a_reordered_standalone_workflow_fails_replay() -> None:
+    from lmthing.workers.factory import bind_to_module
+
+    bind_to_module(replay_variants.flow_reordered, replay_variants.__name__, "flow_reordered")
+    history = load(HISTORY_DIR / "replay-flow.json")
+    result = await replayer([replay_variants.flow_reordered, replay_variants.replay_analyst]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert isinstance(result.replay_failure, workflow.NondeterminismError), result.replay_failure
 
 
 async def test_replay_under_another_workflow_id_fails_for_a_parent() -> None:

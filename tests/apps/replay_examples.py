@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from lmthing import prompt, tool
+from lmthing import call_agent, def_workflow, parallel, prompt, step, tool
 from lmthing.testing import scripted_model, text, tool_call
 
 CITIES = {"paris": 18, "oslo": 4, "lima": 22, "cairo": 30}
@@ -175,8 +175,6 @@ def _define_agents(p) -> None:
 
 @prompt(model=ORCHESTRATION_MODEL)
 async def replay_workflow(p):
-    from lmthing import step
-
     _define_agents(p)
     p.def_workflow("review", [
         step("analyze", agent="analyzer", args={"task": "Score the code"}),
@@ -192,8 +190,6 @@ async def replay_workflow(p):
 
 @prompt(model=ORCHESTRATION_MODEL)
 async def replay_race(p):
-    from lmthing import call_agent
-
     _define_agents(p)
     p.def_parallel("race", {"fast": call_agent("fast"), "slow": call_agent("slow")}, aggregation="first")
     race = await p.run_parallel("race", {"task": "Answer"})
@@ -210,7 +206,21 @@ async def replay_debate(p):
     p.user("Who won the debate?")
 
 
+@prompt(model=scripted_model("replay-analyst", [lambda req: text(f"scored: {req.messages[-1].content}")]))
+def replay_analyst(p, args: Ask):
+    p.user(args.task)
+
+
+# A standalone workflow type (its agents are prompts, its tool an activity).
+replay_flow = def_workflow("replay_flow", [
+    step("analyze", agent="replay_analyst", args={"task": "the parser"}),
+    step("lookup", tool=replay_lookup, args={"city": "Lima"}),
+    step("fan", parallel({"a": call_agent("replay_analyst", {"task": "a"}), "b": call_agent("replay_analyst", {"task": "b"})})),
+])
+
 EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel, replay_workflow, replay_race, replay_debate]
+# Standalone orchestrations, recorded under their workflow id.
+STANDALONE = {"replay-flow": replay_flow}
 # Recorded again under another id with a caller following the run's stream to its end: that
 # history holds the end-of-stream hand-over (patch marker, the caller's last poll).
 FOLLOWED = {"replay-tools-state-followed": replay_tools_state}

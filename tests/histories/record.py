@@ -39,9 +39,10 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
-from lmthing.client import data_converter, start_prompt
+from lmthing.client import data_converter, start_orchestration, start_prompt
 from lmthing.workers import create_worker
 from lmthing.workers.dev_server import start_dev_server
+from lmthing.workflows.orchestration import is_orchestration
 
 HISTORY_DIR = Path(__file__).resolve().parent
 REPO_ROOT = HISTORY_DIR.parent.parent
@@ -98,7 +99,10 @@ def child_ids(history: WorkflowHistory) -> list[str]:
 
 
 async def record(client: Client, prompt: type, workflow_id: str, *, follow: bool = False) -> list[Path]:
-    handle = await start_prompt(client, prompt, id=workflow_id, task_queue=TASK_QUEUE)
+    if is_orchestration(prompt):
+        handle: Any = await start_orchestration(client, prompt, None, id=workflow_id, task_queue=TASK_QUEUE)
+    else:
+        handle = await start_prompt(client, prompt, id=workflow_id, task_queue=TASK_QUEUE)
     if follow:  # a caller reads the run's stream to its end, as `lmthing run` does
         await asyncio.wait_for(_drain(handle), 60)
     await asyncio.wait_for(handle.result(), 60)
@@ -127,10 +131,11 @@ async def _drain(handle: Any) -> None:
 
 async def main(only: list[str]) -> None:
     os.chdir(REPO_ROOT)
-    from tests.apps.replay_examples import EXAMPLES, FOLLOWED
+    from tests.apps.replay_examples import EXAMPLES, FOLLOWED, STANDALONE
 
     runs = [(prompt.spec.name.replace("_", "-"), prompt, False) for prompt in EXAMPLES]
     runs += [(workflow_id, prompt, True) for workflow_id, prompt in FOLLOWED.items()]
+    runs += [(workflow_id, flow, False) for workflow_id, flow in STANDALONE.items()]
     unknown = sorted(set(only) - {workflow_id for workflow_id, _, _ in runs})
     if unknown:
         raise SystemExit(f"no example recorded as {unknown}; known: {', '.join(w for w, _, _ in runs)}")
