@@ -132,6 +132,8 @@ class PromptWorkflow:
         self._span: Any = None  # the run's invoke_agent span, when tracing is on
         # Handoffs so far (def_handoff), to find the agent again after continue-as-new.
         self._handoffs: list[AgentFrame] = []
+        # The function and model the run is (they change at a handoff): its sub-agents' parent.
+        self._agent: tuple[_Body, str] | None = None
 
     @property
     def log_step(self) -> int:
@@ -318,6 +320,7 @@ class PromptWorkflow:
                 if handoff is not None:
                     body = self._hand_off(prompt, body, config, handoff, record)
                     model, options = self._model_of(config, body), self._options_of(config, body)
+                    self._agent = (body, model)  # sub-agents from now on are the new agent's
                 # What sub-agents cost during the step joins the run's totals.
                 usage, self._child_usage = usage + self._child_usage, Usage()
                 cost, self._child_cost = _add_cost(cost, self._child_cost), 0.0
@@ -391,6 +394,7 @@ class PromptWorkflow:
 
     def _start_prompt(self, body: _Body, config: RunConfig, carry: Carry, model: str) -> StatefulPrompt:
         """The run's prompt object (state and conversation from ``carry``) and its tool runner."""
+        self._agent = (body, model)
         self._prompt = prompt = StatefulPrompt(
             state=carry.state,
             messages=carry.messages,
@@ -412,7 +416,7 @@ class PromptWorkflow:
         self._runner = ToolRunner(
             humans=self._humans,
             workflow_id=workflow.info().workflow_id,
-            start_agent=lambda adef, a, cid, comp: self._start_agent(adef, a, cid, comp, body, config, model),
+            start_agent=lambda adef, a, cid, comp: self._start_agent(adef, a, cid, comp, *self._agent, config),
             fire=self._fire,
             current_step=lambda: self._status.step,
             start_prompt=lambda name, a, cid: self._start_prompt_child(name, a, cid, config),
@@ -580,7 +584,7 @@ class PromptWorkflow:
         return await self._run_child(name, child_id, name, [args, child_config])
 
     async def _start_agent(
-        self, adef: AgentDef, args: Any, child_id: str, composite: str | None, body: _Body, config: RunConfig, model: str
+        self, adef: AgentDef, args: Any, child_id: str, composite: str | None, body: _Body, model: str, config: RunConfig
     ) -> RunResult:
         frame = AgentFrame(
             body_args=_dump(body.args_for_children),

@@ -273,15 +273,19 @@ HANDOFF_MODEL = scripted_model(
     [
         # Step 0, as triage: two transfers in one reply (the first wins).
         [tool_call("transfer_to_billing", {"task": "refund order 7"}), tool_call("transfer_to_support", {"task": "x"})],
-        tool_call("refund", {"order": 7}),  # step 1, as billing
+        [tool_call("refund", {"order": 7}), tool_call("ledger", {"task": "log the refund of order 7"})],  # step 1, as billing
         text("Order 7 is refunded."),  # step 2, as billing
     ],
+    agents={"ledger": [text("logged")]},
 )
 
 
 def billing_agent(args: Task, child):
     child.def_system("role", "You are the billing agent.")
     child.def_tool("refund", "Refund an order", Refund, lambda a: {"refunded": a.order})
+    # A sub-agent of the agent the run was handed to: its child workflow finds it by
+    # re-running the triage prompt, then the billing agent's function.
+    child.def_agent("ledger", "Records payments", Task, answer_task)
     child.user("this message is not added: the conversation goes on")
 
 
