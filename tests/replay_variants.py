@@ -10,7 +10,7 @@ sandbox re-imports this module, so it imports only lmthing, pydantic and the app
 from __future__ import annotations
 
 from lmthing import call_agent, def_workflow, parallel, prompt, step, tool
-from tests.apps.replay_examples import TOOLS_STATE_MODEL, Note, replay_analyst, replay_lookup
+from tests.apps.replay_examples import TOOLS_STATE_MODEL, Note, replay_analyst, replay_lookup  # noqa: F401 (replay_analyst: flow_reordered's agent)
 
 NAME = "replay_tools_state"
 

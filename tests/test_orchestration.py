@@ -4,11 +4,8 @@ cancellation a real one, so the assertions read the histories the server recorde
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest

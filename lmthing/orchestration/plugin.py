@@ -145,7 +145,8 @@ async def _run_once(p: StatefulPrompt, kind: str, name: str, node: Node, value: 
     try:
         result = await _execute(p, kind, name, node, value, key or "default")
     except OrchestrationFailed as err:
-        set_runs(lambda prev: {**(prev or {}), memo_key: {"failed": str(err), "record": err.record, "kind": err.kind}})
+        failure = {"failed": str(err), "record": err.record, "kind": err.kind}
+        set_runs(lambda prev: {**(prev or {}), memo_key: failure})
         raise
     # The trace is on the step record already; the state keeps the outcome only.
     kept = result.model_dump(mode="json", exclude={"trace"}) if isinstance(result, BaseModel) else to_jsonable_python(result, fallback=repr)

@@ -23,9 +23,8 @@ from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 from lmthing.activities.names import MODEL_CALL
 from lmthing.observability import tracing
 from lmthing.orchestration import registry
-from lmthing.orchestration.plugin import orchestration_plugin
-from lmthing.prompt.agents import AgentDef, CompositeAgentDef, parse_structured
-from lmthing.prompt.stateful_prompt import PreparedStep, ScanStop, StatefulPrompt
+from lmthing.prompt.agents import AgentDef, parse_structured
+from lmthing.prompt.stateful_prompt import PreparedStep, StatefulPrompt
 from lmthing.prompt.stop import StopCondition
 from lmthing.prompt.humans import PendingRequest
 from lmthing.prompt.lifecycle import ErrorEvent, EventError, FinishEvent, LifecycleEvent, ModelCallEvent, StepEvent
@@ -43,6 +42,7 @@ from lmthing.prompt.types import (
 )
 
 from . import routing
+from .agent_body import BUILTIN_PLUGINS, AgentBody, agent_label, dump as _dump, handed_off, resolve_body
 from .config import AgentFrame, Carry, RunConfig
 from .errors import non_deterministic, user_error
 from .events import RunEvents, RunStream
@@ -54,8 +54,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 DEFAULT_MAX_STEPS = 20
-# Plugins every prompt run has (after the prompt's own): the orchestration API.
-BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin,)
 SCHEMA_RETRY_MESSAGE = (
     "Your previous response could not be used: {error}\n"
     "Respond again with only a JSON object that matches the schema."
@@ -78,25 +76,6 @@ class PromptSpec:
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     capabilities: tuple[str, ...] = ()
-
-
-@dataclass
-class _Body:
-    """The function that builds a run's prompt, and how the run is shaped."""
-
-    call: Callable[[StatefulPrompt], Any]
-    plugins: list[Any]
-    model: str | None
-    system: str | None
-    response_schema: type[BaseModel] | None
-    max_steps: int | None
-    schema_retries: int
-    parent_frames: list[AgentFrame]
-    args_for_children: Any
-    # The root prompt's stop condition; sub-agents stop on their answer or max_steps.
-    stop_when: StopCondition | None = None
-    # The run was handed to this agent (def_handoff): its own model, if it has one, wins.
-    handed_off: bool = False
 
 
 class PromptWorkflow:
@@ -133,7 +112,7 @@ class PromptWorkflow:
         # Handoffs so far (def_handoff), to find the agent again after continue-as-new.
         self._handoffs: list[AgentFrame] = []
         # The function and model the run is (they change at a handoff): its sub-agents' parent.
-        self._agent: tuple[_Body, str] | None = None
+        self._agent: tuple[AgentBody, str] | None = None
 
     @property
     def log_step(self) -> int:
@@ -277,7 +256,7 @@ class PromptWorkflow:
         until the model answers, a stop condition holds or the step budget is spent."""
         carry = carry or Carry()
         self._handoffs = list(carry.handoffs)
-        body = await self._resolve_body(args, config, carry.handoff_args)
+        body = await resolve_body(self.spec, config.agent_path, self._handoffs, args, carry.handoff_args)
         model = self._model_of(config, body)
         max_steps = config.max_steps or body.max_steps or self.spec.max_steps
         self._steps = list(carry.steps)
@@ -370,7 +349,7 @@ class PromptWorkflow:
         self._events.finish(step - 1, text, usage)
         return result
 
-    def _model_of(self, config: RunConfig, body: _Body) -> str:
+    def _model_of(self, config: RunConfig, body: AgentBody) -> str:
         """The run's model: the run config's, else the agent's, else the prompt's (an agent the
         run was handed to uses its own model first)."""
         model = (body.model if body.handed_off else None) or config.model or body.model or self.spec.model
@@ -385,14 +364,14 @@ class PromptWorkflow:
             self._span.set_attribute(tracing.REQUEST_MODEL, model)
         return model
 
-    def _options_of(self, config: RunConfig, body: _Body) -> ModelOptions:
+    def _options_of(self, config: RunConfig, body: AgentBody) -> ModelOptions:
         """The prompt's own model options, overridden field by field by the run config's."""
         options = ModelOptions.model_validate({**self.spec.options, **config.options.model_dump(exclude_none=True)})
         if body.response_schema is not None and options.response_format is None:
             options.response_format = {"name": body.response_schema.__name__, "schema": schema_of(body.response_schema)}
         return options
 
-    def _start_prompt(self, body: _Body, config: RunConfig, carry: Carry, model: str) -> StatefulPrompt:
+    def _start_prompt(self, body: AgentBody, config: RunConfig, carry: Carry, model: str) -> StatefulPrompt:
         """The run's prompt object (state and conversation from ``carry``) and its tool runner."""
         self._agent = (body, model)
         self._prompt = prompt = StatefulPrompt(
@@ -424,7 +403,7 @@ class PromptWorkflow:
         return prompt
 
     async def _model_step(
-        self, prompt: StatefulPrompt, body: _Body, config: RunConfig, model: str, options: ModelOptions, step: int
+        self, prompt: StatefulPrompt, body: AgentBody, config: RunConfig, model: str, options: ModelOptions, step: int
     ) -> tuple[PreparedStep, StepRecord, ModelResponse]:
         """Re-run the prompt function, prepare the step and call the model."""
         # A sub-agent started by the function itself (an orchestration) finds its definition
@@ -507,65 +486,24 @@ class PromptWorkflow:
             ) from None
 
     # ----------------------------------------------------------------------- sub-agents
-    async def _resolve_body(self, args: Any, config: RunConfig, handoff_args: Any = None) -> _Body:
-        """The root prompt function, or, for a sub-agent run, the agent's function; after a
-        handoff, the function of the agent the run was handed to."""
-        spec = self.spec
-        frames = [*config.agent_path, *self._handoffs]
-        stop_when = None if config.agent_path else spec.stop_when
-        if not frames:
-            root_args = _validate_args(spec, args)
-            call = (lambda p: spec.fn(p, root_args)) if spec.takes_args else spec.fn
-            return _Body(call, list(spec.plugins), None, None, None, None, 0, [], root_args, stop_when)
-        if self._handoffs:
-            args = handoff_args
-        plugins = list(spec.plugins)
-        first_args = _validate_args(spec, frames[0].body_args)
-        call = (lambda p: spec.fn(p, first_args)) if spec.takes_args else spec.fn
-        adef: AgentDef | None = None
-        for level, frame in enumerate(frames):
-            finder = StatefulPrompt(state=frame.state, plugins=[*plugins, *BUILTIN_PLUGINS], first_run=False, scan_only=True)
-            stopped_at = None
-            try:
-                await finder.run_body(call)
-            except ScanStop as stop:
-                stopped_at = str(stop)  # the function started something here: what it defined before counts
-            adef = _find_agent(finder, frame, level, stopped_at)
-            plugins = plugins + list(adef.plugins)
-            next_args = frames[level + 1].body_args if level + 1 < len(frames) else args
-            next_args, problem = adef.validate_args(next_args if next_args is not None else {})
-            if problem is not None:
-                raise ApplicationError(problem, type="InvalidAgentArgs", non_retryable=True)
-            call = _agent_call(adef, next_args)
-        assert adef is not None
-        return _Body(
-            call, plugins, adef.model, adef.system, adef.response_schema, adef.max_steps, adef.schema_retries,
-            list(frames), next_args, stop_when, handed_off=bool(self._handoffs),
-        )
-
-    def _hand_off(self, prompt: StatefulPrompt, body: _Body, config: RunConfig, handoff: tuple[str, Any],
-                  record: StepRecord) -> _Body:
+    def _hand_off(self, prompt: StatefulPrompt, body: AgentBody, config: RunConfig, handoff: tuple[str, Any],
+                  record: StepRecord) -> AgentBody:
         """Go on as agent ``handoff[0]`` (``def_handoff``): same conversation and state, the
         agent's function, system prompt, response schema and model from the next step on."""
         name, args = handoff
         adef = prompt.defined_agent(name)
         assert isinstance(adef, AgentDef)  # request_handoff checked it
-        frame = AgentFrame(body_args=_dump(body.args_for_children), state=self._prepared_state, agent=name)
         source = self._agent_label(config) or self.spec.name
+        frame = AgentFrame(body_args=_dump(body.args_for_children), state=self._prepared_state, agent=name)
         self._handoffs.append(frame)
-        new = _Body(
-            _agent_call(adef, args), [*body.plugins, *adef.plugins], adef.model, adef.system, adef.response_schema,
-            adef.max_steps, adef.schema_retries, [*body.parent_frames, frame], args, body.stop_when, handed_off=True,
-        )
+        new = handed_off(body, adef, args, frame)
         prompt.switch_definition(base_system=config.system or adef.system, response_schema=adef.response_schema,
                                  plugins=[*new.plugins, *BUILTIN_PLUGINS])
         record.orchestration.append({"kind": "handoff", "from": source, "to": name, "args": _dump(args)})
         return new
 
     def _agent_label(self, config: RunConfig) -> str | None:
-        """The agent this run is (``researcher/summarizer`` below the root, the handoff target
-        after a handoff); None for the root prompt itself."""
-        return "/".join(f.sub or f.agent for f in [*config.agent_path, *self._handoffs]) or None
+        return agent_label([*config.agent_path, *self._handoffs])
 
     async def _call_prompt(self, name: str, args: Any, key: str) -> dict[str, Any]:
         """``p.call_prompt``: another prompt of this worker, as a child workflow."""
@@ -584,7 +522,7 @@ class PromptWorkflow:
         return await self._run_child(name, child_id, name, [args, child_config])
 
     async def _start_agent(
-        self, adef: AgentDef, args: Any, child_id: str, composite: str | None, body: _Body, model: str, config: RunConfig
+        self, adef: AgentDef, args: Any, child_id: str, composite: str | None, body: AgentBody, model: str, config: RunConfig
     ) -> RunResult:
         frame = AgentFrame(
             body_args=_dump(body.args_for_children),
@@ -625,44 +563,6 @@ def _trimmed(record: StepRecord) -> StepRecord:
     conversation itself is carried whole), so continue-as-new input stays small."""
     request = record.request.model_copy(update={"conversation": Conversation()})
     return record.model_copy(update={"request": request})
-
-
-def _dump(value: Any) -> Any:
-    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
-
-
-def _validate_args(spec: PromptSpec, args: Any) -> Any:
-    if spec.args_model is None:
-        return args
-    try:
-        return spec.args_model.model_validate(args if args is not None else {})
-    except ValidationError as err:
-        raise ApplicationError(
-            f"Invalid input for prompt '{spec.name}': {format_validation_error(err)}",
-            type="InvalidPromptInput",
-            non_retryable=True,
-        ) from None
-
-
-def _find_agent(finder: StatefulPrompt, frame: AgentFrame, level: int, stopped_at: str | None = None) -> AgentDef:
-    found = finder.defined_agent(frame.agent)
-    if isinstance(found, CompositeAgentDef) and frame.sub:
-        found = found.member(frame.sub)
-    if not isinstance(found, AgentDef):
-        where = f"{frame.agent}.{frame.sub}" if frame.sub else frame.agent
-        early = (f" The parent's function was read up to its call of {stopped_at}(), which only a running parent "
-                 "makes: declare sub-agents before it.") if stopped_at else ""
-        raise ApplicationError(
-            f"Sub-agent '{where}' is no longer defined by its parent prompt (level {level}); "
-            f"the parent must define it with def_agent on every run.{early}",
-            type="AgentNotFound",
-            non_retryable=True,
-        )
-    return found
-
-
-def _agent_call(adef: AgentDef, args: Any) -> Callable[[StatefulPrompt], Any]:
-    return lambda p: adef.fn(args, p)
 
 
 def _config_or_default(config: Any) -> RunConfig:
