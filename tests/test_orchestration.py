@@ -205,3 +205,12 @@ async def test_a_standalone_team_vote_of_prompts(client: Client, worker) -> None
     assert result.tally == {"yes": 2, "no": 1} and result.winner == "yes"
     assert [b.member for b in result.ballots] == ["ballot_yes", "ballot_no", "ballot_yes2"]
     assert (await handle.steps())[0]["tally"] == {"yes": 2, "no": 1}
+
+
+async def test_every_agent_child_says_in_the_ui_which_agent_and_step_it_is(client: Client, worker) -> None:
+    handle = await start(client, app.orch_workflow)
+    await handle.result()
+    started = children_started(await events_of(client, handle.id))
+    summaries = [await (await client.get_workflow_handle(c).describe()).static_summary() for c in started]
+    assert summaries[0] == "agent analyzer · analyzer/workflow.review.default/analyze.0/1/analyzer"
+    assert summaries[1].startswith("agent flaky · flaky/workflow.review.default/flaky.0/1/")

@@ -32,7 +32,7 @@ from lmthing.prompt.types import RunResult
 
 from .config import RunConfig
 from .errors import non_deterministic
-from .tool_calls import ToolRunner, _cause_message, outcome_of
+from .tool_calls import ToolRunner, _cause_message, child_summary, outcome_of
 
 _IDENTIFIER = re.compile(r"[^0-9A-Za-z_]")
 
@@ -53,7 +53,7 @@ class WorkflowHost:
         self.running.append(name)
         try:
             result: RunResult = await workflow.execute_child_workflow(
-                name, args=[args, self.config], id=child_id, result_type=RunResult
+                name, args=[args, self.config], id=child_id, result_type=RunResult, static_summary=child_summary(name, child_id)
             )
         except ChildWorkflowError as err:
             return {"error": f"Agent '{name}' failed: {_cause_message(err)}"}

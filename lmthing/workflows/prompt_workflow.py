@@ -48,7 +48,7 @@ from .errors import non_deterministic, user_error
 from .events import RunEvents, RunStream
 from .humans import HumanLoop, RejectedDecision
 from .telemetry import WorkflowTelemetry
-from .tool_calls import ToolRunner, _cause_message
+from .tool_calls import ToolRunner, _cause_message, child_summary
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -542,7 +542,9 @@ class PromptWorkflow:
         step = self._status.step
         self._events.agent("agent_start", step, agent, child_id)
         try:
-            result: RunResult = await workflow.execute_child_workflow(workflow_type, args=args, id=child_id, result_type=RunResult)
+            result: RunResult = await workflow.execute_child_workflow(
+                workflow_type, args=args, id=child_id, result_type=RunResult, static_summary=child_summary(agent, child_id)
+            )
         except FailureError as err:
             self._events.agent("agent_finish", step, agent, child_id, error=_cause_message(err))
             raise

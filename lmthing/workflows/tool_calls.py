@@ -295,6 +295,13 @@ class ToolRunner:
         return outcome_of(result, structured=structured)
 
 
+def child_summary(agent: str, child_id: str) -> str:
+    """What the Temporal UI shows for an agent's child workflow (its type is the root prompt's
+    for a def_agent): the agent and where in the parent it was started."""
+    where = child_id.removeprefix(workflow.info().workflow_id + "/")
+    return f"agent {agent} · {where}" if where != agent else f"agent {agent}"
+
+
 def outcome_of(result: RunResult, *, structured: bool) -> dict[str, Any]:
     """What a finished sub-agent gives its caller: the model gets ``{"response",
     "validationError"?}`` (lmthing's shape); workflow-side callers also get ``structured``."""
