@@ -176,3 +176,29 @@ async def test_a_reply_too_large_for_a_payload_fails_once_not_forever(client, wo
     cause, events = await _failure(client, runs_app.huge_reply, config=RunConfig(stream=False))
     assert "The model's reply is 1600" in cause.message and "Lower max_output_tokens" in cause.message
     assert activity_attempts(events) == [1]  # non-retryable
+
+
+async def test_a_misspelt_workflow_type_fails_at_once_with_the_closest_name(client, worker):
+    """A run of a type the worker lacks fails at once with the types it has (no workflow task
+    retried forever, no traceback per attempt)."""
+    from temporalio.api.enums.v1 import EventType
+
+    target = client.service_client.config.target_host
+    workflow_id = new_id("misspelt")
+    proc = subprocess.run(
+        [
+            temporal_cli_path(), "workflow", "start", "--address", target, "--type", "standalone_reveiw",
+            "--task-queue", TEST_TASK_QUEUE, "--workflow-id", workflow_id, "--input", '{"files": []}',
+        ],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    handle = client.get_workflow_handle(workflow_id)
+    with pytest.raises(WorkflowFailureError) as info:
+        await handle.result()
+    message = str(info.value.cause)
+    assert info.value.cause.type == "UnknownWorkflowType"
+    assert "No prompt or workflow named 'standalone_reveiw' on task queue 'lmthing-tests'. Did you mean 'standalone_review'?" in message
+    assert "greet" in message  # the known types are listed
+    kinds = [e.event_type for e in (await handle.fetch_history()).events]
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in kinds

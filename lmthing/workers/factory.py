@@ -21,6 +21,7 @@ from lmthing.workflows.definition import check_importable, is_prompt
 from lmthing.workflows.orchestration import OrchestrationWorkflow, bind_to_module, check_agents_known, is_orchestration
 from lmthing.workflows.prompt_workflow import PromptWorkflow
 from lmthing.workflows.routing import set_routes
+from lmthing.workflows.unknown import UnknownWorkflow, set_known_types
 
 from .roles import Role, plan_pool
 
@@ -118,8 +119,11 @@ def create_worker(
     activities: list[Any] = [ModelActivities(providers or default_registry()).model_call] if plan.model_calls else []
     if plan.tools:
         activities += [*(tool_activity(t) for t in names.values()), unregistered_activity]
+    workflows = [*all_prompts, *orchestrations, *extra_workflows] if plan.workflows else []
     if plan.workflows:
         set_routes(plan.task_queue, plan.routes)
+        set_known_types(plan.task_queue, [n for n in (_type_name(w) for w in workflows) if n])
+        workflows.append(UnknownWorkflow)
     # Cancelling a run reaches a running model call only with a heartbeat reply, and the SDK
     # holds heartbeats back for up to 80% of the heartbeat timeout: cap that, so a cancelled
     # run closes its HTTP request within about a second.
@@ -128,12 +132,20 @@ def create_worker(
     return Worker(
         client,
         task_queue=plan.task_queue,
-        workflows=[*all_prompts, *orchestrations, *extra_workflows] if plan.workflows else [],
+        workflows=workflows,
         activities=activities,
         workflow_runner=sandbox_runner(),
         graceful_shutdown_timeout=graceful_shutdown_timeout,
         **worker_options,
     )
+
+
+def _type_name(cls: type) -> str | None:
+    """The workflow type name of a workflow class (None for a dynamic one)."""
+    from temporalio.workflow import _Definition
+
+    defn = _Definition.from_class(cls)
+    return defn.name if defn is not None else None
 
 
 def _tracing_plugins(client: Client) -> list[Any]:
