@@ -23,10 +23,11 @@ from rich.console import Console
 from rich.markup import escape
 from temporalio.client import Client
 from temporalio.exceptions import TemporalError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from lmthing.client import connect
-from lmthing.client.connect import DEFAULT_ADDRESS, ConnectionConfigError
+from lmthing.client.connect import DEFAULT_ADDRESS, ConnectionConfigError, TemporalUnreachable, namespace_missing_message
 from lmthing.workers import collect, create_worker
 from lmthing.workers.dev_server import port_in_use, start_dev_server
 from lmthing.workers.health import WorkerHealth, run_until_signal
@@ -64,6 +65,7 @@ def _execute(make: Callable[[], Awaitable[T]]) -> T:
     except CliError as err:
         err_console.print(f"[red]Error:[/red] {escape(str(err))}")
         raise typer.Exit(err.code) from None
+
     except KeyboardInterrupt:
         err_console.print("[yellow]Interrupted.[/yellow]")
         raise typer.Exit(130) from None
@@ -179,11 +181,21 @@ async def connect_to(address: str | None, namespace: str | None, **client_option
     """Connect with lmthing's client settings (``address`` None: $TEMPORAL_ADDRESS, else the
     Temporal profile, else localhost:7233; TLS / API key from TEMPORAL_* variables)."""
     try:
-        return await connect(address, namespace, **client_options)
+        client = await connect(address, namespace, **client_options)
     except ConnectionConfigError as err:
         raise CliError(str(err), code=2) from None
-    except RuntimeError as err:
-        raise CliError(f"Cannot connect to Temporal at {address or DEFAULT_ADDRESS}: {err}") from None
+    except TemporalUnreachable as err:
+        raise CliError(str(err)) from None
+    # A missing namespace would otherwise surface later, deep inside a worker or a query.
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+
+    try:
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(namespace_missing_message(client.namespace), code=2) from None
+        raise CliError(f"Temporal at {address or DEFAULT_ADDRESS} refused to describe namespace {client.namespace!r}: {err.message}") from None
+    return client
 
 
 async def _connect_for(address: str | None, namespace: str | None) -> Client:

@@ -134,10 +134,51 @@ def _read_tls_files(tls: ClientConfigTLS, environ: Mapping[str, str]) -> ClientC
     return tls
 
 
+class TemporalUnreachable(ConnectionError):
+    """No Temporal server answered at the address; the message says what to do."""
+
+
 async def connect(address: str | None = None, namespace: str | None = None, **client_options: Any) -> Client:
     """Connect with :func:`connect_options` (``address``, else ``TEMPORAL_ADDRESS``, else
     localhost:7233; TLS and API key from the environment) and lmthing's data converter.
-    ``client_options`` go to ``Client.connect`` (e.g. ``runtime=``, ``identity=``)."""
+    ``client_options`` go to ``Client.connect`` (e.g. ``runtime=``, ``identity=``).
+
+    Raises :class:`ConnectionConfigError` for an address that is not one and
+    :class:`TemporalUnreachable` when nothing answers, each with one line that says what to do."""
     options = connect_options(address, namespace)
     target = options.pop("target_host")
-    return await Client.connect(target, data_converter=data_converter(), **options, **client_options)
+    try:
+        return await Client.connect(target, data_converter=data_converter(), **options, **client_options)
+    except ValueError as err:
+        raise ConnectionConfigError(
+            f"{target!r} is not a Temporal address ({err}); give host:port, e.g. localhost:7233 "
+            "(--address or TEMPORAL_ADDRESS)."
+        ) from None
+    except RuntimeError as err:
+        raise TemporalUnreachable(unreachable_message(target, str(err))) from None
+
+
+def unreachable_message(target: str, error: str) -> str:
+    """One line for a failed connection (the SDK's is a Rust transport dump)."""
+    lowered = error.lower()
+    if "connection refused" in lowered or "connectionrefused" in lowered:
+        why = "the connection was refused (no server listens there)"
+    elif "dns error" in lowered or "lookup address" in lowered or "name or service not known" in lowered:
+        why = "the host name does not resolve"
+    elif "timed out" in lowered or "deadline" in lowered:
+        why = "the connection timed out"
+    elif "certificate" in lowered or "tls" in lowered or "handshake" in lowered:
+        why = "the TLS handshake failed (check TEMPORAL_TLS* and whether the server expects TLS)"
+    else:
+        why = error.split("\n", 1)[0][:200]
+    return (
+        f"Cannot connect to Temporal at {target}: {why}. For a local server run `lmthing dev`; "
+        "otherwise pass --address host:port or set TEMPORAL_ADDRESS."
+    )
+
+
+def namespace_missing_message(namespace: str) -> str:
+    return (
+        f"Namespace {namespace!r} does not exist on this Temporal server. Pass --namespace (or set "
+        f"TEMPORAL_NAMESPACE) to one that does, or create it: temporal operator namespace create --namespace {namespace}"
+    )
