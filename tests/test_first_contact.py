@@ -31,3 +31,72 @@ async def test_a_missing_namespace_gets_one_line(dev_env) -> None:
         assert done.code == 2, done.err
         assert "Namespace 'nope' does not exist on this Temporal server. Pass --namespace" in " ".join(done.err.split())
         assert "Traceback" not in done.err
+
+
+async def test_lmthing_run_says_how_to_decide_an_approval_and_finishes_once_decided() -> None:
+    """On the embedded server nobody could approve without its address: `lmthing run` prints
+    the exact command (address included), and the run finishes once it is used."""
+    import asyncio
+    import re
+    import shlex
+    import sys
+
+    from tests.support import REPO_ROOT, cli_env
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lmthing", "run", "tests.apps.humans_app", "--prompt", "pay",
+        cwd=REPO_ROOT, env=cli_env(), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    out = ""
+    try:
+        command = None
+        while command is None:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+            assert line, f"lmthing run ended before saying how to decide:\n{out}"
+            out += line
+            found = re.search(r"decide from another shell: (lmthing approve \S+ a\d+ --address \S+)", line)
+            command = found.group(1) if found else None
+        assert "Waiting for a person" in out and "approval a1: Send this payment?" in out
+        done = await lmthing(*shlex.split(command)[1:])
+        assert done.code == 0, done.err
+        rest = (await asyncio.wait_for(proc.stdout.read(), 60)).decode()
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert "Answer\ndone" in rest
+
+
+async def test_lmthing_run_in_a_terminal_asks_for_the_decision_itself() -> None:
+    import asyncio
+    import os
+    import pty
+    import sys
+
+    from tests.support import REPO_ROOT, cli_env
+
+    master, slave = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lmthing", "run", "tests.apps.humans_app", "--prompt", "pay",
+        cwd=REPO_ROOT, env=cli_env(), stdin=slave, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    os.close(slave)
+    assert proc.stdout is not None
+    out = ""
+    try:
+        while "Approve? [y/N]" not in out:
+            chunk = (await asyncio.wait_for(proc.stdout.read(200), 60)).decode()
+            assert chunk, f"lmthing run ended without asking:\n{out}"
+            out += chunk
+        os.write(master, b"y\n")
+        out += (await asyncio.wait_for(proc.stdout.read(), 60)).decode()
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        os.close(master)
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert "← send_money" in out and '"sent": 50' in out and "Answer\ndone" in out

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import sys
 from types import ModuleType
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -13,6 +15,7 @@ from rich.markup import escape
 from temporalio.client import Client, WorkflowFailureError
 
 from lmthing.client import PromptHandle, start_prompt
+from lmthing.prompt.humans import PendingRequest
 from lmthing.prompt.types import RunResult, StreamEvent
 from lmthing.workers import DEFAULT_TASK_QUEUE
 from lmthing.workflows import PromptWorkflow
@@ -98,13 +101,61 @@ async def run_with_worker(
     async with w:
         handle = await start_prompt(client, chosen, args, model=model, max_steps=max_steps, task_queue=task_queue)
         console.print(f"[bold]Running[/bold] {chosen.spec.name} as workflow [cyan]{handle.id}[/cyan]")
+        # The run may wait on a person; nobody could reach an embedded server without its address.
+        people = asyncio.create_task(_watch_people(handle, address or client.service_client.config.target_host, address is None))
         try:
             result = await follow(handle, EventPrinter())
         except WorkflowFailureError as err:
             _print_lookup(handle.id, client.namespace, address)
             raise CliError(f"Run failed: {cause_message(err)}") from None
+        finally:
+            people.cancel()
+            await asyncio.gather(people, return_exceptions=True)
     _print_result(result)
     _print_lookup(handle.id, client.namespace, address)
+
+
+# ------------------------------------------------------------------------ people in the loop
+async def _watch_people(handle: PromptHandle, address: str, embedded: bool) -> None:
+    """Say what the run waits for and how to decide it; in a terminal, ask right here."""
+    seen: set[str] = set()
+    while True:
+        await asyncio.sleep(0.3)
+        try:
+            pending = await handle.pending()
+        except Exception:  # noqa: BLE001 - the run may be between tasks or closing
+            continue
+        for item in pending:
+            if item.id in seen:
+                continue
+            seen.add(item.id)
+            _print_waiting(handle.id, item, address, embedded)
+            if sys.stdin.isatty():
+                await _decide_here(handle, item)
+
+
+def _print_waiting(workflow_id: str, item: PendingRequest, address: str, embedded: bool) -> None:
+    where = f" --address {address}"
+    if item.kind == "approval":
+        what = f"approval {item.id}: {item.message}" + (f" ({item.tool} {_shorten(_json(item.args))})" if item.tool else "")
+        how = (f"lmthing approve {workflow_id} {item.id}{where}   (or --deny, or --modify '<args JSON>')")
+    else:
+        what = f"question {item.id}: {item.message}" + (f" (options: {', '.join(item.options)})" if item.options else "")
+        how = f"lmthing answer {workflow_id} {item.id} '<your answer>'{where}"
+    console.print(f"  [bold yellow]Waiting for a person[/bold yellow] — {escape(what)}")
+    console.print(f"  [dim]decide from another shell: {escape(how)}[/dim]")
+    if embedded:
+        console.print("  [dim](the embedded server lives as long as this command)[/dim]")
+
+
+async def _decide_here(handle: PromptHandle, item: PendingRequest) -> None:
+    loop = asyncio.get_running_loop()
+    if item.kind == "approval":
+        reply = (await loop.run_in_executor(None, input, "  Approve? [y/N] ")).strip().lower()
+        await handle.decide(item.id, "approve" if reply in ("y", "yes") else "deny", by="lmthing run")
+    else:
+        reply = await loop.run_in_executor(None, input, "  Answer: ")
+        await handle.answer(item.id, reply, by="lmthing run")
 
 
 # ----------------------------------------------------------------------- following a run
