@@ -202,3 +202,36 @@ async def test_a_misspelt_workflow_type_fails_at_once_with_the_closest_name(clie
     assert "greet" in message  # the known types are listed
     kinds = [e.event_type for e in (await handle.fetch_history()).events]
     assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in kinds
+
+
+async def test_with_unknown_workflows_retry_another_worker_can_take_the_run(client):
+    """A pool during a rolling deploy: a worker that lacks the type lets Temporal retry the
+    workflow task, and a worker that has it finishes the run."""
+    import asyncio
+
+    from temporalio.api.enums.v1 import EventType
+
+    from lmthing.client import start_orchestration
+    from lmthing.workers import create_worker
+    from tests.apps import orchestration_app
+
+    queue = new_id("rolling")
+    async with create_worker(client, app="tests.apps.basics", task_queue=queue, unknown_workflows="retry"):
+        handle = await start_orchestration(client, orchestration_app.standalone_review, {"files": ["a.py"]},
+                                           id=new_id("rolling-run"), task_queue=queue)
+        for _ in range(100):  # the old worker takes the task and fails it (retried by Temporal)
+            kinds = [e.event_type for e in (await handle.handle.fetch_history()).events]
+            if EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED in kinds:
+                break
+            await asyncio.sleep(0.1)
+        assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED in kinds
+    async with create_worker(client, app="tests.apps.orchestration_app", task_queue=queue):
+        result = await asyncio.wait_for(handle.result(), 60)
+    assert result.output == {"text": "FIXED IT"}
+
+
+def test_unknown_workflows_must_be_fail_or_retry(client):
+    from lmthing.workers import create_worker
+
+    with pytest.raises(ValueError, match="unknown_workflows is 'fail' or 'retry', not 'ignore'"):
+        create_worker(client, app="tests.apps.basics", task_queue="x", unknown_workflows="ignore")

@@ -40,6 +40,11 @@ class LogFormat(str, Enum):
     json = "json"
 
 
+class UnknownWorkflows(str, Enum):
+    fail = "fail"
+    retry = "retry"
+
+
 class WorkerRole(str, Enum):
     all = "all"
     workflows = "workflows"
@@ -95,6 +100,15 @@ def worker(
     log_level: Annotated[
         str, typer.Option(envvar="LMTHING_LOG_LEVEL", help="Lowest level logged: debug, info, warning, error.")
     ] = "info",
+    unknown_workflows: Annotated[
+        UnknownWorkflows | None,
+        typer.Option(
+            envvar="LMTHING_UNKNOWN_WORKFLOWS",
+            help="A run of a workflow type this worker lacks: fail it at once, naming the known types (a misspelt "
+            "--type), or retry its workflow task as Temporal does (for pools whose workers may differ, e.g. during a "
+            "rolling deploy that adds a prompt).",
+        ),
+    ] = None,
     log_redact: Annotated[
         list[str] | None,
         typer.Option(
@@ -130,7 +144,8 @@ def worker(
         client = await connect_to(server_address(address), namespace)
         w = build_worker(
             client, module, plan.task_queue, shutdown_timeout,
-            role=plan.role, model_task_queue=model_queue, tool_task_queue=tool_queue, **options,
+            role=plan.role, model_task_queue=model_queue, tool_task_queue=tool_queue,
+            unknown_workflows=(unknown_workflows or UnknownWorkflows.fail).value, **options,
         )
         health = WorkerHealth(client, w)
         ops = await _start_ops_server(metrics_port, health, client, plan) if metrics_port is not None else None

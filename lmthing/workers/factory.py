@@ -76,6 +76,7 @@ def create_worker(
     tool_task_queue: str | None = None,
     providers: ProviderRegistry | None = None,
     graceful_shutdown_timeout: timedelta = timedelta(seconds=30),
+    unknown_workflows: str = "fail",
     **worker_options: Any,
 ) -> Worker:
     """A worker that runs the given prompts (as workflows) and tools (as activities).
@@ -88,7 +89,11 @@ def create_worker(
     and tool activities to ``tool_task_queue``, default ``<task_queue>-models`` / ``-tools``),
     ``models`` (model calls) or ``tools`` (``@tool`` activities). ``workflows=[...]`` adds
     workflow classes of your own (plain temporalio) to a worker that runs workflows; standalone
-    orchestrations (``def_workflow``...) in ``app`` are found like prompts. ``task_queue`` defaults to
+    orchestrations (``def_workflow``...) in ``app`` are found like prompts.
+    ``unknown_workflows``: ``"fail"`` ends a run of a workflow type this worker lacks at once,
+    naming the types it has (a misspelt ``--type``); ``"retry"`` keeps Temporal's default (the
+    workflow task fails and is retried, maybe by another worker): for pools whose workers may
+    differ, e.g. during a rolling deploy that adds a prompt. ``task_queue`` defaults to
     ``lmthing``, ``lmthing-models`` for ``models`` and ``lmthing-tools`` for ``tools``.
     Raises :class:`~lmthing.workers.roles.WorkerRoleError` (a ValueError) for options that
     do not fit the role.
@@ -119,11 +124,14 @@ def create_worker(
     activities: list[Any] = [ModelActivities(providers or default_registry()).model_call] if plan.model_calls else []
     if plan.tools:
         activities += [*(tool_activity(t) for t in names.values()), unregistered_activity]
+    if unknown_workflows not in ("fail", "retry"):
+        raise ValueError(f"create_worker: unknown_workflows is 'fail' or 'retry', not {unknown_workflows!r}")
     workflows = [*all_prompts, *orchestrations, *extra_workflows] if plan.workflows else []
     if plan.workflows:
         set_routes(plan.task_queue, plan.routes)
         set_known_types(plan.task_queue, [n for n in (_type_name(w) for w in workflows) if n])
-        workflows.append(UnknownWorkflow)
+        if unknown_workflows == "fail":
+            workflows.append(UnknownWorkflow)
     # Cancelling a run reaches a running model call only with a heartbeat reply, and the SDK
     # holds heartbeats back for up to 80% of the heartbeat timeout: cap that, so a cancelled
     # run closes its HTTP request within about a second.
