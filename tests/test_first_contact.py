@@ -100,3 +100,19 @@ async def test_lmthing_run_in_a_terminal_asks_for_the_decision_itself() -> None:
             proc.kill()
             await proc.wait()
     assert "← send_money" in out and '"sent": 50' in out and "Answer\ndone" in out
+
+
+async def test_a_tool_result_that_cannot_be_sent_fails_once_with_the_reason(client, worker) -> None:
+    from tests.apps import first_contact_app as app
+    from tests.support import activity_attempts, history, start
+
+    handle = await start(client, app.bad_tool_results)
+    result = await handle.result()
+    assert result.text == "done"  # the errors went back to the model, the run went on
+    opaque, huge = (await handle.steps())[0].tool_results
+    assert opaque.is_error and huge.is_error
+    assert "Tool 'returns_an_object' returned a dict that cannot be sent as JSON" in opaque.result["error"]
+    assert "Return JSON-compatible data" in opaque.result["error"]
+    assert "Tool 'returns_three_megabytes' returned 3,000,002 bytes; results over 1,500,000 bytes do not fit" in huge.result["error"]
+    events = await history(handle)
+    assert activity_attempts(events).count(1) == len(activity_attempts(events))  # nothing retried

@@ -20,6 +20,7 @@ from temporalio.contrib.workflow_streams import WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from lmthing.activities.limits import MAX_PAYLOAD_BYTES
 from lmthing.observability import metrics, tracing
 from lmthing.observability.logging import current_step
 from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent
@@ -37,9 +38,7 @@ from .providers.base import (
 # The run's stream topic (lmthing.workflows.events.EVENTS_TOPIC; activities do not import workflows).
 EVENTS_TOPIC = "events"
 HEARTBEAT_EVERY_SECONDS = 1.0
-# Temporal refuses payloads over 2 MB by default; a reply near that would fail the activity
-# completion on every attempt. Leave room for the rest of the workflow task.
-MAX_REPLY_BYTES = 1_500_000
+MAX_REPLY_BYTES = MAX_PAYLOAD_BYTES  # see activities/limits.py
 
 
 class StreamingSink:

@@ -10,11 +10,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import to_jsonable_python
+from pydantic_core import PydanticSerializationError, to_json, to_jsonable_python
 from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from lmthing.activities.limits import MAX_PAYLOAD_BYTES
 from lmthing.observability import metrics
 from lmthing.observability.logging import current_step
 from lmthing.prompt.tools import (
@@ -65,10 +66,33 @@ def tool_activity(tool: ActivityTool) -> Callable[..., Any]:
                 attempt=info.attempt,
             )
         result = await tool.fn(**kwargs) if is_async else await asyncio.to_thread(tool.fn, **kwargs)
-        return to_jsonable_python(result)
+        return _sendable(tool.name, result)
 
     run.__name__ = f"tool_{tool.name}"
     return activity.defn(name=tool.activity_name)(run)
+
+
+def _sendable(name: str, result: Any) -> Any:
+    """The tool's result as JSON data that fits a payload; anything else is a non-retryable
+    error that says why (running the tool again would return the same thing)."""
+    try:
+        data = to_jsonable_python(result)
+    except PydanticSerializationError as err:
+        raise ApplicationError(
+            f"Tool '{name}' returned a {type(result).__name__} that cannot be sent as JSON ({err}). Return "
+            "JSON-compatible data: dicts, lists, str, numbers, bools, None or pydantic models.",
+            type="ToolResultNotSerializable",
+            non_retryable=True,
+        ) from None
+    size = len(to_json(data))
+    if size > MAX_PAYLOAD_BYTES:
+        raise ApplicationError(
+            f"Tool '{name}' returned {size:,} bytes; results over {MAX_PAYLOAD_BYTES:,} bytes do not fit a Temporal "
+            "payload (the server's limit is 2 MB). Return a reference instead (a file name, a URL, an id) or less data.",
+            type="ToolResultTooLarge",
+            non_retryable=True,
+        )
+    return data
 
 
 @activity.defn(dynamic=True)
