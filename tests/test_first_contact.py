@@ -116,3 +116,18 @@ async def test_a_tool_result_that_cannot_be_sent_fails_once_with_the_reason(clie
     assert "Tool 'returns_three_megabytes' returned 3,000,002 bytes; results over 1,500,000 bytes do not fit" in huge.result["error"]
     events = await history(handle)
     assert activity_attempts(events).count(1) == len(activity_attempts(events))  # nothing retried
+
+
+async def test_answering_an_approval_or_deciding_a_question_names_the_right_command(client, worker) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from tests.apps import humans_app
+    from tests.support import pending_of, start
+
+    handle = await start(client, humans_app.pay)
+    [approval] = await pending_of(handle)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.answer(approval.id, "yes")
+    assert f"'{approval.id}' is a pending approval, not a question: decide it with lmthing approve" in str(refused.value.cause)
+    await handle.decide(approval.id, "approve")
+    await handle.result()

@@ -218,6 +218,10 @@ class HumanLoop:
         if done is not None or (waiting is not None and (waiting.decision or waiting.answer)):
             who = f" ({done.action} by {done.by})" if done else ""
             raise RejectedDecision(f"'{request_id}' was already decided{who}; a decision cannot be changed")
+        if waiting is not None and waiting.request.kind != kind:  # an approval answered, or a question decided
+            other = waiting.request.kind
+            how = "lmthing approve / handle.decide()" if other == "approval" else "lmthing answer / handle.answer()"
+            raise RejectedDecision(f"'{request_id}' is a pending {other}, not a {kind}: decide it with {how}")
         pending = ", ".join(w.request.id for w in self._pending.values() if w.request.kind == kind) or "none"
         raise RejectedDecision(f"No pending {kind} '{request_id}' (pending {kind}s: {pending})")
 
