@@ -33,7 +33,7 @@ async def test_hours_of_retry_backoff_are_durable_timers(time_skipping_env):
         steps = await handle.steps()
         events = await history(handle)
     assert result.text == "gave up retrying"
-    assert steps[0].tool_results[0].result == {"error": "Tool 'rate_limited' failed: 429 Too Many Requests"}
+    assert steps[0].tool_results[0].result == {"error": "429 Too Many Requests"}
     attempts = activity_attempts(events)
     assert max(attempts) == 3
     elapsed = events[-1].event_time.ToDatetime() - events[0].event_time.ToDatetime()
@@ -46,7 +46,7 @@ async def test_a_tool_past_its_timeout_is_retried_then_reported_to_the_model(cli
     steps = await handle.steps()
     assert result.text == "gave up waiting"
     error = steps[0].tool_results[0].result["error"]
-    assert error == "Tool 'hangs' failed: activity StartToClose timeout"
+    assert error == "activity StartToClose timeout"
     events = await history(handle)
     attempts = activity_attempts(events)
     assert max(attempts) == 2

@@ -49,12 +49,12 @@ async def test_invalid_arguments_go_back_to_the_model_without_scheduling(client,
     steps = await handle.steps()
     assert result.text == "recovered"
     bad_type, bad_json, unknown = (s.tool_results[0] for s in steps[:3])
-    assert bad_type.is_error and bad_type.result["error"].startswith("Invalid arguments for tool 'add': a:")
-    assert bad_json.is_error and "not valid JSON" in bad_json.result["error"]
-    assert unknown.is_error and unknown.result["error"] == "Unknown tool 'missing'. Available tools: add"
+    assert bad_type.is_error and bad_type.result["error"].startswith("Invalid input for tool add: Type validation failed: Value: ")
+    assert bad_json.is_error and bad_json.result["error"].startswith("Invalid input for tool add: JSON parsing failed: Text: ")
+    assert unknown.is_error and unknown.result["error"] == "Model tried to call unavailable tool 'missing'. Available tools: add."
     assert "lmthing.tool.add" not in scheduled_activities(await history(handle))
-    # The model sees the error as the tool's result.
-    assert '"error"' in steps[1].request.messages[-1].content
+    # The model sees the error as the tool's result: the bare message, as lmthing's did.
+    assert steps[1].request.messages[-1].content == bad_type.result["error"]
 
 
 async def test_a_failing_tool_is_retried_then_its_error_goes_to_the_model(client, worker):
@@ -63,7 +63,7 @@ async def test_a_failing_tool_is_retried_then_its_error_goes_to_the_model(client
     steps = await handle.steps()
     assert result.text == "it failed"
     error = steps[0].tool_results[0]
-    assert error.is_error and error.result == {"error": "Tool 'flaky' failed: upstream is down"}
+    assert error.is_error and error.result == {"error": "upstream is down"}
     events = await history(handle)
     attempts = activity_attempts(events)
     assert max(attempts) == 3  # the tool's retry policy: 3 attempts
@@ -90,8 +90,8 @@ async def test_callbacks_short_circuit_replace_recover_and_schema_errors(client,
     results = [s.tool_results[0] for s in steps[:5]]
     assert results[0].result == {"cached": True}
     assert results[1].result == {"sum": 30}
-    assert results[2].result == {"fallback": "Tool 'recovered' raised ValueError: bad input"}
-    assert results[3].is_error and results[3].result == {"error": "Tool 'kept_error' raised ValueError: bad input"}
+    assert results[2].result == {"fallback": "bad input"}  # on_error got {"error": message}, as in lmthing
+    assert results[3].is_error and results[3].result == {"error": "bad input"}
     assert results[4].is_error
     assert "does not match its response schema: sum: Field required" in results[4].result["error"]
     assert result.state["calls"] == ["executed"]  # by "replaced" only: "short" was short-circuited
@@ -109,9 +109,9 @@ async def test_composite_tool_runs_sub_calls_in_order_and_isolates_failures(clie
     assert steps[0].tool_results[0].result == {
         "results": [
             {"name": "write", "result": {"success": True}},
-            {"name": "read", "result": {"error": "Tool 'read' raised FileNotFoundError: missing.txt"}},
+            {"name": "read", "result": {"error": "missing.txt"}},
             {"name": "read", "result": {"content": "Hello"}},
-            {"name": "delete", "result": {"error": "Unknown sub-tool 'delete'. Available: write, read, add"}},
+            {"name": "delete", "result": {"error": "Unknown sub-tool: delete"}},
             {"name": "add", "result": {"sum": 9, "key": f"{handle.id}:call_0_0:4", "attempt": 1}},
         ]
     }
@@ -123,6 +123,6 @@ async def test_a_tool_the_worker_does_not_know_fails_fast_instead_of_waiting(cli
     result = await handle.result()
     error = (await handle.steps())[0].tool_results[0].result["error"]
     assert result.text == "went on"
-    assert error.startswith("Tool 'forgotten' failed: Activity 'lmthing.tool.forgotten' is not registered on this worker.")
+    assert error.startswith("Activity 'lmthing.tool.forgotten' is not registered on this worker.")
     assert "create_worker(tools=[...])" in error
     assert activity_attempts(await history(handle))[-2] == 1  # not retried

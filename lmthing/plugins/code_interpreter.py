@@ -68,12 +68,16 @@ class Signature:
     returns: str = "Any"
     description: str = ""
 
-    def render(self) -> str:
+    def params_text(self) -> str:
+        """``a: int, b: int = 2``: the keyword parameters, with their types."""
         parts = []
         for prm in self.params:
             t = type_name(prm.schema, self.defs)
             parts.append(f"{prm.name}: {t}" if prm.required else f"{prm.name}: {t} = {_default_repr(prm.schema)}")
-        return f"{self.name}({', '.join(parts)}) -> {self.returns}"
+        return ", ".join(parts)
+
+    def render(self) -> str:
+        return f"{self.name}({self.params_text()}) -> {self.returns}"
 
 
 def _default_repr(schema: dict[str, Any]) -> str:
@@ -1119,6 +1123,10 @@ def _plain_copy(value: Any) -> Any:
     return value
 
 
+VALIDATION_FAILED = "Python validation failed. Fix the errors and try again."
+RUNTIME_ERROR = "Runtime error during execution."
+
+
 async def run_code(
     code: str, signatures: dict[str, Signature], call: CallFunction, limits: Limits = Limits()
 ) -> dict[str, Any]:
@@ -1128,7 +1136,8 @@ async def run_code(
         return {
             "success": False,
             "errors": errors,
-            "message": f"The code was not run: {len(errors)} error(s). Fix them and call runToolCode again.",
+            # lmthing's text, with the language the model writes here.
+            "message": VALIDATION_FAILED,
         }
     interp = Interpreter(signatures, call, limits)
     try:
@@ -1137,7 +1146,7 @@ async def run_code(
         out: dict[str, Any] = {
             "success": False,
             "error": str(err),
-            "message": "The code stopped with an error; calls made before the error have taken effect.",
+            "message": RUNTIME_ERROR,
         }
         if interp.printed:
             out["output"] = interp.printed

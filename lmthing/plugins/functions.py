@@ -9,8 +9,9 @@ Pass ``plugins=[function_plugin]`` and, in the prompt function::
                          response_schema=Findings)
 
 The model gets **one** tool, ``runToolCode(code)``, on every step (lmthing lost it after the
-first), and a ``functions`` system part listing each function's signature and return type.
-It writes Python that calls the functions with keyword arguments::
+first), and an ``available_functions`` system part in lmthing's layout listing each
+function's parameters and return type (lmthing printed ``any`` for both unless the zod schema
+had a description). It writes Python that calls the functions with keyword arguments::
 
     r = calculate(a=15, b=27)
     p = math.multiply(a=r["sum"], b=2)
@@ -23,7 +24,8 @@ How a call runs:
    against signatures generated from the functions' schemas: syntax errors, forbidden
    constructs, unknown names/functions, unknown/missing/positional arguments and literal
    arguments of the wrong type come back as ``{"success": false, "errors": ["Line N: ...",
-   ...], "message"}`` and nothing runs.
+   ...], "message": "Python validation failed. Fix the errors and try again."}`` and nothing
+   runs.
 2. The code runs in a small AST-walking interpreter (``code_interpreter.py``) *inside the
    workflow*. It never uses ``exec``/``eval``; it can reach only its own variables, a few
    safe builtins and the registered functions, and it is bounded in evaluation steps,
@@ -43,7 +45,8 @@ Only the call that was in flight is retried.
 
 Result: ``{"success": true, "result": <final expression>, "output": <printed text>}`` or
 ``{"success": false, "error" | "errors": ..., "message": ...}``. A function that fails (after
-``on_error``) stops the script with ``Line N: <function>: <error>``.
+``on_error``) stops the script with ``Line N: <function>: <error>`` and lmthing's message
+``Runtime error during execution.``
 """
 
 from __future__ import annotations
@@ -68,21 +71,25 @@ from .code_interpreter import (
 )
 
 TOOL_NAME = "runToolCode"
-SYSTEM_PART = "functions"
+SYSTEM_PART = "available_functions"
 AGENT_PREFIX = "fn-"
 
 
 class RunToolCodeArgs(BaseModel):
-    code: str = Field(description="Python code that calls the available functions with keyword arguments")
+    # lmthing: "TypeScript code to execute. Can call any registered functions."
+    code: str = Field(description="Python code to execute. Can call any registered functions.")
 
 
+# lmthing's first sentence (Python for TypeScript), then how Python code calls the functions,
+# which lmthing never had to say (the model wrote TypeScript).
 TOOL_DESCRIPTION = (
-    "Run Python code that calls the functions listed in the system prompt (section "
-    "<functions>). Call them with keyword arguments, e.g. r = calculate(a=1, b=2); "
-    "namespaced functions as ns.fn(...). Results are plain dicts/lists: use r[\"key\"]. "
-    "Use print(...) for output; the value of a final expression is returned as the result. "
-    "Only a safe subset of Python is available: no imports, no def/class/lambda, no "
-    "attribute access except namespace functions and basic list/dict/str methods."
+    "Execute Python code that calls available functions. Code is validated before execution. "
+    "Call the functions listed in <available_functions> with keyword arguments, e.g. "
+    "r = calculate(a=1, b=2); namespaced functions as ns.fn(...). Results are plain "
+    "dicts/lists: use r[\"key\"]. Use print(...) for output; the value of a final expression "
+    "is returned as the result. Only a safe subset of Python is available: no imports, no "
+    "def/class/lambda, no attribute access except namespace functions and basic "
+    "list/dict/str methods."
 )
 
 
@@ -112,7 +119,8 @@ class FunctionDef:
         opts["response_schema"] = self.response_schema()
         if isinstance(self.fn, ActivityTool):
             opts.setdefault("critical", self.fn.critical)
-        return ToolDef(qualified, self.description, self.args_schema(), self.fn, **opts)
+        # lmthing's defFunction handed onError the Error itself (defTool: {error: message}).
+        return ToolDef(qualified, self.description, self.args_schema(), self.fn, on_error_gets_exception=True, **opts)
 
     def returns(self) -> str:
         rs = self.response_schema()
@@ -188,25 +196,32 @@ class _Registry:
         return out
 
     def render(self) -> str:
+        """The ``available_functions`` part, in lmthing's layout (``# Available Functions``,
+        a section per function, ``(agent)`` / ``(namespace)`` marks, registration order),
+        with the parameters and return type filled in."""
         sigs = self.signatures()
         lines = [
-            (
-                "Call these Python functions from code you pass to the runToolCode tool (keyword "
-                "arguments only; results are plain dicts/lists/values):"
-            ),
+            "# Available Functions",
+            "",
+            "You can call these functions using Python code via the runToolCode tool.",
+            "All code is validated before execution.",
             "",
         ]
+        opened: set[str] = set()
         for qualified, sig in sigs.items():
-            if "." in qualified:
-                continue
-            lines.append(f"def {sig.render()}")
-            lines.append(f"    # {sig.description}")
-        for ns, desc in self.namespaces.items():
-            lines.append(f"namespace {ns}:  # {desc}")
-            for qualified, sig in sigs.items():
-                if qualified.startswith(ns + "."):
-                    lines.append(f"    def {sig.render()}")
-                    lines.append(f"        # {sig.description}")
+            member = self.entries[qualified]
+            agent = " (agent)" if isinstance(member, FunctionAgentDef) else ""
+            ns, dot, _ = qualified.partition(".")
+            if dot and ns not in opened:
+                opened.add(ns)
+                lines += [f"## {ns} (namespace)", ""]
+            lines += [
+                f"{'###' if dot else '##'} {qualified}{agent}",
+                sig.description,
+                f"- Parameters: {sig.params_text() or '(none)'}",
+                f"- Returns: {sig.returns}",
+                "",
+            ]
         return "\n".join(lines)
 
 
@@ -251,7 +266,8 @@ def _add(p: Any, name: str, description: str, schema: Any, fn: Any, options: dic
         agents = [m for m in schema if isinstance(m, FunctionAgentDef)]
         if agents:
             reg_name = AGENT_PREFIX + name
-            p.def_agent(reg_name, description, [_agent(a.name, a.description, a.schema, a.fn, **a.options) for a in agents]).disable()
+            # Hidden: reachable from code only, never a tool of the model's.
+            p.def_agent(reg_name, description, [_agent(a.name, a.description, a.schema, a.fn, **a.options) for a in agents], hidden=True)
         for m in schema:
             reg.entries[f"{name}.{m.name}"] = m
             if isinstance(m, FunctionAgentDef):
@@ -259,7 +275,7 @@ def _add(p: Any, name: str, description: str, schema: Any, fn: Any, options: dic
     else:
         if agent:
             member: Member = func_agent(name, description, schema, fn, **options)
-            p.def_agent(AGENT_PREFIX + name, description, schema, fn, **options).disable()
+            p.def_agent(AGENT_PREFIX + name, description, schema, fn, **{**options, "hidden": True})
             reg.agent_names[name] = AGENT_PREFIX + name
         else:
             if fn is None and isinstance(schema, ActivityTool):
@@ -289,7 +305,8 @@ def _declare(p: Any, reg: _Registry) -> None:
                 if "error" in outcome:
                     raise ScriptError(f"Line {line}: {name}: {outcome['error']}")
                 if outcome.get("validationError"):
-                    raise ScriptError(f"Line {line}: {name}: {outcome['validationError']}")
+                    # lmthing: "Agent response validation failed: <parse or schema error>".
+                    raise ScriptError(f"Line {line}: {name}: Agent response validation failed: {outcome['validationError']}")
                 text = outcome.get("response", "")
                 if member.options.get("response_schema") is not None:
                     try:

@@ -12,8 +12,10 @@ function; it returns ``(tasks, set_tasks)`` and gives the model three tools:
   be failed.
 
 Every result is ``{"success", "taskId", "message"}`` plus ``"task"`` (the task after the
-call) when the id exists. An unknown id names the ids that exist; an invalid transition
-names the ids the same tool *can* act on.
+call) when the id exists; the messages are lmthing's, word for word (an unknown id names the
+ids that exist). The ``taskId`` parameter lists the current ids as an ``enum`` (lmthing
+listed the initial ones), but any string is accepted, so a wrong one gets the "not found"
+message rather than a validation error.
 
 Every model call gets a ``taskList`` system part rendered by :func:`render_task_status`
 (lmthing re-rendered it only on steps where the list changed and dropped it otherwise; we
@@ -24,9 +26,10 @@ so it is durable and visible through the ``state`` query.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 STATE_KEY = "taskList"
 SYSTEM_PART = "taskList"
@@ -56,6 +59,19 @@ class FailTaskArgs(TaskIdArgs):
     reason: str | None = Field(default=None, description="The reason why the task failed")
 
 
+@lru_cache(maxsize=256)
+def _args_models(ids: tuple[str, ...]) -> tuple[type[TaskIdArgs], type[FailTaskArgs]]:
+    """The tools' argument models with ``taskId`` shown as an enum of ``ids`` (lmthing's
+    ``z.enum(taskIds)``); validation still takes any string."""
+    if not ids:
+        return TaskIdArgs, FailTaskArgs
+    field = (str, Field(description="The ID of the task", json_schema_extra={"enum": list(ids)}))
+    return (
+        create_model("TaskIdArgs", __base__=TaskIdArgs, taskId=field),
+        create_model("FailTaskArgs", __base__=FailTaskArgs, taskId=field),
+    )
+
+
 def _normalize(tasks: Iterable[Any] | None) -> list[dict[str, Any]]:
     """Validate tasks (dicts or :class:`Task`) and store them as JSON-compatible dicts."""
     out: list[dict[str, Any]] = []
@@ -65,15 +81,14 @@ def _normalize(tasks: Iterable[Any] | None) -> list[dict[str, Any]]:
     return out
 
 
-def _ids(tasks: list[dict[str, Any]], statuses: tuple[str, ...] | None = None) -> str:
-    ids = [t["id"] for t in tasks if statuses is None or t["status"] in statuses]
-    return ", ".join(ids) if ids else "(none)"
+def _ids(tasks: list[dict[str, Any]]) -> str:
+    return ", ".join(t["id"] for t in tasks)
 
 
 def render_task_status(tasks: Iterable[Any]) -> str:
-    """The status block the model sees every step (the value of the ``taskList`` part).
-
-    Four sections in this order, each always present (``  (none)`` when empty)::
+    """The status block the model sees every step (the value of the ``taskList`` part), as
+    lmthing wrote it: In Progress, Pending and Completed always (``  (none)`` when empty),
+    Failed only when a task failed::
 
         ## Current Task Status
 
@@ -87,9 +102,6 @@ def render_task_status(tasks: Iterable[Any]) -> str:
         ### Completed (0)
           (none)
 
-        ### Failed (0)
-          (none)
-
         Use "startTask" to begin a pending task, "completeTask" when finished, and "failTask" if there is an error.
     """
     items = _normalize(tasks)
@@ -99,16 +111,13 @@ def render_task_status(tasks: Iterable[Any]) -> str:
         lines = "\n".join(f"  - [{t['id']}] {t['name']}" for t in chosen) or "  (none)"
         return f"### {title} ({len(chosen)})\n{lines}"
 
-    return "\n\n".join(
-        [
-            "## Current Task Status",
-            section("In Progress", "in_progress"),
-            section("Pending", "pending"),
-            section("Completed", "completed"),
-            section("Failed", "failed"),
-            CLOSING_LINE,
-        ]
-    )
+    text = "\n\n".join(
+        ["## Current Task Status", section("In Progress", "in_progress"), section("Pending", "pending"), section("Completed", "completed")]
+    ) + "\n\n"
+    if any(t["status"] == "failed" for t in items):
+        # lmthing's template: one newline, not two, between the failed tasks and the last line.
+        text += section("Failed", "failed") + "\n"
+    return text + CLOSING_LINE
 
 
 def def_task_list(p: Any, tasks: Iterable[Any] | None = None) -> tuple[list[dict[str, Any]], Callable[[Any], None]]:
@@ -169,13 +178,7 @@ def def_task_list(p: Any, tasks: Iterable[Any] | None = None) -> tuple[list[dict
         if status == "in_progress":
             return result(True, args.taskId, f'Task "{name}" is already in progress', task)
         if status == "completed":
-            return result(
-                False,
-                args.taskId,
-                f'Task "{name}" is already completed and cannot be restarted. '
-                f"Tasks you can start: {_ids(items, ('pending', 'failed'))}",
-                task,
-            )
+            return result(False, args.taskId, f'Task "{name}" is already completed and cannot be restarted', task)
         updated = update(args.taskId, status="in_progress")
         if status == "failed":
             return result(True, args.taskId, f'Restarted failed task: "{name}"', updated)
@@ -189,13 +192,7 @@ def def_task_list(p: Any, tasks: Iterable[Any] | None = None) -> tuple[list[dict
         if status == "completed":
             return result(True, args.taskId, f'Task "{name}" is already completed', task)
         if status == "pending":
-            return result(
-                False,
-                args.taskId,
-                f'Task "{name}" is still pending. Use startTask first to begin work on it. '
-                f"Tasks you can complete: {_ids(items, ('in_progress', 'failed'))}",
-                task,
-            )
+            return result(False, args.taskId, f'Task "{name}" is still pending. Use startTask first to begin work on it.', task)
         updated = update(args.taskId, status="completed")
         return result(True, args.taskId, f'Completed task: "{name}"', updated)
 
@@ -207,36 +204,33 @@ def def_task_list(p: Any, tasks: Iterable[Any] | None = None) -> tuple[list[dict
         if status == "failed":
             return result(True, args.taskId, f'Task "{name}" is already failed', task)
         if status == "completed":
-            return result(
-                False,
-                args.taskId,
-                f'Task "{name}" is already completed and cannot be failed. '
-                f"Tasks you can fail: {_ids(items, ('pending', 'in_progress'))}",
-                task,
-            )
+            return result(False, args.taskId, f'Task "{name}" is already completed and cannot be failed', task)
+        # lmthing: metadata {...metadata, failureReason: reason}; without a reason the key is
+        # undefined, so the task shows "metadata": {} (or its other keys).
         metadata = {k: v for k, v in (task.get("metadata") or {}).items() if k != "failureReason"}
         if args.reason:
             metadata["failureReason"] = args.reason
-        updated = update(args.taskId, status="failed", metadata=metadata or None)
+        updated = update(args.taskId, status="failed", metadata=metadata)
         suffix = f" - {args.reason}" if args.reason else ""
         return result(True, args.taskId, f'Failed task: "{name}"{suffix}', updated)
 
+    id_args, fail_args = _args_models(tuple(t["id"] for t in now()))
     p.def_tool(
         "startTask",
         "Mark a task as started/in-progress. Call this before beginning work on a task.",
-        TaskIdArgs,
+        id_args,
         start_task,
     )
     p.def_tool(
         "completeTask",
         "Mark a task as completed. Call this when you have finished work on a task.",
-        TaskIdArgs,
+        id_args,
         complete_task,
     )
     p.def_tool(
         "failTask",
         "Mark a task as failed. Call this when a task cannot be completed due to an error or blocker.",
-        FailTaskArgs,
+        fail_args,
         fail_task,
     )
     # No deps: the block is added to every model call (lmthing re-rendered it only when the

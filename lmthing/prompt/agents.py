@@ -10,9 +10,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ValidationError
 
 from .render import RESPONSE_SCHEMA_INSTRUCTION
-from .tools import CompositeDef, format_validation_error, schema_of, validate_args
+from .tools import CompositeDef, format_validation_error, inline_refs, parse_tool_input, schema_of, validate_args
 
 AgentFn = Callable[..., Any]
+
+# The system parts lmthing gave a sub-agent for its system= option and response schema.
+RESPONSE_FORMAT_PART = "responseFormat"
+AGENT_SYSTEM_PART = "agentSystem"
 
 
 @dataclass
@@ -41,12 +45,19 @@ class AgentDef:
     def validate_args(self, raw: dict[str, Any] | str) -> tuple[Any, str | None]:
         return validate_args(self.schema, raw, self.name)
 
+    def parse_input(self, raw: dict[str, Any] | str) -> tuple[Any, str | None]:
+        """Arguments from the model, with lmthing's error text (see ``parse_tool_input``)."""
+        return parse_tool_input(self.schema, raw, self.name)
+
 
 @dataclass
 class CompositeAgentDef(CompositeDef):
     """A composite agent (``def_agent(name, description, [agent(...), ...])``)."""
 
     label: ClassVar[str] = "sub-agents"
+    member_label: ClassVar[str] = "agent"
+    # Not offered to the model: its members are run from workflow-side code only.
+    hidden: bool = False
 
     @property
     def sub_agents(self) -> list[AgentDef]:
@@ -59,7 +70,72 @@ def agent(name: str, description: str, schema: Any, fn: AgentFn, **options: Any)
 
 
 def response_schema_instruction(schema: type[BaseModel]) -> str:
-    return RESPONSE_SCHEMA_INSTRUCTION.format(schema=json.dumps(schema.model_json_schema(), indent=2))
+    """lmthing's instruction, with the schema as lmthing wrote it (see :func:`lmthing_schema`)."""
+    return RESPONSE_SCHEMA_INSTRUCTION.format(schema=json.dumps(lmthing_schema(schema), indent=2, ensure_ascii=False))
+
+
+def lmthing_schema(schema: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema lmthing printed in its response-schema instruction, for a pydantic model.
+
+    lmthing converted its zod schema by hand: objects as ``{type, properties, required}``
+    (``required`` left out when empty), strings, numbers and booleans as ``{type,
+    description?}`` (integers are numbers), arrays as ``{type, items}``, optional fields as
+    their inner type, nullable ones with ``nullable: true``; no titles, defaults or
+    ``additionalProperties``. Kinds lmthing printed as ``{"type": "any"}`` (enums, literals,
+    unions, maps, tuples...) keep pydantic's JSON schema here, so the model still sees the
+    allowed values.
+    """
+    root = inline_refs(schema_of(schema) if not isinstance(schema, dict) else schema)
+    return _lm_node(root)
+
+
+def _lm_node(node: dict[str, Any], description: str | None = None, optional: bool = False) -> dict[str, Any]:
+    description = node.get("description", description)
+    kind = node.get("type")
+    variants = node.get("anyOf") or node.get("oneOf")
+    if variants and not kind:
+        not_null = [v for v in variants if v.get("type") != "null"]
+        if len(not_null) == 1 and len(not_null) < len(variants):
+            inner = _lm_node(not_null[0], description)
+            # `x: T | None = None` is Python's optional field (zod's .optional(): the inner
+            # type); a required `x: T | None` is zod's .nullable().
+            if optional and node.get("default", ...) is None:
+                return inner
+            return {**inner, "nullable": True}
+        return _stripped(node)
+    if "enum" in node or "const" in node:
+        return _stripped(node)
+    if kind == "object" and "properties" in node:
+        required = [k for k in node["properties"] if k in node.get("required", [])]
+        out: dict[str, Any] = {
+            "type": "object",
+            "properties": {k: _lm_node(v, optional=k not in required) for k, v in node["properties"].items()},
+        }
+        if required:
+            out["required"] = required
+        return out
+    if kind in ("string", "number", "integer", "boolean"):
+        out = {"type": "number" if kind == "integer" else kind}
+        if description is not None:
+            out["description"] = description
+        return out
+    if kind == "array" and isinstance(node.get("items"), dict):
+        return {"type": "array", "items": _lm_node(node["items"])}
+    return _stripped(node)
+
+
+def _stripped(node: Any, names: bool = False) -> Any:
+    """Pydantic's schema for a kind lmthing could not print, without its titles (``names``:
+    the keys are property names, kept whatever they are)."""
+    if isinstance(node, dict):
+        return {
+            k: _stripped(v, names=k == "properties" and not names)
+            for k, v in node.items()
+            if names or not (k == "title" and isinstance(v, str))
+        }
+    if isinstance(node, list):
+        return [_stripped(v) for v in node]
+    return node
 
 
 def parse_structured(text: str, schema: type[BaseModel]) -> tuple[Any, str | None]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from .agents import AgentDef, CompositeAgentDef, response_schema_instruction
+from .agents import AGENT_SYSTEM_PART, RESPONSE_FORMAT_PART, AgentDef, CompositeAgentDef, response_schema_instruction
 from .definitions import Definition, Kind
 from .humans import ApprovalPolicy, DecisionRecord, HumanHost, as_timedelta
 from .instruments import (
@@ -81,6 +81,9 @@ class PreparedStep:
     callables: dict[str, Callable_]
     state_snapshot: dict[str, Any] = field(default_factory=dict)
     approvals: dict[str, ApprovalPolicy] = field(default_factory=dict)
+    # Every tool and agent the prompt defines at this step, in definition order, whether or
+    # not it is offered at this call (disabled, filtered): lmthing's "Available tools" list.
+    defined: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -117,6 +120,7 @@ class StatefulPrompt:
         base_system: str | None = None,
         response_schema: Any = None,
         first_run: bool = True,
+        agent_system: str | None = None,
         host: HumanHost | None = None,
         agent_runner: AgentRunner | None = None,
         tool_runner: ToolRunnerHook | None = None,
@@ -147,12 +151,18 @@ class StatefulPrompt:
         self._messages: list[Message] = list(messages or [])
         self._plugins = list(plugins)
         self._base_system = base_system
+        # A sub-agent's own system= option: lmthing put it in an <agentSystem> part (or, with a
+        # response schema, in the <responseFormat> part before the instruction).
+        self._agent_system = agent_system
         self._response_schema = response_schema
         self._first_run = first_run
         self._systems: dict[str, str] = {}
         self._variables: dict[str, _Variable] = {}
         self._tools: dict[str, ToolDef | CompositeToolDef] = {}
         self._agents: dict[str, AgentDef | CompositeAgentDef] = {}
+        # Tools and agents in definition order, as lmthing kept them in one object (a name
+        # redefined keeps its place; one dropped by reconciliation and defined again goes last).
+        self._order: dict[str, None] = {}
         self._seen: set[tuple[Kind, str]] = set()
         self._effects: list[Effect] = []
         self._effect_memory: list[Any] = []
@@ -330,6 +340,7 @@ class StatefulPrompt:
         self._check_tool_name(tdef.name, "def_tool")
         self._tools[tdef.name] = tdef
         self._agents.pop(tdef.name, None)
+        self._order.setdefault(tdef.name, None)
         return self._mark(Kind.TOOL, tdef.name)
 
     def def_agent(self, name: str, description: str, schema: Any, fn: Any = None, **options: Any) -> Definition:
@@ -339,13 +350,14 @@ class StatefulPrompt:
         if isinstance(schema, list):
             if not all(isinstance(a, AgentDef) for a in schema):
                 raise PromptError(f"def_agent({name!r}): composite items must come from agent(name, description, schema, fn)")
-            adef = CompositeAgentDef(name, description, list(schema))
+            adef = CompositeAgentDef(name, description, list(schema), hidden=bool(options.get("hidden", False)))
         else:
             if fn is None or not callable(fn):
                 raise PromptError(f"def_agent({name!r}): give a function fn(args, child_prompt)")
             adef = AgentDef(name, description, schema, fn, **options)
         self._agents[name] = adef
         self._tools.pop(name, None)
+        self._order.setdefault(name, None)
         return self._mark(Kind.AGENT, name)
 
     def defined_agent(self, name: str) -> AgentDef | CompositeAgentDef | None:
@@ -484,10 +496,13 @@ class StatefulPrompt:
         handoff, self._handoff = self._handoff, None
         return handoff
 
-    def switch_definition(self, *, base_system: str | None, response_schema: Any, plugins: Iterable[Any]) -> None:
+    def switch_definition(
+        self, *, base_system: str | None, response_schema: Any, plugins: Iterable[Any], agent_system: str | None = None
+    ) -> None:
         """Go on with another agent's definition (a handoff): the conversation and state stay;
         definitions, effects and their memory come from the new function from its next run."""
         self._base_system = base_system
+        self._agent_system = agent_system
         self._response_schema = response_schema
         self._plugins = list(plugins)
         self._effect_memory = []
@@ -515,8 +530,8 @@ class StatefulPrompt:
         return [{"type": kind.value, "name": name} for kind, name in self._reminded]
 
     def _remind(self, kind: Kind, name: str) -> None:
-        if (kind, name) not in self._reminded:
-            self._reminded.append((kind, name))
+        # Every call counts, as in lmthing (reminding twice lists the item twice).
+        self._reminded.append((kind, name))
 
     def _disable(self, kind: Kind, name: str) -> None:
         self._disabled.add((kind, name))
@@ -572,6 +587,9 @@ class StatefulPrompt:
             for name in list(store):
                 if not any((k, name) in self._seen for k in kinds):
                     del store[name]
+        for name in list(self._order):
+            if name not in self._tools and name not in self._agents:
+                del self._order[name]
 
     async def prepare_step(self, step: int) -> PreparedStep:
         """Effects, disables, step modifications, system prompt and reminder for one call."""
@@ -580,7 +598,7 @@ class StatefulPrompt:
         ctx = PromptContext(
             messages=list(self._messages),
             step_number=step,
-            tools=NameCollection(list(self._tools) + list(self._agents)),
+            tools=NameCollection(self._defined_names()),
             systems=NameCollection(list(self._systems)),
             variables=NameCollection(list(self._variables)),
             last_tool=self._last_tool,
@@ -620,7 +638,12 @@ class StatefulPrompt:
             callables=callables,
             state_snapshot=state_snapshot,
             approvals=dict(self._approval_policies),
+            defined=self._defined_names(),
         )
+
+    def _defined_names(self) -> list[str]:
+        """Tools and agents in definition order (hidden agents are no tools of the model's)."""
+        return [n for n in self._order if n in self._tools or not getattr(self._agents.get(n), "hidden", False)]
 
     def _render_system(self, disabled: set[tuple[Kind, str]], mods: StepModifications) -> str | None:
         parts = [(n, v) for n, v in self._systems.items() if (Kind.SYSTEM, n) not in disabled]
@@ -634,18 +657,25 @@ class StatefulPrompt:
             rendered.append(render_data_variable(name, var.value) if var.is_data else render_variable(name, var.value))
         for name, value, is_data in mods.extra_variables:
             rendered.append(render_data_variable(name, value) if is_data else render_variable(name, str(value)))
-        base = self._base_system
+        # lmthing gave a sub-agent its system= and response-schema instruction as the child's
+        # first system part: <responseFormat> (system, blank line, instruction) or <agentSystem>.
         if self._response_schema is not None:
             instruction = response_schema_instruction(self._response_schema)
-            base = f"{base}\n\n{instruction}" if base else instruction
-        return render_system_prompt(base, parts, rendered)
+            value = f"{self._agent_system}\n\n{instruction}" if self._agent_system else instruction
+            parts = [(RESPONSE_FORMAT_PART, value), *parts]
+        elif self._agent_system:
+            parts = [(AGENT_SYSTEM_PART, self._agent_system), *parts]
+        return render_system_prompt(self._base_system, parts, rendered)
 
     def _active_callables(self, disabled: set[tuple[Kind, str]], mods: StepModifications) -> dict[str, Callable_]:
         out: dict[str, Callable_] = {}
-        for name, t in self._tools.items():
-            if (Kind.TOOL, name) not in disabled:
-                out[name] = t
-        for name, a in self._agents.items():
+        for name in self._order:
+            t = self._tools.get(name)
+            if t is not None:
+                if (Kind.TOOL, name) not in disabled:
+                    out[name] = t
+                continue
+            a = self._agents[name]
             if (Kind.AGENT, name) not in disabled and not getattr(a, "hidden", False):
                 out[name] = a
         if mods.tool_allow is not None:
@@ -661,7 +691,8 @@ class StatefulPrompt:
 
     def record_tool_results(self, results: list[ToolResult], args_by_id: dict[str, Any]) -> None:
         for r in results:
-            self._messages.append(Message(role="tool", tool_call_id=r.tool_call_id, name=r.name, content=_as_text(r.result)))
+            content = r.content if r.content is not None else _as_text(r.result)
+            self._messages.append(Message(role="tool", tool_call_id=r.tool_call_id, name=r.name, content=content))
         if results:
             last = results[-1]
             self._last_tool = LastTool(last.name, args_by_id.get(last.tool_call_id), last.result, last.is_error)
@@ -695,8 +726,10 @@ def _tool_definition(c: Callable_) -> ToolDefinition:
 
 
 def _as_text(value: Any) -> str:
+    """A tool result as the model reads it: text as is, anything else as compact JSON (what
+    JSON.stringify gives lmthing's providers)."""
     import json
 
     if isinstance(value, str):
         return value
-    return json.dumps(to_jsonable_python(value), ensure_ascii=False)
+    return json.dumps(to_jsonable_python(value), ensure_ascii=False, separators=(",", ":"))

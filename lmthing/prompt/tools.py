@@ -161,6 +161,64 @@ def validate_args(schema: type[BaseModel] | dict[str, Any] | None, raw: dict[str
     return raw, None
 
 
+def parse_tool_input(schema: type[BaseModel] | dict[str, Any] | None, raw: dict[str, Any] | str, name: str) -> tuple[Any, str | None]:
+    """:func:`validate_args` for a call the model made, with the error the model is shown in
+    lmthing's words (the AI SDK's ``InvalidToolInputError``): ``Invalid input for tool <name>:
+    JSON parsing failed: Text: <text>.`` / ``Type validation failed: Value: <JSON>.``, then
+    ``\nError message: <what is wrong>`` (pydantic's account of it here, zod's there)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else {}
+        except json.JSONDecodeError as err:
+            return None, f"Invalid input for tool {name}: JSON parsing failed: Text: {raw}.\nError message: {err}"
+    value = json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
+    if not isinstance(raw, dict):
+        problem = f"expected a JSON object, got {type(raw).__name__}"
+        return None, f"Invalid input for tool {name}: Type validation failed: Value: {value}.\nError message: {problem}"
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        try:
+            return schema.model_validate(raw), None
+        except ValidationError as err:
+            problem = format_validation_error(err)
+            return None, f"Invalid input for tool {name}: Type validation failed: Value: {value}.\nError message: {problem}"
+    return raw, None
+
+
+def unavailable_tool_message(name: str, defined: list[str]) -> str:
+    """What the model is told when it calls a tool it does not have at this step (the AI
+    SDK's ``NoSuchToolError``, which lmthing passed on): every tool the prompt defines."""
+    if not defined:
+        return f"Model tried to call unavailable tool '{name}'. No tools are available."
+    return f"Model tried to call unavailable tool '{name}'. Available tools: {', '.join(defined)}."
+
+
+def error_message(err: BaseException) -> str:
+    """An exception's message as lmthing took it (``error.message || String(error)``)."""
+    return str(err) or type(err).__name__
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$ref``s to ``$defs`` replaced by the definitions themselves (a
+    reference back into a definition being expanded, a recursive model, becomes ``{}``)."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any, expanding: tuple[str, ...]) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                key = ref[len("#/$defs/"):]
+                siblings = {k: walk(v, expanding) for k, v in node.items() if k != "$ref"}
+                if key in expanding or key not in defs:
+                    return siblings
+                return {**walk(defs[key], (*expanding, key)), **siblings}
+            return {k: walk(v, expanding) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(v, expanding) for v in node]
+        return node
+
+    return walk(schema, ())
+
+
 def format_validation_error(err: ValidationError) -> str:
     parts = []
     for e in err.errors(include_url=False):
@@ -243,15 +301,28 @@ class ToolDef:
     # Name of a def_approval policy: a person decides before each call runs.
     approval: str | None = None
 
+    # Functions of the function plugin: on_error gets the exception, as lmthing's defFunction
+    # passed its Error (defTool's onError got ``{"error": message}``).
+    on_error_gets_exception: bool = False
+
     @property
     def runs_as_activity(self) -> bool:
         return isinstance(self.fn, ActivityTool)
+
+    @property
+    def has_callbacks(self) -> bool:
+        """Whether lmthing would have wrapped this tool (``defTool`` with options): then a
+        failure reaches the model as ``{"error": message}``, else as the bare message."""
+        return any(x is not None for x in (self.before_call, self.on_success, self.on_error, self.response_schema))
 
     def parameters(self) -> dict[str, Any]:
         return schema_of(self.schema)
 
     def validate_args(self, raw: dict[str, Any] | str) -> tuple[Any, str | None]:
         return validate_args(self.schema, raw, self.name)
+
+    def parse_input(self, raw: dict[str, Any] | str) -> tuple[Any, str | None]:
+        return parse_tool_input(self.schema, raw, self.name)
 
     def check_response(self, output: Any) -> str | None:
         """Validate a result against ``response_schema``; an error message or ``None``."""
@@ -273,13 +344,14 @@ class CompositeDef:
     members: list[Any] = field(default_factory=list)
 
     label: ClassVar[str] = "members"
+    member_label: ClassVar[str] = "member"
 
     def full_description(self) -> str:
         lines = "\n".join(f"  - {m.name}: {m.description}" for m in self.members)
         return f"{self.description}\n\nAvailable {self.label}:\n{lines}"
 
     def parameters(self) -> dict[str, Any]:
-        return composite_schema(self.member_names())
+        return composite_schema([(m.name, m.description, m.parameters()) for m in self.members], self.member_label)
 
     def member_names(self) -> list[str]:
         return [m.name for m in self.members]
@@ -293,23 +365,36 @@ class CompositeToolDef(CompositeDef):
     """A composite tool (``def_tool(name, description, [tool(...), ...])``)."""
 
     label: ClassVar[str] = "sub-tools"
+    member_label: ClassVar[str] = "sub-tool"
 
     @property
     def sub_tools(self) -> list[ToolDef]:
         return self.members
 
 
-def composite_schema(names: list[str]) -> dict[str, Any]:
+def composite_schema(members: list[tuple[str, str, dict[str, Any]]], label: str = "sub-tool") -> dict[str, Any]:
+    """The input schema of a composite tool or agent, shaped like lmthing's: ``calls`` is an
+    array of one variant per member, ``{name: <const>, args: <the member's schema>}``, with
+    lmthing's descriptions (``Call the "<name>" sub-tool``, the member's description on
+    ``args``, ``Array of sub-tool calls to execute``; ``agent`` for composite agents)."""
+    variants = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "const": name, "description": f'Call the "{name}" {label}'},
+                "args": {**inline_refs(schema), "description": description},
+            },
+            "required": ["name", "args"],
+        }
+        for name, description, schema in members
+    ]
     return {
         "type": "object",
         "properties": {
             "calls": {
                 "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"name": {"type": "string", "enum": names}, "args": {"type": "object"}},
-                    "required": ["name", "args"],
-                },
+                "items": {"anyOf": variants},
+                "description": f"Array of {label} calls to execute",
             }
         },
         "required": ["calls"],
@@ -317,15 +402,18 @@ def composite_schema(names: list[str]) -> dict[str, Any]:
 
 
 def parse_composite_calls(raw: dict[str, Any] | str, owner: str) -> tuple[list[dict[str, Any]], str | None]:
-    """The ``calls`` list of a composite tool/agent call, or an error for the model."""
+    """The ``calls`` list of a composite tool/agent call, or an error for the model (in the
+    words of :func:`parse_tool_input`). Each call's ``args`` are checked by its member."""
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = json.loads(raw) if raw.strip() else {}
         except json.JSONDecodeError as err:
-            return [], f"Invalid arguments for '{owner}': not valid JSON ({err.msg})"
+            return [], f"Invalid input for tool {owner}: JSON parsing failed: Text: {raw}.\nError message: {err}"
     calls = raw.get("calls") if isinstance(raw, dict) else None
     if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
-        return [], f"Invalid arguments for '{owner}': expected {{\"calls\": [{{\"name\": ..., \"args\": {{...}}}}]}}"
+        value = json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
+        problem = 'expected {"calls": [{"name": ..., "args": {...}}, ...]}'
+        return [], f"Invalid input for tool {owner}: Type validation failed: Value: {value}.\nError message: {problem}"
     return calls, None
 
 

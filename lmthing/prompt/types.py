@@ -139,6 +139,9 @@ class ToolResult(_Model):
     name: str
     result: Any = None
     is_error: bool = False
+    # The exact text the model is shown when it is not the JSON of ``result`` (lmthing showed
+    # a tool's error or a sub-agent's answer as plain text); ``None``: the compact JSON.
+    content: str | None = None
 
 
 class StepRecord(_Model):

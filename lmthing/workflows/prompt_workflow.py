@@ -378,7 +378,9 @@ class PromptWorkflow:
             state=carry.state,
             messages=carry.messages,
             plugins=[*body.plugins, *BUILTIN_PLUGINS],
-            base_system=config.system or body.system or self.spec.system,
+            # A sub-agent's own system= is rendered as lmthing did (<agentSystem>/<responseFormat>).
+            base_system=config.system or (None if body.system else self.spec.system),
+            agent_system=None if config.system else body.system,
             response_schema=body.response_schema,
             first_run=not carry.messages and carry.step == 0,
             host=self._humans,
@@ -497,8 +499,8 @@ class PromptWorkflow:
         frame = AgentFrame(body_args=_dump(body.args_for_children), state=self._prepared_state, agent=name)
         self._handoffs.append(frame)
         new = handed_off(body, adef, args, frame)
-        prompt.switch_definition(base_system=config.system or adef.system, response_schema=adef.response_schema,
-                                 plugins=[*new.plugins, *BUILTIN_PLUGINS])
+        prompt.switch_definition(base_system=config.system, agent_system=None if config.system else adef.system,
+                                 response_schema=adef.response_schema, plugins=[*new.plugins, *BUILTIN_PLUGINS])
         record.orchestration.append({"kind": "handoff", "from": source, "to": name, "args": _dump(args)})
         return new
 

@@ -1,9 +1,14 @@
 """Running the tool calls of one model reply: validation, callbacks, activities,
 in-workflow functions, composites and sub-agents.
 
-Failure contract (ARCHITECTURE.md): bad arguments and tool errors go back to the model as
-``{"error": ...}`` and the run goes on; a tool marked ``critical`` fails the run instead.
-Several calls in one reply run concurrently; results come back in call order.
+Failure contract (ARCHITECTURE.md): bad arguments and tool errors go back to the model
+and the run goes on; a tool marked ``critical`` fails the run instead. Several calls in one
+reply run concurrently; results come back in call order.
+
+What the model reads is lmthing's (docs/api.md, "Parity with lmthing"): a call it cannot
+make, bad arguments, and the error of a tool without callbacks arrive as the bare message
+(the AI SDK's error text); a tool with callbacks fails as ``{"error": message}``, which is
+also what its ``on_error`` receives; a sub-agent's answer arrives as its text.
 """
 
 from __future__ import annotations
@@ -26,7 +31,15 @@ from lmthing.prompt.agents import AgentDef, CompositeAgentDef
 from lmthing.prompt.humans import ApprovalPolicy
 from lmthing.prompt.lifecycle import ErrorEvent, LifecycleEvent, ToolEvent
 from lmthing.prompt.stateful_prompt import PreparedStep
-from lmthing.prompt.tools import ActivityOptions, CompositeToolDef, ToolCallInfo, ToolDef, parse_composite_calls
+from lmthing.prompt.tools import (
+    ActivityOptions,
+    CompositeToolDef,
+    ToolCallInfo,
+    ToolDef,
+    error_message,
+    parse_composite_calls,
+    unavailable_tool_message,
+)
 from lmthing.prompt.types import RunResult, ToolActivityInput, ToolCall, ToolResult
 
 from . import routing
@@ -40,7 +53,14 @@ StartPrompt = Callable[[str, Any, str], Awaitable[RunResult]]
 
 
 class ToolFailure(Exception):
-    """A tool call ended in an error that goes back to the model."""
+    """A tool call ended in an error that goes back to the model; ``message`` is its text
+    (what lmthing's ``error.message`` was), ``detail`` says which tool and how, for the
+    failure of a run (a critical tool)."""
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail or message
 
 
 @dataclass
@@ -66,11 +86,12 @@ class ToolRunner:
     async def _run_call(self, call: ToolCall, prepared: PreparedStep, step: int) -> ToolResult:
         target = prepared.callables.get(call.name)
         if target is None:
-            available = ", ".join(prepared.callables) or "(none)"
-            return _error(call, f"Unknown tool '{call.name}'. Available tools: {available}")
+            # Unknown, disabled or filtered out at this step: lmthing's text names every tool
+            # the prompt defines (the AI SDK's tool set), not only those offered at this call.
+            return _error(call, unavailable_tool_message(call.name, prepared.defined))
         if isinstance(target, ToolDef):
-            output, is_error = await self._run_tool(target, call.args, call.id, step, call.id)
-            return ToolResult(tool_call_id=call.id, name=call.name, result=output, is_error=is_error)
+            output, is_error, content = await self._run_tool(target, call.args, call.id, step, call.id)
+            return ToolResult(tool_call_id=call.id, name=call.name, result=output, is_error=is_error, content=content)
         if isinstance(target, CompositeToolDef):
             return await self._run_composite_tool(target, call, step)
         if isinstance(target, AgentDef):
@@ -80,16 +101,18 @@ class ToolRunner:
     # ----------------------------------------------------------------------- single tool
     async def _run_tool(
         self, tdef: ToolDef, raw_args: Any, call_id: str, step: int, key_id: str
-    ) -> tuple[Any, bool]:
+    ) -> tuple[Any, bool, str | None]:
+        """``(result, is_error, content)``: ``content`` is the text the model reads when it is
+        not the JSON of ``result`` (an error it gets as the bare message)."""
         where = "activity" if tdef.runs_as_activity else "workflow"
         with tracing.span(f"execute_tool {tdef.name}", tracing.tool_attributes(tdef.name, call_id, where)) as span:
             event = ToolEvent(name="before_tool", step=step, tool=tdef.name, call_id=call_id, args=raw_args)
             await self._fire("before_tool", lambda: event)
-            output, is_error = await self._run_tool_traced(tdef, raw_args, call_id, step, key_id)
+            output, is_error, content = await self._run_tool_traced(tdef, raw_args, call_id, step, key_id)
             if is_error:
                 tracing.mark_error(span, _error_text(output), "ToolError")
             await self._after(event, output, is_error, "ToolError")
-            return output, is_error
+            return output, is_error, content
 
     async def _fire(self, name: str, make: Callable[[], LifecycleEvent]) -> None:
         if self.fire is not None:
@@ -105,21 +128,21 @@ class ToolRunner:
 
     async def _run_tool_traced(
         self, tdef: ToolDef, raw_args: Any, call_id: str, step: int, key_id: str
-    ) -> tuple[Any, bool]:
-        args, problem = tdef.validate_args(raw_args)
+    ) -> tuple[Any, bool, str | None]:
+        args, problem = tdef.parse_input(raw_args)
         if problem is not None:
-            return {"error": problem}, True
+            return {"error": problem}, True, problem
         if tdef.approval and self.humans is not None:
             record = await self.humans.request_approval(
                 self._approvals[tdef.approval], tool=tdef.name, args=dump_args(args), tool_def=tdef
             )
             if record.action == "deny":
-                return {"denied": True, "by": record.by, "reason": record.reason}, True
+                return {"denied": True, "by": record.by, "reason": record.reason}, True, None
             args = modified_args(tdef, record, args)
         if tdef.before_call is not None:
             early = await _call_user(tdef.before_call, f"before_call of tool '{tdef.name}'", args)
             if early is not None:
-                return _jsonable(early, tdef.name)
+                return (*_jsonable(early, tdef.name), None)
         self.running_tools.append(tdef.name)
         try:
             if tdef.runs_as_activity:
@@ -137,18 +160,24 @@ class ToolRunner:
             replaced = await _call_user(tdef.on_success, f"on_success of tool '{tdef.name}'", args, output)
             if replaced is not None:
                 output = replaced
-        return _jsonable(output, tdef.name)
+        return (*_jsonable(output, tdef.name), None)
 
-    async def _handle_failure(self, tdef: ToolDef, args: Any, failure: ToolFailure) -> tuple[Any, bool]:
+    async def _handle_failure(self, tdef: ToolDef, args: Any, failure: ToolFailure) -> tuple[Any, bool, str | None]:
         if tdef.critical:
             raise ApplicationError(
-                f"Critical tool '{tdef.name}' failed: {failure}", type="CriticalToolFailed", non_retryable=True
+                f"Critical tool '{tdef.name}' failed: {failure.detail}", type="CriticalToolFailed", non_retryable=True
             )
+        error = {"error": failure.message}
         if tdef.on_error is not None:
-            recovered = await _call_user(tdef.on_error, f"on_error of tool '{tdef.name}'", args, failure)
+            # lmthing's defTool passed {error: message} (and used a non-undefined return);
+            # its defFunction passed the Error itself.
+            seen = failure if tdef.on_error_gets_exception else dict(error)
+            recovered = await _call_user(tdef.on_error, f"on_error of tool '{tdef.name}'", args, seen)
             if recovered is not None:
-                return _jsonable(recovered, tdef.name)
-        return {"error": str(failure)}, True
+                return (*_jsonable(recovered, tdef.name), None)
+        # A tool lmthing would not have wrapped (no callbacks) failed through the AI SDK: the
+        # model read the bare message.
+        return error, True, None if tdef.has_callbacks else failure.message
 
     async def _run_activity(self, tdef: ToolDef, args: Any, call_id: str, key_id: str, step: int) -> Any:
         at = tdef.fn
@@ -173,7 +202,8 @@ class ToolRunner:
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise  # the caller is being cancelled: no tool error goes back to a model
-            raise ToolFailure(f"Tool '{tdef.name}' failed: {_cause_message(err)}") from None
+            cause = _cause_message(err) or "Error"
+            raise ToolFailure(cause, f"Tool '{tdef.name}' failed: {cause}") from None
 
     # -------------------------------------------------------------------- composite tool
     async def _run_composite_tool(self, cdef: CompositeToolDef, call: ToolCall, step: int) -> ToolResult:
@@ -186,10 +216,9 @@ class ToolRunner:
             name = str(sub_call.get("name"))
             sub = cdef.member(name)
             if sub is None:
-                known = ", ".join(cdef.member_names())
-                results.append({"name": name, "result": {"error": f"Unknown sub-tool '{name}'. Available: {known}"}})
+                results.append({"name": name, "result": {"error": f"Unknown sub-tool: {name}"}})
                 continue
-            output, _ = await self._run_tool(sub, sub_call.get("args") or {}, call.id, step, f"{call.id}:{index}")
+            output, _, _ = await self._run_tool(sub, sub_call.get("args") or {}, call.id, step, f"{call.id}:{index}")
             results.append({"name": name, "result": output})
         return ToolResult(tool_call_id=call.id, name=call.name, result={"results": results})
 
@@ -198,7 +227,15 @@ class ToolRunner:
         outcome = await self._agent_outcome(
             adef, None, f"{self.workflow_id}/{adef.name}/{call.id}", None, call_id=call.id, step=step, raw_args=call.args
         )
-        return ToolResult(tool_call_id=call.id, name=call.name, result=outcome, is_error="error" in outcome)
+        # lmthing's model read a sub-agent's answer as plain text (its middleware unwrapped
+        # {response, steps}), and a failure as the bare error message; with a validation
+        # error it read the JSON (we leave out the child's steps).
+        content = None
+        if "error" in outcome:
+            content = str(outcome["error"])
+        elif "validationError" not in outcome:
+            content = str(outcome.get("response", ""))
+        return ToolResult(tool_call_id=call.id, name=call.name, result=outcome, is_error="error" in outcome, content=content)
 
     async def _run_composite_agent(self, cdef: CompositeAgentDef, call: ToolCall, step: int) -> ToolResult:
         calls, problem = parse_composite_calls(call.args, cdef.name)
@@ -209,8 +246,7 @@ class ToolRunner:
             name = str(sub_call.get("name"))
             sub = cdef.member(name)
             if sub is None:
-                known = ", ".join(cdef.member_names())
-                return {"name": name, "response": f"Error: unknown sub-agent '{name}'. Available: {known}"}
+                return {"name": name, "response": f"Error: Unknown sub-agent: {name}"}
             child_id = f"{self.workflow_id}/{cdef.name}/{call.id}/{index}-{name}"
             raw = sub_call.get("args") or {}
             outcome = await self._agent_outcome(sub, None, child_id, cdef.name, call_id=call.id, step=step, raw_args=raw)
@@ -227,7 +263,8 @@ class ToolRunner:
         validation, approval, callbacks, response schema, activity or in-workflow, critical.
         ``key`` is appended to the workflow id for the idempotency key. Returns
         ``(result, is_error)``."""
-        return await self._run_tool(tdef, raw_args, call_id, step, key)
+        output, is_error, _ = await self._run_tool(tdef, raw_args, call_id, step, key)
+        return output, is_error
 
     async def run_agent(self, adef: AgentDef, args: Any, key: str, composite: str | None) -> dict[str, Any]:
         """Run a sub-agent from workflow-side code (``p.call_agent``), as the model would;
@@ -268,7 +305,7 @@ class ToolRunner:
             await self._fire("before_tool", lambda: event)
             problem = None
             if args is None:
-                args, problem = adef.validate_args(raw_args)
+                args, problem = adef.parse_input(raw_args)
             if problem is not None:
                 outcome: dict[str, Any] = {"error": problem}
             else:
@@ -289,7 +326,8 @@ class ToolRunner:
                 raise ApplicationError(
                     f"Critical agent '{adef.name}' failed: {_cause_message(err)}", type="CriticalAgentFailed", non_retryable=True
                 ) from None
-            return {"error": f"Agent '{adef.name}' failed: {_cause_message(err)}"}
+            # lmthing's model got the child's error.message.
+            return {"error": _cause_message(err) or "Error"}
         finally:
             self.running_agents.remove(adef.name)
         return outcome_of(result, structured=structured)
@@ -314,7 +352,8 @@ def outcome_of(result: RunResult, *, structured: bool) -> dict[str, Any]:
 
 
 def _error(call: ToolCall, message: str) -> ToolResult:
-    return ToolResult(tool_call_id=call.id, name=call.name, result={"error": message}, is_error=True)
+    """A call that could not run: the model reads the bare message (the AI SDK's error text)."""
+    return ToolResult(tool_call_id=call.id, name=call.name, result={"error": message}, is_error=True, content=message)
 
 
 def _error_text(output: Any) -> str:
@@ -366,5 +405,5 @@ async def _call_in_workflow(tdef: ToolDef, args: Any, info: ToolCallInfo) -> Any
         raise
     except Exception as err:
         # In-workflow tools are deterministic, so retrying could not help: the error goes
-        # straight to the model (or fails the run when the tool is critical).
-        raise ToolFailure(f"Tool '{tdef.name}' raised {type(err).__name__}: {err}") from None
+        # straight to the model (or fails the run when the tool is critical), as its message.
+        raise ToolFailure(error_message(err), f"Tool '{tdef.name}' raised {type(err).__name__}: {err}") from None

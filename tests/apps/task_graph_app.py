@@ -66,10 +66,10 @@ TOOLS = scripted_model(
         [tool_call("updateTaskStatus", {"taskId": "C", "status": "failed", "output_result": "no data"})],
         [tool_call("spawnTask", {"id": "E", "title": "Publish", "dependencies": ["D"]})],
         [tool_call("spawnTask", {"title": "Loop", "dependencies": ["E"], "unblocks": ["A"]})],
-        [tool_call("forkTask", {"taskId": "B", "subtasks": [{"title": "Intro"}, {"title": "Body"}]})],
-        [tool_call("forkTask", {"taskId": "A", "subtasks": [{"title": "Again"}]})],
+        [tool_call("forkTask", {"id": "F", "title": "Synthesis", "dependencies": ["B"]})],
+        [tool_call("askHuman", {"id": "Q", "question": "Which year?", "dependencies": ["C"]})],
         [tool_call("answerQuestion", {"taskId": "C", "answer": "use 2024 data"})],
-        [tool_call("answerQuestion", {"taskId": "C", "question": "Which year?", "answer": "2024"})],
+        [tool_call("answerQuestion", {"taskId": "Q", "answer": "2024"})],
         [tool_call("readTree", {})],
         text("done"),
     ],
@@ -85,8 +85,8 @@ def graph_tools(p):
 
 ASK = scripted_model(
     "task-graph-ask",
-    [[tool_call("askHuman", {"question": "Which city?", "options": ["Paris", "Oslo"], "taskId": "A"})],
-     [tool_call("askHuman", {"question": "Who?", "taskId": "ghost"})],
+    [[tool_call("askHuman", {"id": "city", "question": "Which city?", "answer_options": ["Paris", "Oslo"], "unblocks": ["B"]})],
+     [tool_call("askHuman", {"question": "Who?", "dependencies": ["ghost"]})],
      text("asked")],
 )
 

@@ -124,7 +124,7 @@ def callbacks(p):
 
     p.def_tool("short", "Short-circuited", AddArgs, real, before_call=lambda args: {"cached": True})
     p.def_tool("replaced", "Output replaced", AddArgs, real, on_success=lambda args, out: {"sum": out["sum"] * 10})
-    p.def_tool("recovered", "Error recovered", AddArgs, broken, on_error=lambda args, err: {"fallback": str(err)})
+    p.def_tool("recovered", "Error recovered", AddArgs, broken, on_error=lambda args, err: {"fallback": err["error"]})
     p.def_tool("kept_error", "Error kept", AddArgs, broken, on_error=lambda args, err: None)
     p.def_tool("bad_shape", "Wrong output shape", AddArgs, lambda args: {"total": 3}, response_schema=Sum)
     p.user("Try callbacks")
