@@ -590,3 +590,105 @@ async def test_run_tool_code_results_and_function_listing(client, worker):
     run_tool = steps[0].request.tools[0]
     assert run_tool.description.startswith("Execute Python code that calls available functions. Code is validated before execution. ")
     assert run_tool.parameters["properties"]["code"]["description"] == "Python code to execute. Can call any registered functions."
+
+
+# plugins/function/sandbox.ts (createWrappedAgent): a function agent's child got
+# defSystem('responseFormat', system ? `${system}\n\n${instruction}` : instruction), in words of
+# its own (not defAgent's). Ours prints the real schema where lmthing printed {"type": "object"}.
+FUNCTION_AGENT_SYSTEM = """<responseFormat>
+You must respond with valid JSON that matches this schema:
+
+{
+  "type": "object",
+  "properties": {
+    "findings": {
+      "type": "array",
+      "items": {
+        "type": "string"
+      }
+    }
+  },
+  "required": [
+    "findings"
+  ]
+}
+
+IMPORTANT: Your response must be ONLY valid JSON matching this schema, with no additional text before or after.
+</responseFormat>"""
+
+
+async def test_a_function_agents_child_gets_lmthings_function_agent_instruction(client, worker):
+    handle = await start(client, app.functions)
+    await handle.result()
+    steps = await handle.steps()
+    # team.researcher, called from the fourth script (step 3, its first call).
+    child = get_handle(client, f"{handle.id}/fn-team/researcher/s3-{steps[3].response.tool_calls[0].id}-1")
+    [child_step] = await child.steps()  # schema_retries=0: one answer
+    assert child_step.request.system == FUNCTION_AGENT_SYSTEM
+    # The schema still does its work: the provider is asked for it, the reply is checked.
+    assert child_step.request.options.response_format["name"] == "Findings"
+    assert steps[3].tool_results[0].result["error"].startswith("Line 1: team.researcher: Agent response validation failed: ")
+
+
+ANALYZER_SYSTEM = """<responseFormat>
+You are a data analyst.
+
+You must respond with valid JSON that matches this schema:
+
+{
+  "type": "object",
+  "properties": {
+    "summary": {
+      "type": "string",
+      "description": "Summary of the analysis"
+    },
+    "score": {
+      "type": "number",
+      "description": "Score from 0-100"
+    }
+  },
+  "required": [
+    "summary",
+    "score"
+  ]
+}
+
+IMPORTANT: Your response must be ONLY valid JSON matching this schema, with no additional text before or after.
+</responseFormat>
+<role>
+Be brief.
+</role>"""
+
+
+def test_a_function_agents_system_comes_first_in_its_response_format():
+    # As lmthing's finalSystem: the agent's system=, a blank line, the instruction; the
+    # child's own parts follow. The child prompt is set up as the workflow sets it up.
+    from lmthing.plugins.functions import function_plugin
+    from lmthing.workflows.agent_body import agent_call
+
+    class Analysis(BaseModel):
+        summary: str = Field(description="Summary of the analysis")
+        score: float = Field(description="Score from 0-100")
+
+    class Data(BaseModel):
+        data: str
+
+    def analyse(args, child):
+        child.def_system("role", "Be brief.")
+        child.user(f"Analyze: {args.data}")
+
+    parent, _ = prepare(
+        lambda p: p.def_function_agent("analyzer", "Analyze data", Data, analyse, system="You are a data analyst.",
+                                       response_schema=Analysis),
+        plugins=[function_plugin],
+    )
+    adef = parent.defined_agent("fn-analyzer")
+    child, prepared = prepare(agent_call(adef, Data(data="x")), agent_system=adef.system, response_schema=adef.response_schema,
+                              response_instruction=adef.response_instruction)
+    assert prepared.system == ANALYZER_SYSTEM
+    # A second run of the body (every step re-runs it) renders the same, once.
+    async def again():
+        await child.run_body(agent_call(adef, Data(data="x")))
+        return await child.prepare_step(1)
+
+    assert asyncio.run(again()).system == prepared.system

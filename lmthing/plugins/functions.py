@@ -34,7 +34,9 @@ How a call runs:
    ``before_call`` / ``on_success`` / ``on_error``, ``response_schema`` on the output. An
    ``@tool`` function runs as a Temporal activity (idempotency key: workflow id + tool call
    id + call index + function name); any other callable runs inline in the workflow and must
-   be deterministic. A function agent runs as a child workflow (``p.call_agent``).
+   be deterministic. A function agent runs as a child workflow (``p.call_agent``); with a
+   ``response_schema`` its child is told lmthing's function-agent instruction
+   (:data:`FUNCTION_AGENT_INSTRUCTION`, with the real schema).
 
 Durability choice: the interpreter is deterministic workflow code, so no journal is needed.
 When a worker dies halfway through a script, the next worker replays the workflow: the
@@ -90,6 +92,18 @@ TOOL_DESCRIPTION = (
     "is returned as the result. Only a safe subset of Python is available: no imports, no "
     "def/class/lambda, no attribute access except namespace functions and basic "
     "list/dict/str methods."
+)
+
+
+# What a function agent's child is told about its response schema: lmthing's words for
+# function agents (plugins/function/sandbox.ts, createWrappedAgent), which are not defAgent's.
+# ``{schema}`` is the real schema, printed as for def_agent (lmthing printed ``{"type":
+# "object"}`` for every schema); the child's first part is ``<responseFormat>`` with the
+# agent's ``system=``, a blank line and this text, as in lmthing (``AgentDef.response_instruction``).
+FUNCTION_AGENT_INSTRUCTION = (
+    "You must respond with valid JSON that matches this schema:\n\n{schema}\n\n"
+    "IMPORTANT: Your response must be ONLY valid JSON matching this schema, with no additional "
+    "text before or after."
 )
 
 
@@ -267,7 +281,9 @@ def _add(p: Any, name: str, description: str, schema: Any, fn: Any, options: dic
         if agents:
             reg_name = AGENT_PREFIX + name
             # Hidden: reachable from code only, never a tool of the model's.
-            p.def_agent(reg_name, description, [_agent(a.name, a.description, a.schema, a.fn, **a.options) for a in agents], hidden=True)
+            members = [_agent(a.name, a.description, a.schema, a.fn, response_instruction=FUNCTION_AGENT_INSTRUCTION, **a.options)
+                       for a in agents]
+            p.def_agent(reg_name, description, members, hidden=True)
         for m in schema:
             reg.entries[f"{name}.{m.name}"] = m
             if isinstance(m, FunctionAgentDef):
@@ -275,7 +291,8 @@ def _add(p: Any, name: str, description: str, schema: Any, fn: Any, options: dic
     else:
         if agent:
             member: Member = func_agent(name, description, schema, fn, **options)
-            p.def_agent(AGENT_PREFIX + name, description, schema, fn, **{**options, "hidden": True})
+            p.def_agent(AGENT_PREFIX + name, description, schema, fn,
+                        **{**options, "hidden": True, "response_instruction": FUNCTION_AGENT_INSTRUCTION})
             reg.agent_names[name] = AGENT_PREFIX + name
         else:
             if fn is None and isinstance(schema, ActivityTool):

@@ -36,6 +36,9 @@ class AgentDef:
     critical: bool = False
     # Not offered to the model: run from workflow-side code only (a team's lead, say).
     hidden: bool = False
+    # The child's response-schema instruction, with ``{schema}``, when it is not def_agent's
+    # (the function plugin's agents: lmthing told those children other words).
+    response_instruction: str | None = None
     # What the agent can do, for selecting agents by capability (000's AgentPool.select).
     capabilities: list[str] = field(default_factory=list)
 
@@ -69,9 +72,11 @@ def agent(name: str, description: str, schema: Any, fn: AgentFn, **options: Any)
     return AgentDef(name=name, description=description, schema=schema, fn=fn, **options)
 
 
-def response_schema_instruction(schema: type[BaseModel]) -> str:
-    """lmthing's instruction, with the schema as lmthing wrote it (see :func:`lmthing_schema`)."""
-    return RESPONSE_SCHEMA_INSTRUCTION.format(schema=json.dumps(lmthing_schema(schema), indent=2, ensure_ascii=False))
+def response_schema_instruction(schema: type[BaseModel], template: str | None = None) -> str:
+    """lmthing's instruction (or ``template``, an agent's own, with ``{schema}``), with the
+    schema as lmthing wrote it (see :func:`lmthing_schema`)."""
+    text = json.dumps(lmthing_schema(schema), indent=2, ensure_ascii=False)
+    return (template or RESPONSE_SCHEMA_INSTRUCTION).format(schema=text)
 
 
 def lmthing_schema(schema: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:

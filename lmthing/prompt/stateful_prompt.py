@@ -121,6 +121,7 @@ class StatefulPrompt:
         response_schema: Any = None,
         first_run: bool = True,
         agent_system: str | None = None,
+        response_instruction: str | None = None,
         host: HumanHost | None = None,
         agent_runner: AgentRunner | None = None,
         tool_runner: ToolRunnerHook | None = None,
@@ -155,6 +156,7 @@ class StatefulPrompt:
         # response schema, in the <responseFormat> part before the instruction).
         self._agent_system = agent_system
         self._response_schema = response_schema
+        self._response_instruction = response_instruction
         self._first_run = first_run
         self._systems: dict[str, str] = {}
         self._variables: dict[str, _Variable] = {}
@@ -497,13 +499,15 @@ class StatefulPrompt:
         return handoff
 
     def switch_definition(
-        self, *, base_system: str | None, response_schema: Any, plugins: Iterable[Any], agent_system: str | None = None
+        self, *, base_system: str | None, response_schema: Any, plugins: Iterable[Any], agent_system: str | None = None,
+        response_instruction: str | None = None,
     ) -> None:
         """Go on with another agent's definition (a handoff): the conversation and state stay;
         definitions, effects and their memory come from the new function from its next run."""
         self._base_system = base_system
         self._agent_system = agent_system
         self._response_schema = response_schema
+        self._response_instruction = response_instruction
         self._plugins = list(plugins)
         self._effect_memory = []
 
@@ -660,7 +664,7 @@ class StatefulPrompt:
         # lmthing gave a sub-agent its system= and response-schema instruction as the child's
         # first system part: <responseFormat> (system, blank line, instruction) or <agentSystem>.
         if self._response_schema is not None:
-            instruction = response_schema_instruction(self._response_schema)
+            instruction = response_schema_instruction(self._response_schema, self._response_instruction)
             value = f"{self._agent_system}\n\n{instruction}" if self._agent_system else instruction
             parts = [(RESPONSE_FORMAT_PART, value), *parts]
         elif self._agent_system:

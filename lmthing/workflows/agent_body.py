@@ -49,6 +49,8 @@ class AgentBody:
     stop_when: StopCondition | None = None
     # The run was handed to this agent (def_handoff): its own model, if it has one, wins.
     handed_off: bool = False
+    # The agent's own response-schema instruction (AgentDef.response_instruction), if any.
+    response_instruction: str | None = None
 
 
 async def resolve_body(
@@ -85,7 +87,7 @@ async def resolve_body(
     assert adef is not None
     return AgentBody(
         call, plugins, adef.model, adef.system, adef.response_schema, adef.max_steps, adef.schema_retries,
-        list(frames), next_args, stop_when, handed_off=bool(handoffs),
+        list(frames), next_args, stop_when, handed_off=bool(handoffs), response_instruction=adef.response_instruction,
     )
 
 
@@ -94,6 +96,7 @@ def handed_off(body: AgentBody, adef: AgentDef, args: Any, frame: AgentFrame) ->
     return AgentBody(
         agent_call(adef, args), [*body.plugins, *adef.plugins], adef.model, adef.system, adef.response_schema,
         adef.max_steps, adef.schema_retries, [*body.parent_frames, frame], args, body.stop_when, handed_off=True,
+        response_instruction=adef.response_instruction,
     )
 
 

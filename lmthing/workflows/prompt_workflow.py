@@ -382,6 +382,7 @@ class PromptWorkflow:
             base_system=config.system or (None if body.system else self.spec.system),
             agent_system=None if config.system else body.system,
             response_schema=body.response_schema,
+            response_instruction=body.response_instruction,
             first_run=not carry.messages and carry.step == 0,
             host=self._humans,
             agent_runner=lambda adef, a, key, comp: self._runner.run_agent(adef, a, key, comp),  # type: ignore[union-attr]
@@ -500,7 +501,8 @@ class PromptWorkflow:
         self._handoffs.append(frame)
         new = handed_off(body, adef, args, frame)
         prompt.switch_definition(base_system=config.system, agent_system=None if config.system else adef.system,
-                                 response_schema=adef.response_schema, plugins=[*new.plugins, *BUILTIN_PLUGINS])
+                                 response_schema=adef.response_schema, response_instruction=adef.response_instruction,
+                                 plugins=[*new.plugins, *BUILTIN_PLUGINS])
         record.orchestration.append({"kind": "handoff", "from": source, "to": name, "args": _dump(args)})
         return new
 
