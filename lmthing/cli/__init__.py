@@ -7,6 +7,10 @@ One module per command group: :mod:`.common` (the typer app, errors, loading an 
 connecting), :mod:`.worker`, :mod:`.dev`, :mod:`.run`, :mod:`.history` (replay, history
 export, reset), :mod:`.people` (approvals, approve, answer), :mod:`.codec_server` and
 :mod:`.agents` (agents list). Importing this package registers every command on ``app``.
+
+Every ``lmthing`` command imports all of them, so none imports Temporal, the worker or the
+engine at module level (see :mod:`.common`): ``lmthing --help`` loads typer and rich only,
+and each command loads what it uses when it runs.
 """
 
 from __future__ import annotations

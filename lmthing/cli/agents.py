@@ -10,27 +10,22 @@ a tool or an orchestration, keeping what it defined before.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sys
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
 from rich.markup import escape
 
-from lmthing.orchestration import registry
-from lmthing.orchestration.plugin import orchestration_plugin
-from lmthing.prompt.agents import AgentDef, CompositeAgentDef
-from lmthing.prompt.stateful_prompt import ScanStop, StatefulPrompt
-from lmthing.workers.factory import collect_all
-from lmthing.workflows import PromptWorkflow
-from lmthing.workflows.orchestration import OrchestrationWorkflow
-
 from .common import AppOption, CliError, _execute, app, console, import_app
+
+if TYPE_CHECKING:
+    from lmthing.prompt.agents import AgentDef
+    from lmthing.workflows import PromptWorkflow
+    from lmthing.workflows.orchestration import OrchestrationWorkflow
 
 # A prompt function that neither returns nor starts anything in this long is not waited for.
 SCAN_TIMEOUT_SECONDS = 10.0
@@ -98,6 +93,8 @@ def agents_list(
 
 async def list_agents(module: ModuleType) -> list[ListedAgent]:
     """Every prompt of ``module`` followed by its def_agents, then its standalone orchestrations."""
+    from lmthing.workers.factory import collect_all
+
     try:
         prompts, _, orchestrations = collect_all([module])
     except TypeError as err:  # an orchestration that is not bound at module level
@@ -131,6 +128,8 @@ def _prompt_entry(cls: type[PromptWorkflow]) -> ListedAgent:
 
 
 def _orchestration_entry(cls: type[OrchestrationWorkflow]) -> ListedAgent:
+    from lmthing.orchestration import registry
+
     name = cls.orchestration_name
     entry = registry.get(name)
     if entry is not None and entry.kind != "workflow":
@@ -151,6 +150,14 @@ def _orchestration_entry(cls: type[OrchestrationWorkflow]) -> ListedAgent:
 async def scan_agents(cls: type[PromptWorkflow]) -> tuple[list[ListedAgent], str | None]:
     """The def_agents the prompt function declares, found by running it once as a scan; and
     why they are not listed, if they are not (its input is required, or the scan failed)."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from lmthing.orchestration.plugin import orchestration_plugin
+    from lmthing.prompt.agents import AgentDef, CompositeAgentDef
+    from lmthing.prompt.stateful_prompt import ScanStop, StatefulPrompt
+
     spec = cls.spec
     if spec.takes_args:
         if spec.args_model is None:
@@ -191,6 +198,8 @@ async def scan_agents(cls: type[PromptWorkflow]) -> tuple[list[ListedAgent], str
 
 
 def _agent_entry(name: str, adef: AgentDef, cls: type[PromptWorkflow], owner: str) -> ListedAgent:
+    from pydantic import BaseModel
+
     schema = adef.schema
     return ListedAgent(
         name=name,

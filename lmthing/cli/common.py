@@ -1,10 +1,14 @@
 """What every ``lmthing`` command shares: the typer app, the consoles, user errors
 (:class:`CliError`, printed without a traceback), loading an app module, connecting, the
-embedded dev server, and the common options."""
+embedded dev server, and the common options.
+
+Every ``lmthing`` command imports the whole CLI, so nothing here or in the command modules
+imports Temporal, the worker or the engine at module level: each function imports what it
+uses, and ``lmthing --help`` or ``lmthing approve`` pays only for its own path (issue 14).
+tests/test_cli_startup.py checks that ``import lmthing.cli`` leaves them out."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 import logging
@@ -16,22 +20,18 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from temporalio.client import Client
-from temporalio.exceptions import TemporalError
-from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import Worker
 
-from lmthing.client import connect
-from lmthing.client.connect import DEFAULT_ADDRESS, ConnectionConfigError, TemporalUnreachable, namespace_missing_message
-from lmthing.workers import collect, create_worker
-from lmthing.workers.dev_server import port_in_use, start_dev_server
-from lmthing.workers.health import WorkerHealth, run_until_signal
-from lmthing.workflows import PromptWorkflow
+if TYPE_CHECKING:
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    from lmthing.workers.health import WorkerHealth
+    from lmthing.workflows import PromptWorkflow
 
 
 app = typer.Typer(
@@ -44,6 +44,9 @@ app = typer.Typer(
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+# lmthing.workers.DEFAULT_TASK_QUEUE, the default of the options, without importing the
+# worker side at start-up (tests/test_cli_startup.py checks that they agree).
+DEFAULT_TASK_QUEUE = "lmthing"
 UI_PORT_OFFSET = 1000  # `temporal server start-dev` serves its UI on the gRPC port + 1000
 MAX_SHOWN_CHARS = 400
 T = TypeVar("T")
@@ -59,6 +62,8 @@ class CliError(Exception):
 
 def _execute(make: Callable[[], Awaitable[T]]) -> T:
     """Run a command's coroutine; user errors and Ctrl-C end it with a message, no traceback."""
+    import asyncio  # here, not at the top: asyncio alone is a quarter of `lmthing --help`'s imports
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(make())
@@ -127,6 +132,8 @@ def _import_module(name: str, shown: str) -> ModuleType:
 
 
 def prompts_of(module: ModuleType) -> list[type[PromptWorkflow]]:
+    from lmthing.workers import collect
+
     prompts, _ = collect([module])
     if not prompts:
         raise CliError(
@@ -154,6 +161,8 @@ def build_worker(
     client: Client, module: ModuleType, task_queue: str | None, shutdown_timeout: float, **role_options: Any
 ) -> Worker:
     """A worker for ``module`` (``role_options``: ``role``, ``model_task_queue``, ... of create_worker)."""
+    from lmthing.workers import create_worker
+
     try:
         return create_worker(
             client, app=module, task_queue=task_queue, graceful_shutdown_timeout=timedelta(seconds=shutdown_timeout),
@@ -180,6 +189,17 @@ def server_address(option: str | None) -> str | None:
 async def connect_to(address: str | None, namespace: str | None, **client_options: Any) -> Client:
     """Connect with lmthing's client settings (``address`` None: $TEMPORAL_ADDRESS, else the
     Temporal profile, else localhost:7233; TLS / API key from TEMPORAL_* variables)."""
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from lmthing.client.connect import (
+        DEFAULT_ADDRESS,
+        ConnectionConfigError,
+        TemporalUnreachable,
+        connect,
+        namespace_missing_message,
+    )
+
     try:
         client = await connect(address, namespace, **client_options)
     except ConnectionConfigError as err:
@@ -187,8 +207,6 @@ async def connect_to(address: str | None, namespace: str | None, **client_option
     except TemporalUnreachable as err:
         raise CliError(str(err)) from None
     # A missing namespace would otherwise surface later, deep inside a worker or a query.
-    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-
     try:
         await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
     except RPCError as err:
@@ -204,6 +222,8 @@ async def _connect_for(address: str | None, namespace: str | None) -> Client:
 
 async def start_server(**kwargs: Any) -> Any:
     """The embedded dev server, without its banner on our stdout or its warnings on stderr."""
+    from lmthing.workers.dev_server import start_dev_server
+
     try:
         with _child_stdout_silenced():
             return await start_dev_server(extra_args=["--log-level", "error"], **kwargs)
@@ -215,6 +235,8 @@ async def start_server(**kwargs: Any) -> Any:
 
 def ensure_port_free(port: int, option: str) -> None:
     """Fail clearly: the SDK would silently connect to whatever already listens there."""
+    from lmthing.workers.dev_server import port_in_use
+
     if port_in_use(port):
         raise CliError(f"Port {port} is already in use (another Temporal server?); choose another with {option}.")
 
@@ -235,6 +257,8 @@ def _child_stdout_silenced() -> Iterator[None]:
 
 async def serve_until_signal(worker: Worker | None, health: WorkerHealth | None = None) -> None:
     """Run ``worker`` (if any) until SIGINT/SIGTERM, then shut it down gracefully."""
+    import asyncio
+
     if worker is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -242,6 +266,8 @@ async def serve_until_signal(worker: Worker | None, health: WorkerHealth | None 
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         return
+    from lmthing.workers.health import run_until_signal
+
     error = await run_until_signal(
         worker, health,
         on_stop=lambda: console.print("Shutting down the worker (running activities get the graceful timeout to finish)..."),
@@ -261,6 +287,8 @@ def _shorten(text: str) -> str:
 
 def cause_message(err: BaseException | None) -> str:
     """The innermost failure message: the one that says what actually went wrong."""
+    from temporalio.exceptions import TemporalError
+
     inner = err
     while isinstance(inner, TemporalError) and inner.cause is not None:
         inner = inner.cause

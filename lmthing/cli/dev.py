@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-from lmthing.workers import DEFAULT_TASK_QUEUE
-from lmthing.workers.roles import plan_pool
-
 from .common import (
+    DEFAULT_TASK_QUEUE,
     TaskQueueOption,
     _execute,
     app,
@@ -41,6 +39,12 @@ def dev(
     """Start a local Temporal server with its web UI (and a worker for an app) until Ctrl-C."""
 
     async def go() -> None:
+        # Imported before "Ctrl-C stops everything." is printed, not only by serve_until_signal:
+        # a Ctrl-C while the worker's signal handling is still being imported would end the
+        # command with exit code 130 instead of a clean stop.
+        from lmthing.workers.health import run_until_signal  # noqa: F401
+        from lmthing.workers.roles import plan_pool
+
         module = import_app(app_target) if app_target else None
         db_file = data_dir / "temporal.db"
         ui = ui_port or ui_port_for(port)

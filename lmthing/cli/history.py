@@ -12,8 +12,6 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from lmthing.client.connect import DEFAULT_ADDRESS
-
 from .common import (
     AddressOption,
     CliError,
@@ -194,6 +192,7 @@ def reset(
     workers' current code, without redoing the model calls before it."""
 
     async def go() -> None:
+        from lmthing.client.connect import DEFAULT_ADDRESS
         from lmthing.client.reset import reset_workflow
 
         if (to_step is None) == (not last_failure):

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from temporalio.service import RPCError
-
-from lmthing.client import PromptHandle, get_handle
 
 from .common import (
     AddressOption,
@@ -25,6 +22,9 @@ from .common import (
     console,
     parse_input,
 )
+
+if TYPE_CHECKING:
+    from lmthing.client import PromptHandle
 
 
 @app.command()
@@ -97,6 +97,9 @@ def answer(
 
 async def _decide(address: str | None, namespace: str | None, workflow_id: str, send: Callable[[PromptHandle], Awaitable[str]]) -> None:
     from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.service import RPCError
+
+    from lmthing.client import get_handle
 
     client = await _connect_for(address, namespace)
     try:

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
 from types import ModuleType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 import typer
 from rich.markup import escape
-from temporalio.client import Client, WorkflowFailureError
-
-from lmthing.client import PromptHandle, start_prompt
-from lmthing.prompt.humans import PendingRequest
-from lmthing.prompt.types import RunResult, StreamEvent
-from lmthing.workers import DEFAULT_TASK_QUEUE
-from lmthing.workflows import PromptWorkflow
 
 from .common import (
+    DEFAULT_TASK_QUEUE,
     CliError,
     NamespaceOption,
     TaskQueueOption,
@@ -42,6 +35,14 @@ from .common import (
     start_server,
     start_tracing_from_env,
 )
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from lmthing.client import PromptHandle
+    from lmthing.prompt.humans import PendingRequest
+    from lmthing.prompt.types import RunResult, StreamEvent
+    from lmthing.workflows import PromptWorkflow
 
 
 @app.command()
@@ -97,6 +98,12 @@ async def run_with_worker(
     task_queue: str,
     address: str | None,
 ) -> None:
+    import asyncio
+
+    from temporalio.client import WorkflowFailureError
+
+    from lmthing.client import start_prompt
+
     w = build_worker(client, module, task_queue, 5.0)
     async with w:
         handle = await start_prompt(client, chosen, args, model=model, max_steps=max_steps, task_queue=task_queue)
@@ -118,6 +125,8 @@ async def run_with_worker(
 # ------------------------------------------------------------------------ people in the loop
 async def _watch_people(handle: PromptHandle, address: str, embedded: bool) -> None:
     """Say what the run waits for and how to decide it; in a terminal, ask right here."""
+    import asyncio
+
     seen: set[str] = set()
     while True:
         await asyncio.sleep(0.3)
@@ -149,6 +158,8 @@ def _print_waiting(workflow_id: str, item: PendingRequest, address: str, embedde
 
 
 async def _decide_here(handle: PromptHandle, item: PendingRequest) -> None:
+    import asyncio
+
     loop = asyncio.get_running_loop()
     if item.kind == "approval":
         reply = (await loop.run_in_executor(None, input, "  Approve? [y/N] ")).strip().lower()

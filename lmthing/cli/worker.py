@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from enum import Enum
 from types import ModuleType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from temporalio.client import Client
 
-from lmthing.workers import WorkerRoleError, collect, register_search_attributes
-from lmthing.workers.health import WorkerHealth
-from lmthing.workers.roles import PoolPlan, plan_pool
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from lmthing.workers.health import WorkerHealth
+    from lmthing.workers.roles import PoolPlan
 
 from .common import (
     AddressOption,
@@ -122,6 +123,10 @@ def worker(
     """Run a worker for the prompts and @tools of an app until SIGINT/SIGTERM (then drain)."""
 
     async def go() -> None:
+        from lmthing.workers import WorkerRoleError, register_search_attributes
+        from lmthing.workers.health import WorkerHealth
+        from lmthing.workers.roles import plan_pool
+
         configure_logging(log_format, log_level, log_redact or [])
         options: dict[str, Any] = {}
         if rate_limit is not None:
@@ -167,6 +172,8 @@ def worker(
 
 def check_app_for_role(module: ModuleType, plan: PoolPlan) -> None:
     """Fail before connecting when the app has nothing for this role to run."""
+    from lmthing.workers import collect
+
     if plan.workflows:
         prompts_of(module)
     elif plan.role == "tools" and not collect([module])[1]:
@@ -205,6 +212,8 @@ async def _start_ops_server(port: int, health: WorkerHealth, client: Client, pla
 
 
 def _print_worker_banner(module: ModuleType, plan: PoolPlan, where: str) -> None:
+    from lmthing.workers import collect
+
     prompts, tools = collect([module])
     pool = "" if plan.role == "all" else f" ({plan.role} pool)"
     console.print(f"[bold]Worker[/bold]{pool} for {module.__name__} on task queue [cyan]{plan.task_queue}[/cyan] at {where}")

@@ -5,17 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
 from lmthing.prompt.humans import Answer, Decision, PendingRequest
 from lmthing.prompt.types import ModelOptions, RunResult, RunStatus, StepRecord, StreamEvent
-from lmthing.workflows.config import RunConfig
-from lmthing.workflows.events import EVENTS_TOPIC
-from lmthing.workflows.prompt_workflow import PromptWorkflow
+
+if TYPE_CHECKING:
+    from lmthing.workflows.config import RunConfig
+    from lmthing.workflows.prompt_workflow import PromptWorkflow
 
 DEFAULT_TASK_QUEUE = "lmthing"
 
@@ -86,6 +86,10 @@ class PromptHandle:
 
         Each event's ``offset`` is its position; after a disconnect, resume with
         ``full_stream(event.offset + 1)``. Ends after the run's ``finish``/``error``."""
+        from temporalio.contrib.workflow_streams import WorkflowStreamClient
+
+        from lmthing.workflows.events import EVENTS_TOPIC
+
         stream = WorkflowStreamClient.create(self.client, self.id)
         async for item in stream.subscribe([EVENTS_TOPIC], from_offset, result_type=StreamEvent):
             event = item.data.model_copy(update={"offset": item.offset})
@@ -125,6 +129,8 @@ async def start_prompt(
 
     ``config`` carries every run setting (timeouts, attempts...); ``model``, ``max_steps``,
     ``system`` and ``options`` override its fields."""
+    from lmthing.workflows.config import RunConfig
+
     name = prompt_name(prompt)
     overrides: dict[str, Any] = {"model": model, "max_steps": max_steps, "system": system}
     if options is not None:
