@@ -131,3 +131,16 @@ async def test_answering_an_approval_or_deciding_a_question_names_the_right_comm
     assert f"'{approval.id}' is a pending approval, not a question: decide it with lmthing approve" in str(refused.value.cause)
     await handle.decide(approval.id, "approve")
     await handle.result()
+
+
+async def test_lmthing_run_against_a_server_keeps_its_run_off_another_apps_worker(client, dev_env) -> None:
+    """`lmthing dev` serves one app on the default queue; `lmthing run --address` of another
+    app runs on a queue of its own, so the dev worker never takes (and fails) its run."""
+    from lmthing.workers import create_worker
+
+    address = dev_env.client.service_client.config.target_host
+    async with create_worker(client, app="tests.apps.basics", task_queue="lmthing"):  # as `lmthing dev --app ...`
+        done = await lmthing("run", "examples/consensus.py", "--address", address)
+    assert done.code == 0, done.err
+    assert "(task queue lmthing-run-consensus)" in done.out
+    assert "All three models agree" in done.out

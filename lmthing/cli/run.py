@@ -16,7 +16,6 @@ from .common import (
     DEFAULT_TASK_QUEUE,
     CliError,
     NamespaceOption,
-    TaskQueueOption,
     _execute,
     _execute_sync,
     _json,
@@ -59,7 +58,12 @@ def run(
         typer.Option(help="Temporal frontend host:port (default: $TEMPORAL_ADDRESS, else an embedded in-memory server)"),
     ] = None,
     namespace: NamespaceOption = None,
-    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
+    task_queue: Annotated[
+        str | None,
+        typer.Option(help="Task queue of this command's worker and run (default: lmthing-run-<prompt> with --address, "
+                     "so a worker of another app on the server's default queue never takes the run; lmthing on the "
+                     "embedded server)."),
+    ] = None,
 ) -> None:
     """Run one prompt to completion, printing each step as it happens."""
     args = _execute_sync(lambda: parse_input(input))
@@ -75,11 +79,13 @@ def run(
         try:
             if where:
                 client = await connect_to(where, namespace)
-                await run_with_worker(client, module, chosen, args, chosen_model, max_steps, task_queue, where)
+                queue = task_queue or f"lmthing-run-{chosen.spec.name}"
+                await run_with_worker(client, module, chosen, args, chosen_model, max_steps, queue, where)
                 return
             env = await start_server()
             try:
-                await run_with_worker(env.client, module, chosen, args, chosen_model, max_steps, task_queue, None)
+                queue = task_queue or DEFAULT_TASK_QUEUE
+                await run_with_worker(env.client, module, chosen, args, chosen_model, max_steps, queue, None)
             finally:
                 await env.shutdown()
         finally:
@@ -107,7 +113,8 @@ async def run_with_worker(
     w = build_worker(client, module, task_queue, 5.0)
     async with w:
         handle = await start_prompt(client, chosen, args, model=model, max_steps=max_steps, task_queue=task_queue)
-        console.print(f"[bold]Running[/bold] {chosen.spec.name} as workflow [cyan]{handle.id}[/cyan]")
+        console.print(f"[bold]Running[/bold] {chosen.spec.name} as workflow [cyan]{handle.id}[/cyan]"
+                      + (f" [dim](task queue {escape(task_queue)})[/dim]" if address is not None else ""))
         # The run may wait on a person; nobody could reach an embedded server without its address.
         people = asyncio.create_task(_watch_people(handle, address or client.service_client.config.target_host, address is None))
         try:
