@@ -46,6 +46,7 @@ from lmthing.client import start_orchestration
 from lmthing.workers import create_worker
 from lmthing.workers.dev_server import start_dev_server
 
+from bench.procstat import children_named, cpu_seconds
 from bench import orchestration_app as app
 from bench.orchestration_baseline import BaselineFiveSteps, BaselineTenBranches
 
@@ -53,41 +54,6 @@ TASK_QUEUE = "bench-orchestration"
 SERVER_PIDS: list[int] = []
 
 
-def _children_named(name: str) -> list[int]:
-    """Pids of this process's descendants whose command is ``name`` (the dev server).
-    (As in bench/overhead.py; copied so that this benchmark does not import its prompt.)"""
-    me, found, parents = os.getpid(), [], {}
-    if not os.path.isdir("/proc"):  # not Linux: server CPU is reported as 0
-        return found
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-            parents[int(entry)] = (int(stat[stat.rindex(")") + 2 :].split()[1]), comm)
-    for pid, (ppid, comm) in parents.items():
-        seen = ppid
-        while seen in parents and seen != me:
-            seen = parents[seen][0]
-        if seen == me and comm == name:
-            found.append(pid)
-    return found
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of ``pids`` in seconds (0 where /proc cannot be read)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -143,22 +109,22 @@ def _run_id(side: str) -> str:
 
 
 async def run_lmthing(client: Client, sc: Scenario) -> tuple[float, float, float, WorkflowHandle]:
-    s0, c0, t0 = _cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
+    s0, c0, t0 = cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
     handle = await start_orchestration(client, sc.lmthing, None, id=_run_id("lm"), task_queue=TASK_QUEUE)
     result = await handle.result()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    server = _cpu_seconds(SERVER_PIDS) - s0
+    server = cpu_seconds(SERVER_PIDS) - s0
     values = result.results if sc.name == "workflow" else result.value
     assert len(values) == sc.children and set(values.values()) == {"done"}, result
     return elapsed, cpu, server, handle.handle
 
 
 async def run_baseline(client: Client, sc: Scenario) -> tuple[float, float, float, WorkflowHandle]:
-    s0, c0, t0 = _cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
+    s0, c0, t0 = cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
     handle = await client.start_workflow(sc.baseline.run, id=_run_id("bl"), task_queue=TASK_QUEUE)
     result = await handle.result()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    server = _cpu_seconds(SERVER_PIDS) - s0
+    server = cpu_seconds(SERVER_PIDS) - s0
     values = result["results"] if sc.name == "workflow" else result["value"]
     assert len(values) == sc.children and set(values.values()) == {"done"}, result
     return elapsed, cpu, server, handle
@@ -308,7 +274,7 @@ async def main(argv: list[str] | None = None) -> int:
     env = await start_dev_server()
     try:
         client = env.client
-        SERVER_PIDS[:] = _children_named("temporal")
+        SERVER_PIDS[:] = children_named("temporal")
         # create_worker sets workflows= itself and takes no extra workflow classes; a worker
         # plugin (passed through **worker_options) adds the baseline's, so both sides' parents
         # and every child share one worker and one task queue. (With the baseline parents on a

@@ -38,46 +38,13 @@ from lmthing.workers import create_worker, sandbox_runner
 from lmthing.workers.dev_server import start_dev_server
 
 from bench import overhead_app
+from bench.procstat import children_named, cpu_seconds
 from bench.overhead_baseline import BaselineAgent, baseline_lookup, baseline_model_call
 
 LM_QUEUE = "bench-overhead-lmthing"
 BASE_QUEUE = "bench-overhead-baseline"
 
 
-def _children_named(name: str) -> list[int]:
-    """Pids of this process's descendants whose command is ``name`` (the dev server)."""
-    me, found, parents = os.getpid(), [], {}
-    if not os.path.isdir("/proc"):  # not Linux: server CPU is reported as 0
-        return found
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-            parents[int(entry)] = (int(stat[stat.rindex(")") + 2 :].split()[1]), comm)
-    for pid, (ppid, comm) in parents.items():
-        seen = ppid
-        while seen in parents and seen != me:
-            seen = parents[seen][0]
-        if seen == me and comm == name:
-            found.append(pid)
-    return found
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of ``pids`` in seconds (0 where /proc cannot be read)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 SERVER_PIDS: list[int] = []
@@ -95,26 +62,26 @@ class Side:
 
 
 async def run_lmthing(client: Client, model: str, steps: int) -> tuple[float, float, float, WorkflowHandle]:
-    s0, c0, t0 = _cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
+    s0, c0, t0 = cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
     handle = await start_prompt(
         client, overhead_app.overhead_agent, model=model, max_steps=steps,
         id=f"bench-lm-{uuid.uuid4().hex[:10]}", task_queue=LM_QUEUE,
     )
     result = await handle.result()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    server = _cpu_seconds(SERVER_PIDS) - s0
+    server = cpu_seconds(SERVER_PIDS) - s0
     assert result.steps == steps and result.stop_reason == "answer", result
     return elapsed, cpu, server, handle.handle
 
 
 async def run_baseline(client: Client, steps: int) -> tuple[float, float, float, WorkflowHandle]:
-    s0, c0, t0 = _cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
+    s0, c0, t0 = cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
     handle = await client.start_workflow(
         BaselineAgent.run, steps, id=f"bench-base-{uuid.uuid4().hex[:10]}", task_queue=BASE_QUEUE
     )
     result = await handle.result()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    server = _cpu_seconds(SERVER_PIDS) - s0
+    server = cpu_seconds(SERVER_PIDS) - s0
     assert result["steps"] == steps, result
     return elapsed, cpu, server, handle
 
@@ -218,7 +185,7 @@ async def main(argv: list[str] | None = None) -> int:
     env = await start_dev_server()
     try:
         client = env.client
-        SERVER_PIDS[:] = _children_named("temporal")
+        SERVER_PIDS[:] = children_named("temporal")
         lm_worker = create_worker(client, app=overhead_app, task_queue=LM_QUEUE)
         base_worker = Worker(
             client,
