@@ -144,3 +144,22 @@ async def test_lmthing_run_against_a_server_keeps_its_run_off_another_apps_worke
     assert done.code == 0, done.err
     assert "(task queue lmthing-run-consensus)" in done.out
     assert "All three models agree" in done.out
+
+
+async def test_an_agent_that_calls_itself_stops_at_the_depth_limit(client, worker) -> None:
+    from lmthing.client import get_handle
+    from lmthing.workflows.prompt_workflow import MAX_AGENT_DEPTH
+    from tests.apps import first_contact_app as app
+    from tests.support import start
+    from tests.test_orchestration import children_started, events_of
+
+    handle = await start(client, app.self_calling_agent)
+    assert (await handle.result()).text == "root done"
+    chain = [handle.id]
+    while children := children_started(await events_of(client, chain[-1])):
+        chain.append(children[0])
+    assert len(chain) == MAX_AGENT_DEPTH + 1  # the root and ten nested agents
+    refused = (await get_handle(client, chain[-1]).steps())[0].tool_results[0]
+    assert refused.is_error
+    assert f"Agent 'recur' was not started: it would run {MAX_AGENT_DEPTH + 1} levels below the root prompt" in refused.result["error"]
+    assert "An agent that calls itself needs a condition that stops it." in refused.result["error"]

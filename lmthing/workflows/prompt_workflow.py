@@ -48,12 +48,16 @@ from .errors import non_deterministic, user_error
 from .events import RunEvents, RunStream
 from .humans import HumanLoop, RejectedDecision
 from .telemetry import WorkflowTelemetry
-from .tool_calls import ToolRunner, _cause_message, child_summary
+from .tool_calls import AgentNotStarted, ToolRunner, _cause_message, child_summary
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 DEFAULT_MAX_STEPS = 20
+# Sub-agents below the root prompt, at most (an agent that calls itself must stop somewhere).
+MAX_AGENT_DEPTH = 10
+# Temporal's default limit on a workflow id (limit.maxIDLength).
+MAX_WORKFLOW_ID_CHARS = 1000
 SCHEMA_RETRY_MESSAGE = (
     "Your previous response could not be used: {error}\n"
     "Respond again with only a JSON object that matches the schema."
@@ -528,6 +532,19 @@ class PromptWorkflow:
     async def _start_agent(
         self, adef: AgentDef, args: Any, child_id: str, composite: str | None, body: AgentBody, model: str, config: RunConfig
     ) -> RunResult:
+        depth = len(body.parent_frames) + 1
+        if depth > MAX_AGENT_DEPTH:
+            path = "/".join(f.sub or f.agent for f in body.parent_frames)
+            raise AgentNotStarted(
+                f"Agent '{adef.name}' was not started: it would run {depth} levels below the root prompt "
+                f"({path}/{adef.name}), over the limit of {MAX_AGENT_DEPTH}. An agent that calls itself needs a "
+                "condition that stops it."
+            )
+        if len(child_id) > MAX_WORKFLOW_ID_CHARS:
+            raise AgentNotStarted(
+                f"Agent '{adef.name}' was not started: its workflow id would be {len(child_id)} characters, over "
+                f"Temporal's limit of {MAX_WORKFLOW_ID_CHARS}; use shorter agent names or keys, or nest less."
+            )
         frame = AgentFrame(
             body_args=_dump(body.args_for_children),
             state=self._prepared_state,

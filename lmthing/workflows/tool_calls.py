@@ -52,6 +52,11 @@ StartAgent = Callable[[AgentDef, Any, str, str | None], Awaitable[RunResult]]
 StartPrompt = Callable[[str, Any, str], Awaitable[RunResult]]
 
 
+class AgentNotStarted(Exception):
+    """A sub-agent's child workflow was not started (nested too deep, id too long): the
+    caller gets the reason as the agent's error, like a failed agent."""
+
+
 class ToolFailure(Exception):
     """A tool call ended in an error that goes back to the model; ``message`` is its text
     (what lmthing's ``error.message`` was), ``detail`` says which tool and how, for the
@@ -321,6 +326,8 @@ class ToolRunner:
         self.running_agents.append(adef.name)
         try:
             result = await self.start_agent(adef, args, child_id, composite)
+        except AgentNotStarted as err:
+            return {"error": str(err)}
         except ChildWorkflowError as err:
             if adef.critical:
                 raise ApplicationError(

@@ -1,5 +1,7 @@
 """Prompts for tests/test_first_contact.py: mistakes a new user makes."""
 
+from pydantic import BaseModel
+
 from lmthing import prompt, tool
 from lmthing.testing import scripted_model, text, tool_call
 
@@ -27,3 +29,22 @@ def bad_tool_results(p):
     p.def_tool(returns_an_object)
     p.def_tool(returns_three_megabytes)
     p.user("Call both tools.")
+
+
+class Task(BaseModel):
+    task: str
+
+
+def _recurse(args: Task, child):
+    child.def_agent("recur", "Calls itself", Task, _recurse)  # and so on, forever, without a stop
+    child.user(args.task)
+
+
+@prompt(model=scripted_model(
+    "first-contact-recursion",
+    [tool_call("recur", {"task": "go"}), text("root done")],
+    agents={"recur": [tool_call("recur", {"task": "again"}), text("stopped")]},
+))
+def self_calling_agent(p):
+    p.def_agent("recur", "Calls itself", Task, _recurse)
+    p.user("Start.")
