@@ -163,3 +163,37 @@ async def test_an_agent_that_calls_itself_stops_at_the_depth_limit(client, worke
     assert refused.is_error
     assert f"Agent 'recur' was not started: it would run {MAX_AGENT_DEPTH + 1} levels below the root prompt" in refused.result["error"]
     assert "An agent that calls itself needs a condition that stops it." in refused.result["error"]
+
+
+def test_prompt_values_json_would_change_or_a_missing_await_are_refused_with_the_fix() -> None:
+    from lmthing.prompt.stateful_prompt import PromptError, StatefulPrompt
+
+    async def lookup() -> str:
+        return "x"
+
+    p = StatefulPrompt()
+    cases = [
+        (lambda: p.user(123), "user(): a message is text, got int 123; format it first"),
+        (lambda: p.def_state("tags", {"a", "b"}), "def_state('tags'): the value holds a set, which JSON"),
+        (lambda: p.def_state("pair", {"xy": (1, 2)}), "def_state('pair'): the value holds a tuple"),
+        (lambda: p.def_var("v", lookup()), "def_var('v') got the coroutine test_prompt_values"),
+        (lambda: p.user(p.ask_human("Which city?")), "got the coroutine p.ask_human(...), not its result: add `await` (`await p.ask_human(...)`)"),
+    ]
+    for make, message in cases:
+        with pytest.raises(PromptError) as err:
+            make()
+        assert message in str(err.value)
+
+
+async def test_a_prompt_that_forgets_await_fails_once_with_the_fix(client, worker) -> None:
+    from temporalio.client import WorkflowFailureError
+
+    from tests.apps import first_contact_app as app
+    from tests.support import event_kinds, history, scheduled_activities, start
+
+    handle = await start(client, app.forgets_await)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert "got the coroutine p.ask_human(...), not its result: add `await`" in str(failed.value.cause)
+    events = await history(handle)
+    assert scheduled_activities(events) == [] and "WORKFLOW_TASK_FAILED" not in event_kinds(events)

@@ -97,7 +97,36 @@ def _check_name(kind: str, name: str) -> None:
         raise PromptError(f"{kind}: the name must be a non-empty string, got {name!r}")
 
 
+def _not_awaited(api: str, value: Any) -> None:
+    """A coroutine where a value belongs is an ``await`` left out (``p.ask_human(...)``)."""
+    if inspect.iscoroutine(value):
+        name = getattr(value, "__qualname__", "a coroutine")
+        value.close()  # it will never run: no "never awaited" warning on top of this error
+        call = f"p.{name.split('.', 1)[1]}" if name.startswith("StatefulPrompt.") else name
+        raise PromptError(f"{api} got the coroutine {call}(...), not its result: add `await` (`await {call}(...)`)")
+
+
+def _non_json(value: Any) -> str | None:
+    """The first value in ``value`` that JSON would silently turn into something else (a set
+    or a tuple becomes a list, bytes become text), by its type name."""
+    if isinstance(value, (set, frozenset, tuple, bytes, bytearray)):
+        return type(value).__name__
+    if isinstance(value, dict):
+        return next((found for v in value.values() if (found := _non_json(v))), None)
+    if isinstance(value, list):
+        return next((found for v in value if (found := _non_json(v))), None)
+    return None
+
+
 def _jsonable(key: str, value: Any) -> None:
+    _not_awaited(f"def_state({key!r})", value)
+    kind = _non_json(value)
+    if kind is not None:
+        fix = "a list (e.g. sorted(...))" if kind in ("set", "frozenset") else "a list" if kind == "tuple" else "a str"
+        raise PromptError(
+            f"def_state({key!r}): the value holds a {kind}, which JSON (how state lives in workflow history) would "
+            f"store as something else; use {fix} instead"
+        )
     try:
         to_jsonable_python(value)
     except PydanticSerializationError as err:
@@ -177,18 +206,21 @@ class StatefulPrompt:
     def def_var(self, name: str, value: Any) -> Definition:
         """lmthing ``def``: a variable rendered in the ``<variables>`` block."""
         _check_name("def_var", name)
+        _not_awaited(f"def_var({name!r})", value)
         self._variables[name] = _Variable(str(value), is_data=False)
         return self._mark(Kind.VARIABLE, name)
 
     def def_data(self, name: str, data: Any) -> Definition:
         """lmthing ``defData``: a data variable rendered as YAML."""
         _check_name("def_data", name)
+        _not_awaited(f"def_data({name!r})", data)
         self._variables[name] = _Variable(data, is_data=True)
         return self._mark(Kind.DATA, name)
 
     def def_system(self, name: str, value: str) -> Definition:
         """lmthing ``defSystem``: a named system part, ``<name>\\nvalue\\n</name>``."""
         _check_name("def_system", name)
+        _not_awaited(f"def_system({name!r})", value)
         self._systems[name] = str(value)
         return self._mark(Kind.SYSTEM, name)
 
@@ -197,6 +229,12 @@ class StatefulPrompt:
         """Add a user or assistant message; only on the first run (re-runs add nothing)."""
         if role not in ("user", "assistant"):
             raise PromptError(f"def_message: role must be 'user' or 'assistant', got {role!r}; use def_system for system text")
+        _not_awaited(f"def_message({role!r})", content)
+        if not isinstance(content, str):
+            raise PromptError(
+                f"def_message({role!r}) / user(): a message is text, got {type(content).__name__} {content!r}; "
+                "format it first, e.g. p.user(f\"...{value}...\")"
+            )
         if self._first_run:
             self._messages.append(Message(role=role, content=str(content)))  # type: ignore[arg-type]
 

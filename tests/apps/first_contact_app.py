@@ -48,3 +48,9 @@ def _recurse(args: Task, child):
 def self_calling_agent(p):
     p.def_agent("recur", "Calls itself", Task, _recurse)
     p.user("Start.")
+
+
+@prompt(model=scripted_model("first-contact-await", [text("never")]))
+def forgets_await(p):
+    city = p.ask_human("Which city?")  # the mistake: no await
+    p.user(city)
