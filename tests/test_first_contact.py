@@ -197,3 +197,19 @@ async def test_a_prompt_that_forgets_await_fails_once_with_the_fix(client, worke
     assert "got the coroutine p.ask_human(...), not its result: add `await`" in str(failed.value.cause)
     events = await history(handle)
     assert scheduled_activities(events) == [] and "WORKFLOW_TASK_FAILED" not in event_kinds(events)
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["run", "examples/consensus.py", "--input", '{"questoin": "x"}'],
+     "--input has field(s) questoin that prompt 'consensus' does not take (its fields: question)"),
+    (["run", "tests/apps/first_contact_app.py", "--prompt", "forgets_await", "--input", "{}"],
+     "Prompt 'forgets_await' takes no arguments; leave --input out"),
+    (["run", "examples/consensus.py", "--model", ""], "--model is empty; give a value or leave the option out"),
+    (["run", "examples/consensus.py", "--task-queue", " "], "--task-queue is empty"),
+    (["worker", "--app", "examples.consensus", "--task-queue", ""], "--task-queue is empty"),
+])
+async def test_cli_input_that_would_be_ignored_is_refused(args: list[str], said: str) -> None:
+    done = await lmthing(*args)
+    assert done.code == 2, done.err
+    assert said in " ".join(done.err.split())
+    assert "Traceback" not in done.err

@@ -172,6 +172,13 @@ def build_worker(
         raise CliError(str(err), code=2) from None
 
 
+def check_not_empty(options: dict[str, str | None]) -> None:
+    """An option given as an empty string is a mistake, not a default."""
+    for option, value in options.items():
+        if value is not None and not value.strip():
+            raise CliError(f"{option} is empty; give a value or leave the option out", code=2)
+
+
 def parse_input(raw: str | None) -> Any:
     if raw is None:
         return None

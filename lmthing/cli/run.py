@@ -23,6 +23,7 @@ from .common import (
     app,
     build_worker,
     cause_message,
+    check_not_empty,
     connect_to,
     console,
     flush_traces,
@@ -67,12 +68,14 @@ def run(
 ) -> None:
     """Run one prompt to completion, printing each step as it happens."""
     args = _execute_sync(lambda: parse_input(input))
+    _execute_sync(lambda: check_not_empty({"--model": model, "--task-queue": task_queue}))
     # Tool and model errors show in the step output; no activity tracebacks in between.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
 
     async def go() -> None:
         module = import_app(target)
         chosen = pick_prompt(module, prompt)
+        _check_input(chosen, args, input is not None)
         chosen_model = model or os.environ.get("LMTHING_MODEL") or None
         where = server_address(address)
         start_tracing_from_env()
@@ -92,6 +95,23 @@ def run(
             flush_traces()
 
     _execute(go)
+
+
+def _check_input(chosen: type[PromptWorkflow], args: Any, given: bool) -> None:
+    """--input must fit the prompt: none for a prompt without arguments, and no field its
+    arguments do not have (pydantic would drop it without a word)."""
+    spec = chosen.spec
+    if given and not spec.takes_args:
+        raise CliError(f"Prompt '{spec.name}' takes no arguments; leave --input out", code=2)
+    model = spec.args_model
+    if model is not None and isinstance(args, dict):
+        unknown = sorted(set(args) - set(model.model_fields))
+        if unknown and model.model_config.get("extra") != "allow":
+            fields = ", ".join(model.model_fields) or "none"
+            raise CliError(
+                f"--input has field(s) {', '.join(unknown)} that prompt '{spec.name}' does not take (its fields: {fields})",
+                code=2,
+            )
 
 
 async def run_with_worker(

@@ -20,6 +20,7 @@ from .common import (
     AddressOption,
     AppOption,
     CliError,
+    check_not_empty,
     NamespaceOption,
     _execute,
     app,
@@ -123,6 +124,7 @@ def worker(
     """Run a worker for the prompts and @tools of an app until SIGINT/SIGTERM (then drain)."""
 
     async def go() -> None:
+        check_not_empty({"--task-queue": task_queue, "--model-queue": model_queue, "--tool-queue": tool_queue})
         from lmthing.workers import WorkerRoleError, register_search_attributes
         from lmthing.workers.health import WorkerHealth
         from lmthing.workers.roles import plan_pool
