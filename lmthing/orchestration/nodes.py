@@ -15,6 +15,7 @@ with the fix, before any model call.
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,13 +27,14 @@ from .context import CODE_ERROR, Context, DefinitionError, OrchestrationFailed, 
 ArgsSpec = Any  # None (the input), a value, or a function of the context
 
 
-class Node:
+class Node(ABC):
     """Base of every orchestration node."""
 
     kind = "node"
 
-    async def run(self, ctx: Context) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    async def run(self, ctx: Context) -> Any:
+        """Run with ``ctx`` (its ``input`` is the value flowing in) and return the node's value."""
 
     def agents(self) -> set[str]:
         """Names of the agents this node (and what it contains) calls by name."""
