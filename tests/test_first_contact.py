@@ -213,3 +213,41 @@ async def test_cli_input_that_would_be_ignored_is_refused(args: list[str], said:
     assert done.code == 2, done.err
     assert said in " ".join(done.err.split())
     assert "Traceback" not in done.err
+
+
+async def test_an_app_that_is_a_folder_another_file_or_a_dashed_name_gets_the_fix(tmp_path) -> None:
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    text = tmp_path / "notes.txt"
+    text.write_text("x = 1\n")
+    dashed = tmp_path / "my-agent.py"
+    dashed.write_text("x = 1\n")
+    for target, said in (
+        (folder, f"{folder} is a folder; give a .py file in it or a dotted module name (it is a package: run from its parent folder with --app agents)"),
+        (text, f"{text} is not a .py file: an app is a Python module"),
+        (dashed, "my-agent.py: the workflow sandbox re-imports the app by its module name, and 'my-agent' is not a valid one; rename the file to my_agent.py"),
+    ):
+        done = await lmthing("run", str(target))
+        assert done.code == 2, done.err
+        assert said in " ".join(done.err.split())
+        assert "Traceback" not in done.err
+
+
+async def test_lmthing_approve_says_what_is_wrong_with_the_decision(client, worker, dev_env) -> None:
+    from tests.apps import humans_app
+    from tests.support import TEST_TASK_QUEUE, pending_of, start
+
+    address = dev_env.client.service_client.config.target_host
+    handle = await start(client, humans_app.pay, task_queue=TEST_TASK_QUEUE)
+    [approval] = await pending_of(handle)
+    bad_json = await lmthing("approve", handle.id, approval.id, "--modify", "{to: bob}", "--address", address)
+    assert bad_json.code == 2 and "--modify is not valid JSON" in bad_json.err
+    done = await lmthing("approve", handle.id, approval.id, "--address", address)
+    assert done.code == 0, done.err
+    await handle.result()
+    again = await lmthing("approve", handle.id, approval.id, "--address", address)
+    assert again.code == 2
+    assert f"Run {handle.id} has finished: nothing in it waits for a person any more" in " ".join(again.err.split())
+    missing = await lmthing("approve", "no-such-run", "a1", "--address", address)
+    assert missing.code == 2 and "No run 'no-such-run' on this server" in missing.err

@@ -89,6 +89,11 @@ def import_app(target: str) -> ModuleType:
     """Import a dotted module name or a ``.py`` file (as a module named after its stem, with
     its folder first on ``sys.path``, so the workflow sandbox can re-import it by name)."""
     path = Path(target)
+    if path.is_dir():
+        hint = f" (it is a package: run from its parent folder with --app {path.name})" if (path / "__init__.py").is_file() else ""
+        raise CliError(f"{target} is a folder; give a .py file in it or a dotted module name{hint}", code=2)
+    if path.is_file() and path.suffix != ".py":
+        raise CliError(f"{target} is not a .py file: an app is a Python module (a .py file or a dotted module name)", code=2)
     if target.endswith(".py") or path.is_file():
         return _import_file(path)
     _prepend_path(Path.cwd())
@@ -98,6 +103,13 @@ def import_app(target: str) -> ModuleType:
 def _import_file(path: Path) -> ModuleType:
     if not path.is_file():
         raise CliError(f"No such file: {path}", code=2)
+    if not path.stem.isidentifier():
+        fixed = "".join(c if c.isalnum() or c == "_" else "_" for c in path.stem)
+        raise CliError(
+            f"{path.name}: the workflow sandbox re-imports the app by its module name, and {path.stem!r} is not a valid "
+            f"one; rename the file to {fixed}.py",
+            code=2,
+        )
     _prepend_path(path.resolve().parent)
     module = _import_module(path.stem, str(path))
     loaded = Path(getattr(module, "__file__", "") or "").resolve()
@@ -179,13 +191,13 @@ def check_not_empty(options: dict[str, str | None]) -> None:
             raise CliError(f"{option} is empty; give a value or leave the option out", code=2)
 
 
-def parse_input(raw: str | None) -> Any:
+def parse_input(raw: str | None, option: str = "--input") -> Any:
     if raw is None:
         return None
     try:
         return json.loads(raw)
     except json.JSONDecodeError as err:
-        raise CliError(f"--input is not valid JSON: {err.msg} at position {err.pos} (in {raw!r})", code=2) from None
+        raise CliError(f"{option} is not valid JSON: {err.msg} at position {err.pos} (in {raw!r})", code=2) from None
 
 
 # ---------------------------------------------------------------------------- connecting

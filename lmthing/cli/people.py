@@ -71,7 +71,7 @@ def approve(
     async def go() -> None:
         if deny and modify is not None:
             raise CliError("Give at most one of --deny and --modify.", code=2)
-        args = parse_input(modify) if modify is not None else None
+        args = parse_input(modify, "--modify") if modify is not None else None
         action = "deny" if deny else "modify" if modify is not None else "approve"
         await _decide(address, namespace, workflow_id, lambda h: h.decide(approval_id, action, args=args, reason=reason, by=_who(by)))
 
@@ -97,7 +97,7 @@ def answer(
 
 async def _decide(address: str | None, namespace: str | None, workflow_id: str, send: Callable[[PromptHandle], Awaitable[str]]) -> None:
     from temporalio.client import WorkflowUpdateFailedError
-    from temporalio.service import RPCError
+    from temporalio.service import RPCError, RPCStatusCode
 
     from lmthing.client import get_handle
 
@@ -107,6 +107,13 @@ async def _decide(address: str | None, namespace: str | None, workflow_id: str, 
     except WorkflowUpdateFailedError as err:
         raise CliError(f"Refused: {cause_message(err)}") from None
     except RPCError as err:
+        if "already completed" in err.message:
+            raise CliError(
+                f"Run {workflow_id} has finished: nothing in it waits for a person any more (its decisions are in "
+                "its result). `lmthing approvals` lists the runs that wait.", code=2,
+            ) from None
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"No run {workflow_id!r} on this server; `lmthing approvals` lists the runs that wait.", code=2) from None
         raise CliError(f"Cannot reach workflow {workflow_id}: {err.message}") from None
 
 
