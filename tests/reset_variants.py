@@ -3,9 +3,9 @@ under the same workflow name, for ``lmthing replay --app tests.reset_variants`` 
 tests/test_replay_cli.py.
 
 The change: ``reset_publish`` became an in-workflow tool (a plain lambda) instead of an
-``@tool`` activity. Replaying a recorded run, step 2's tool call now schedules no activity
-and the workflow goes straight to step 3's model call, where history has the
-``lmthing.tool.reset_publish`` activity: a divergence at step 2.
+``@tool`` activity. Replaying a recorded run, step 1's tool call now schedules no activity
+and the workflow goes straight to step 2's model call, where history has the
+``lmthing.tool.reset_publish`` activity: a divergence at step 1 (steps count from 0).
 
 Not under tests/apps/ on purpose: no worker runs it, only the Replayer. The workflow
 sandbox re-imports this module: it imports only lmthing and the app module.

@@ -168,7 +168,7 @@ async def test_the_lmthing_cli_lists_approves_and_answers(client, worker):
             break
         await asyncio.sleep(0.1)
     assert listed.returncode == 0, listed.stderr
-    assert f"{approval.id} approval (step 1): Send this payment?" in " ".join(listed.stdout.split())
+    assert f"{approval.id} approval (step 0): Send this payment?" in " ".join(listed.stdout.split())
 
     refused = await asyncio.to_thread(
         lmthing_cli, "approve", paying.id, approval.id, "--modify", '{"to": "bob", "amount": "x"}', address=address

@@ -1,9 +1,9 @@
 """`lmthing replay`, `lmthing history export` and `lmthing reset`, run for real as
 subprocesses (``python -m lmthing ...``) against the session's dev server and worker.
 
-The prompt (tests/apps/reset_app.py) looks a city up at step 1, publishes through a
-critical ``@tool`` at step 2 and answers at step 3. With the publisher "broken" (a flag the
-tool reads on the worker side) the run fails at step 2; the tests then "deploy the fix"
+The prompt (tests/apps/reset_app.py) looks a city up at step 0, publishes through a
+critical ``@tool`` at step 1 and answers at step 2 (steps count from 0). With the publisher
+"broken" (a flag the tool reads on the worker side) the run fails at step 1; the tests then "deploy the fix"
 (flip the flag) and reset the failed run, which must finish without calling the model
 again for the steps before the reset point.
 """
@@ -141,15 +141,15 @@ async def test_replay_names_the_step_and_command_of_an_incompatible_change(clien
     assert done.code == 1, done.out + done.err
     lines = done.out.splitlines()
     assert lines[0].endswith(f"against {VARIANT}: NOT deterministic"), done.out
-    # Step 2's reply asked for reset_publish: history ran it as an activity, the changed
+    # Step 1's reply asked for reset_publish: history ran it as an activity, the changed
     # code runs it in the workflow and goes on to the next model call.
-    assert re.fullmatch(r"  Diverged at step 2 \(tool calls, after its model reply, workflow task completed at event \d+\)", lines[1])
+    assert re.fullmatch(r"  Diverged at step 1 \(tool calls, after its model reply, workflow task completed at event \d+\)", lines[1])
     assert re.fullmatch(rf"  History recorded: ActivityTaskScheduled {PUBLISH} \(tool 'reset_publish'\) \(event \d+\)", lines[2])
     assert lines[3] == (
         "  The code now:     [TMPRL1100] Nondeterminism error: Activity type of scheduled event "
         f"'{PUBLISH}' does not match activity type of activity command 'lmthing.model_call'"
     )
-    assert f"lmthing reset {workflow_id} --to-step 2" in done.out
+    assert f"lmthing reset {workflow_id} --to-step 1" in done.out
     assert "Traceback" not in done.err
 
 
@@ -174,7 +174,7 @@ async def test_a_divergence_is_located_in_a_recorded_history():
     report = await replay_history(history, [replay_variants.lookup_in_workflow])
     assert not report.deterministic and report.error is None
     d = report.divergence
-    assert (d.step, d.phase, d.workflow_task_event_id) == (1, "tool calls, after its model reply", 10)
+    assert (d.step, d.phase, d.workflow_task_event_id) == (0, "tool calls, after its model reply", 10)
     assert d.recorded == ["ActivityTaskScheduled lmthing.tool.replay_lookup (tool 'replay_lookup') (event 11)"]
     assert "does not match activity type of activity command 'lmthing.model_call'" in d.message
     assert (await replay_history(history, [replay_variants.reworded])).deterministic
@@ -211,7 +211,7 @@ async def test_exported_history_replays(client, worker, tmp_path):
     done = await lmthing(tmp_path, "replay", "--history-file", str(path), "--app", APP)
     assert done.code == 0 and done.out.endswith(": deterministic\n"), done.out + done.err
     done = await lmthing(tmp_path, "replay", "--history-file", str(path), "--app", VARIANT)
-    assert done.code == 1 and "Diverged at step 2" in done.out, done.out + done.err
+    assert done.code == 1 and "Diverged at step 1" in done.out, done.out + done.err
 
     # Without -o: the same JSON on stdout; into a folder: named after the workflow id.
     done = await lmthing(tmp_path, "history", "export", workflow_id, "--address", address_of(client))
@@ -226,9 +226,9 @@ async def test_exported_history_replays(client, worker, tmp_path):
 async def test_reset_to_a_step_redoes_it_with_the_fixed_tool_and_keeps_earlier_steps(client, worker, tmp_path):
     workflow_id = await failed_run(client)
     # The fix is deployed (the tool reads the flag on the worker side).
-    done = await lmthing(tmp_path, "reset", workflow_id, "--to-step", "2", "--address", address_of(client))
+    done = await lmthing(tmp_path, "reset", workflow_id, "--to-step", "1", "--address", address_of(client))
     assert done.code == 0, done.out + done.err
-    assert re.search(r"to event \d+: the workflow task that scheduled step 2's model call\.", done.out), done.out
+    assert re.search(r"to event \d+: the workflow task that scheduled step 1's model call\.", done.out), done.out
     assert "Model steps kept from history, not called again: 1" in done.out
     run_id = new_run_id(done.out)
 
@@ -236,12 +236,12 @@ async def test_reset_to_a_step_redoes_it_with_the_fixed_tool_and_keeps_earlier_s
     assert_published(await asyncio.wait_for(handle.result(), TIMEOUT))
     history = await handle.fetch_history()
     reset_at = reset_event_id(history)
-    # Step 1's model call comes from the old run's history; steps 2 and 3 ran again.
-    assert [s.step for s in model_steps(history)] == [1, 2, 3]
-    assert model_calls_after(history, reset_at) == [2, 3]
-    assert reset_app.MODEL_CALLS[(workflow_id, 1)] == 1  # the model was called once for step 1, ever
-    assert reset_app.MODEL_CALLS[(workflow_id, 2)] == 2  # failed run + reset run
-    assert reset_app.MODEL_CALLS[(workflow_id, 3)] == 1
+    # Step 0's model call comes from the old run's history; steps 1 and 2 ran again.
+    assert [s.step for s in model_steps(history)] == [0, 1, 2]
+    assert model_calls_after(history, reset_at) == [1, 2]
+    assert reset_app.MODEL_CALLS[(workflow_id, 0)] == 1  # the model was called once for step 0, ever
+    assert reset_app.MODEL_CALLS[(workflow_id, 1)] == 2  # failed run + reset run
+    assert reset_app.MODEL_CALLS[(workflow_id, 2)] == 1
     # The latest run (the reset one) is what `get_handle` follows now, and it replays.
     assert (await get_handle(client, workflow_id).result()).text.startswith("Published: ")
     done = await lmthing(tmp_path, "replay", workflow_id, "--address", address_of(client), "--app", APP)
@@ -264,10 +264,10 @@ async def test_reset_to_the_last_failure_redoes_only_the_failed_tool(client, wor
     assert_published(await asyncio.wait_for(handle.result(), TIMEOUT))
     history = await handle.fetch_history()
     reset_at = reset_event_id(history)
-    assert model_calls_after(history, reset_at) == [3]
+    assert model_calls_after(history, reset_at) == [2]
     after = [e for e in history.events if e.event_id > reset_at]
     assert scheduled_activities(after) == [PUBLISH, "lmthing.model_call"]
-    assert [reset_app.MODEL_CALLS[(workflow_id, s)] for s in (1, 2, 3)] == [1, 1, 1]
+    assert [reset_app.MODEL_CALLS[(workflow_id, s)] for s in (0, 1, 2)] == [1, 1, 1]
     reason = next(e for e in history.events if e.event_id == reset_at).workflow_task_failed_event_attributes.cause
     assert reason == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
 
@@ -277,14 +277,14 @@ async def test_reset_errors_are_clear(client, worker, tmp_path):
     workflow_id = await finished_run(client)
     done = await lmthing(tmp_path, "reset", workflow_id, "--to-step", "7", "--address", address)
     assert done.code == 1
-    assert f"Error: Step 7 is out of range: workflow '{workflow_id}' has run steps 1 to 3" in done.err
+    assert f"Error: Step 7 is out of range: workflow '{workflow_id}' has run steps 0 to 2" in done.err
     done = await lmthing(tmp_path, "reset", workflow_id, "--last-failure", "--address", address)
     assert done.code == 1 and "Found no failure to reset to" in done.err and "completed" in done.err
     done = await lmthing(tmp_path, "reset", "no-such-run", "--to-step", "1", "--address", address)
     assert done.code == 1 and "Error: No workflow with id 'no-such-run'" in done.err
     done = await lmthing(tmp_path, "reset", workflow_id, "--address", address)
     assert done.code == 2 and "Give exactly one of --to-step N and --last-failure" in done.err
-    done = await lmthing(tmp_path, "reset", workflow_id, "--to-step", "0", "--address", address)
+    done = await lmthing(tmp_path, "reset", workflow_id, "--to-step", "-1", "--address", address)
     assert done.code == 2
     done = await lmthing(tmp_path, "history", "export", "no-such-run", "--address", address)
     assert done.code == 1 and "Error: No workflow with id 'no-such-run'" in done.err
@@ -308,9 +308,9 @@ async def test_replay_and_reset_follow_a_continue_as_new_chain(tmp_path):
             assert done.code == 0, done.out + done.err
             assert done.out.count(": deterministic\n") == runs, done.out
 
-            # Step 2 was made by the first run of the chain, not the latest.
+            # Step 1 was made by the first run of the chain, not the latest.
             first_run = handle.handle.result_run_id
-            done = await lmthing(tmp_path, "reset", handle.id, "--to-step", "2", "--address", address_of(env.client))
+            done = await lmthing(tmp_path, "reset", handle.id, "--to-step", "1", "--address", address_of(env.client))
             assert done.code == 0, done.out + done.err
             assert f"(run {first_run})" in done.out
             new = env.client.get_workflow_handle(handle.id, run_id=new_run_id(done.out), result_type=RunResult)

@@ -176,7 +176,7 @@ def reset(
     workflow_id: Annotated[str, typer.Argument(help="Workflow id of the run to reset.")],
     to_step: Annotated[
         int | None,
-        typer.Option("--to-step", min=1, help="Redo from step N's model call (steps 1..N-1 are kept from history)."),
+        typer.Option("--to-step", min=0, help="Redo from step N's model call; steps count from 0 (steps 0..N-1 are kept from history)."),
     ] = None,
     last_failure: Annotated[
         bool, typer.Option("--last-failure", help="Redo from the workflow task that scheduled what failed last.")

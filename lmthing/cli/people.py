@@ -44,7 +44,7 @@ def approvals(address: AddressOption = None, namespace: NamespaceOption = None) 
             what = f"tool {r.tool} {_shorten(_json(r.args))}" if r.kind == "approval" else f"options: {', '.join(r.options) or 'free text'}"
             deadline = f", default {r.default} at {r.deadline}" if r.deadline else ""
             console.print(
-                f"[cyan]{escape(item.workflow_id)}[/cyan] [bold]{r.id}[/bold] {r.kind} (step {r.step + 1}): "
+                f"[cyan]{escape(item.workflow_id)}[/cyan] [bold]{r.id}[/bold] {r.kind} (step {r.step}): "
                 f"{escape(r.message)} — {escape(what)}{escape(deadline)}"
             )
         console.print(

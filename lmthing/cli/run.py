@@ -216,7 +216,7 @@ class EventPrinter:
     def show(self, event: StreamEvent) -> None:
         if event.type == "step_start":
             self.end_text()
-            console.print(f"[bold cyan]Step {event.step + 1}[/bold cyan]")
+            console.print(f"[bold cyan]Step {event.step}[/bold cyan]")
         elif event.type == "text_delta" and event.text:
             self._text(event)
         elif event.type == "step_finish":

@@ -146,7 +146,7 @@ def attributes(event: HistoryEvent) -> Any:
 
 
 def model_call_step(event: HistoryEvent) -> int | None:
-    """The 1-based step of a scheduled ``lmthing.model_call`` (``None`` for other events)."""
+    """The step (numbered from 0, as everywhere) of a scheduled ``lmthing.model_call`` (``None`` for other events)."""
     if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
         return None
     attrs = event.activity_task_scheduled_event_attributes
@@ -154,7 +154,7 @@ def model_call_step(event: HistoryEvent) -> int | None:
         return None
     try:
         request = json.loads(attrs.input.payloads[0].data)
-        return int(request.get("step", 0)) + 1
+        return int(request.get("step", 0))
     except (IndexError, ValueError, TypeError, AttributeError):
         return -1  # an input we cannot read (an encrypting codec?): numbered by position instead
 
@@ -167,7 +167,7 @@ def model_steps(history: WorkflowHistory) -> list[ModelStep]:
         if step is None:
             continue
         if step < 0:  # unreadable input: one more than the previous step
-            step = steps[-1].step + 1 if steps else len(steps) + 1
+            step = steps[-1].step + 1 if steps else 0
         attrs = event.activity_task_scheduled_event_attributes
         steps.append(ModelStep(step, event.event_id, attrs.workflow_task_completed_event_id))
     return steps

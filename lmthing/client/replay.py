@@ -83,7 +83,7 @@ class Divergence:
 
     message: str  # the NondeterminismError's own text: which command the code issues now
     workflow_task_event_id: int | None = None  # WorkflowTaskCompleted of the diverging task
-    step: int | None = None  # 1-based model step
+    step: int | None = None  # model step, numbered from 0
     phase: str = ""  # "model call" | "tool calls" | "start" ...
     recorded: list[str] = field(default_factory=list)  # what that workflow task recorded
 
@@ -187,7 +187,7 @@ def _step_of(history: WorkflowHistory, task_event_id: int, recorded: list[Histor
     else the step whose reply it was acting on (running its tool calls, finishing...)."""
     for event in recorded:
         step = model_call_step(event)
-        if step is not None and step > 0:
+        if step is not None and step >= 0:
             return step, "model call"
     before = [s for s in model_steps(history) if s.scheduled_event_id < task_event_id]
     if not before:

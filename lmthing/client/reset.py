@@ -9,8 +9,8 @@ run (Temporal's default). If the old run was still running, it is terminated.
 
 Reset points lmthing offers:
 
-- ``to_step=N``: the workflow task that scheduled step N's model call. Steps 1..N-1 (their
-  model calls and tool calls) are kept; step N's model call runs again, then everything
+- ``to_step=N``: the workflow task that scheduled step N's model call (steps are numbered
+  from 0, as everywhere in lmthing). Steps 0..N-1 (their model calls and tool calls) are kept; step N's model call runs again, then everything
   after it.
 - ``last_failure``: the workflow task that scheduled what failed last, so only that is
   redone. For a failed run: the activity (a tool, a model call) or child workflow whose
@@ -61,10 +61,10 @@ class ResetOutcome:
 
 # ------------------------------------------------------------------------- reset points
 async def point_for_step(client: Client, workflow_id: str, step: int, run_id: str | None = None) -> ResetPoint:
-    """The workflow task before step ``step`` (1-based), looked up along the continue-as-new
+    """The workflow task before step ``step`` (numbered from 0), looked up along the continue-as-new
     chain from ``run_id`` (default: the latest run) back to the run that made that call."""
-    if step < 1:
-        raise HistoryError(f"Steps are numbered from 1; got {step}.")
+    if step < 0:
+        raise HistoryError(f"Steps are numbered from 0 (step 0 is the first model call); got {step}.")
     run = await fetch_run(client, workflow_id, run_id)
     latest = model_steps(run.history)
     while True:
@@ -75,17 +75,17 @@ async def point_for_step(client: Client, workflow_id: str, step: int, run_id: st
                 run.run_id,
                 match.workflow_task_completed_event_id,
                 f"the workflow task that scheduled step {step}'s model call",
-                steps_kept=step - 1,
+                steps_kept=step,
             )
         if steps and step > steps[-1].step or not run.previous_run_id:
             break
         run = await fetch_run(client, workflow_id, run.previous_run_id)
-    last = latest[-1].step if latest else 0
-    if last == 0:
+    if not latest:
         raise HistoryError(f"Step {step} is out of range: workflow {workflow_id!r} has not started any model call yet.")
+    last = latest[-1].step
     raise HistoryError(
-        f"Step {step} is out of range: workflow {workflow_id!r} has run steps 1 to {last} "
-        f"(its model calls so far). Choose --to-step between 1 and {last}."
+        f"Step {step} is out of range: workflow {workflow_id!r} has run steps 0 to {last} "
+        f"(its model calls so far). Choose --to-step between 0 and {last}."
     )
 
 

@@ -137,6 +137,11 @@ def _jsonable(key: str, value: Any) -> None:
         ) from None
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class StatefulPrompt:
     """The lmthing prompt API (``def_*``) over a durable state store."""
 
@@ -195,6 +200,8 @@ class StatefulPrompt:
         # redefined keeps its place; one dropped by reconciliation and defined again goes last).
         self._order: dict[str, None] = {}
         self._seen: set[tuple[Kind, str]] = set()
+        self._state_declared: dict[str, Any] = {}  # key -> initial value, this run of the function
+        self._in_body = False
         self._effects: list[Effect] = []
         self._effect_memory: list[Any] = []
         self._reminded: list[tuple[Kind, str]] = []
@@ -246,6 +253,7 @@ class StatefulPrompt:
     def def_state(self, key: str, initial: Any) -> tuple[Any, Callable[[Any], None]]:
         """``(value, setter)``; ``initial`` applies only when ``key`` is new."""
         _check_name("def_state", key)
+        self._declared_once(key, initial)
         if key not in self._state:
             _jsonable(key, initial)
             self._state[key] = initial
@@ -256,6 +264,26 @@ class StatefulPrompt:
             self._state[key] = new
 
         return self._state[key], setter
+
+    def _declared_once(self, key: str, initial: Any) -> None:
+        """Two ``def_state`` calls with one key share one value, so two parts of a prompt that
+        picked the same key by accident would overwrite each other's state without a word.
+        Within one run of the prompt function a key may be declared again (a helper called
+        twice) only with the same initial value; a different one is the accident."""
+        if not self._in_body:
+            return  # a tool or handler reading state mid-step is not a declaration
+        try:
+            seen = to_jsonable_python(initial)
+        except PydanticSerializationError:
+            return  # _jsonable names this one
+        if key not in self._state_declared:
+            self._state_declared[key] = seen
+        elif self._state_declared[key] != seen:
+            raise PromptError(
+                f"def_state({key!r}) is declared twice in one run of the prompt function, with different "
+                f"initial values ({_short(self._state_declared[key])}, then {_short(seen)}): both would share one "
+                f"value. Give the second a key of its own, or declare it once and pass (value, setter) around."
+            )
 
     def get_state(self, key: str, default: Any = None) -> Any:
         return self._state.get(key, default)
@@ -610,12 +638,17 @@ class StatefulPrompt:
     async def run_body(self, body: Body) -> None:
         """Run (or re-run) the prompt function, then drop what it did not re-declare."""
         self._seen.clear()
+        self._state_declared = {}
         self._effects = []
         self._event_handlers.clear()
         self._approval_policies = {}
-        result = body(self)
-        if inspect.isawaitable(result):
-            await result
+        self._in_body = True
+        try:
+            result = body(self)
+            if inspect.isawaitable(result):
+                await result
+        finally:
+            self._in_body = False
         self._reconcile()
         self._first_run = False
 

@@ -487,7 +487,7 @@ class PromptWorkflow:
             if is_cancelled_exception(err):
                 raise  # the run itself is being cancelled (a parallel group's loser, a timeout): it ends cancelled
             raise ApplicationError(
-                f"Model call {request.step + 1} of the run ({request.model}) failed: {_cause_message(err)}",
+                f"The model call of step {request.step} ({request.model}) failed: {_cause_message(err)}",
                 type="ModelCallFailed",
                 non_retryable=True,
             ) from None

@@ -49,7 +49,7 @@ def _counted(items):
         # Runs in the model-call activity. Looked up through sys.modules: the workflow
         # sandbox re-imports this module (re-registering the script with closures over
         # its own copy), while the activity's sys.modules holds the worker's real module.
-        sys.modules[__name__].MODEL_CALLS[(request.workflow_id, request.step + 1)] += 1
+        sys.modules[__name__].MODEL_CALLS[(request.workflow_id, request.step)] += 1
         return items(request) if callable(items) else list(items)
 
     return step
