@@ -11,6 +11,8 @@ from lmthing.activities.providers.scripted import ScriptText, ScriptToolCall, re
 def text(content: str, delay: float = 0.0) -> ScriptText:
     """A text item: the model says ``content``, streamed word by word (``delay`` seconds
     before each word, to play a slow model)."""
+    if not isinstance(content, str):
+        raise TypeError(f"text(): the model's reply is a str, got {type(content).__name__} {content!r}")
     return ScriptText(text=content, delay=delay)
 
 

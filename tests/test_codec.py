@@ -142,6 +142,11 @@ async def test_history_holds_ciphertext_only_and_the_codec_client_reads_results(
 
     # A client without the codec sees only what the server stores.
     history = await client.get_workflow_handle(handle.handle.id).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    # Search attributes are indexed by the server, so never encoded (docs/operations.md):
+    # LmthingAgent, the prompt's name, is as readable as the workflow type.
+    assert started.search_attributes.indexed_fields["LmthingAgent"].data == b'"hello"'
+    started.ClearField("search_attributes")
     raw = History(events=history.events).SerializeToString()
     for secret in (b"Ann", b"helpful assistant", b"basics-hello", b"json/plain"):
         assert secret not in raw

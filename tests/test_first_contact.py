@@ -251,3 +251,73 @@ async def test_lmthing_approve_says_what_is_wrong_with_the_decision(client, work
     assert f"Run {handle.id} has finished: nothing in it waits for a person any more" in " ".join(again.err.split())
     missing = await lmthing("approve", "no-such-run", "a1", "--address", address)
     assert missing.code == 2 and "No run 'no-such-run' on this server" in missing.err
+
+
+async def test_every_run_names_its_agent_in_a_summary_and_a_search_attribute(client, worker) -> None:
+    """In the Temporal UI a sub-agent is listed under the root prompt's workflow type; its
+    summary names the agent and where it was started, and `LmthingAgent = "recur"` finds
+    every run of that agent."""
+    import asyncio
+
+    from lmthing.workflows.search_attributes import AGENT
+    from tests.apps import first_contact_app as app
+    from tests.support import start
+    from tests.test_orchestration import children_started, events_of
+
+    handle = await start(client, app.self_calling_agent)
+    await handle.result()
+    root = await handle.handle.describe()
+    assert await root.static_summary() == "prompt self_calling_agent"
+    assert root.typed_search_attributes.get(AGENT) == "self_calling_agent"
+    [child_id] = children_started(await events_of(client, handle.id))
+    child = await client.get_workflow_handle(child_id).describe()
+    assert child.workflow_type == "self_calling_agent"  # a def_agent runs as its root prompt's type...
+    assert await child.static_summary() == "agent recur · recur/call_0_0"  # ...so the summary says which
+    assert child.typed_search_attributes.get(AGENT) == "recur"
+
+    found: list[str] = []
+    for _ in range(50):  # visibility is eventually consistent
+        found = [w.id async for w in client.list_workflows('LmthingAgent = "recur"') if w.id.startswith(handle.id)]
+        if len(found) == 10:
+            break
+        await asyncio.sleep(0.1)
+    assert len(found) == 10  # the ten nested agents, not the root
+
+
+async def test_a_namespace_without_lmthings_search_attributes_gets_the_fix(tmp_path) -> None:
+    """A server whose namespace lacks LmthingAgent: start_prompt says which attribute and
+    the three ways out; `lmthing run --address` registers them itself, as `lmthing worker`
+    does; search_attributes=False runs without them."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from lmthing.client import data_converter
+    from lmthing.client.start import SearchAttributesMissing
+    from lmthing.workers import create_worker
+    from lmthing.workers.dev_server import temporal_cli_path
+    from lmthing.workflows.config import RunConfig
+    from lmthing.workflows.search_attributes import AGENT
+    from tests.apps import basics
+    from tests.support import start
+
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli_path(), data_converter=data_converter())
+    try:
+        with pytest.raises(SearchAttributesMissing) as missing:
+            await start(env.client, basics.hello, task_queue="bare")
+        assert (
+            "Namespace 'default' does not know lmthing's search attribute LmthingAgent, so the run was not started. "
+            "`lmthing worker` registers them when it starts"
+        ) in str(missing.value)
+        assert "`temporal operator search-attribute create --name LmthingAgent --type Keyword`" in str(missing.value)
+        assert "RunConfig(search_attributes=False)" in str(missing.value)
+        async with create_worker(env.client, app="tests.apps.basics", task_queue="bare"):
+            handle = await start(env.client, basics.hello, task_queue="bare", config=RunConfig(search_attributes=False))
+            assert (await handle.result()).text == "Hello, Ann!"
+
+        address = env.client.service_client.config.target_host
+        done = await lmthing("run", "tests/apps/basics.py", "--prompt", "hello", "--address", address)
+        assert done.code == 0, done.err
+        assert "Hello, Ann!" in done.out
+        [run] = [w async for w in env.client.list_workflows("LmthingAgent = 'hello'")] or [None]
+        assert run is not None and (await env.client.get_workflow_handle(run.id).describe()).typed_search_attributes.get(AGENT) == "hello"
+    finally:
+        await env.shutdown()

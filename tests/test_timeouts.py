@@ -10,6 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from lmthing import RetryOptions
 from lmthing.client import data_converter
+from lmthing.workflows.config import RunConfig
 from lmthing.workers import create_worker
 from tests.apps import timeouts_app
 from tests.support import activity_attempts, history, new_id, start
@@ -28,7 +29,9 @@ async def test_hours_of_retry_backoff_are_durable_timers(time_skipping_env):
     env = time_skipping_env
     queue = new_id("ts")
     async with create_worker(env.client, app="tests.apps.timeouts_app", task_queue=queue):
-        handle = await start(env.client, timeouts_app.backs_off_for_hours, task_queue=queue)
+        # Temporal's time-skipping test server has no custom search attributes.
+        handle = await start(env.client, timeouts_app.backs_off_for_hours, task_queue=queue,
+                             config=RunConfig(search_attributes=False))
         result = await handle.result()
         steps = await handle.steps()
         events = await history(handle)

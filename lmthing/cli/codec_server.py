@@ -11,7 +11,7 @@ from .common import CliError, _execute, app, console, serve_until_signal
 
 @app.command("codec-server")
 def codec_server(
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8081,
     host: Annotated[str, typer.Option(help="Address to bind (it decrypts for anyone who reaches it).")] = "127.0.0.1",
     cors_origin: Annotated[
         list[str] | None,

@@ -166,7 +166,11 @@ def pick_prompt(module: ModuleType, name: str | None) -> type[PromptWorkflow]:
     for p in prompts:
         if name in (p.spec.name, p.__name__):
             return p
-    raise CliError(f"No prompt named {name!r} in {module.__name__}; it defines: {names}.", code=2)
+    import difflib
+
+    close = difflib.get_close_matches(name, [p.spec.name for p in prompts], n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise CliError(f"No prompt named {name!r} in {module.__name__}; it defines: {names}.{hint}", code=2)
 
 
 def build_worker(
@@ -245,7 +249,8 @@ async def start_server(**kwargs: Any) -> Any:
 
     try:
         with _child_stdout_silenced():
-            return await start_dev_server(extra_args=["--log-level", "error"], **kwargs)
+            # "never": a query cancelled as the run ends is logged as an ERROR, noise to a user.
+            return await start_dev_server(extra_args=["--log-level", "never"], **kwargs)
     except FileNotFoundError as err:
         raise CliError(str(err)) from None
     except RuntimeError as err:

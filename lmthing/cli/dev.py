@@ -32,8 +32,8 @@ def dev(
     data_dir: Annotated[Path, typer.Option(help="Where the server keeps its SQLite database (runs survive restarts).")] = Path(
         ".lmthing"
     ),
-    port: Annotated[int, typer.Option(help="gRPC port of the Temporal frontend.")] = 7233,
-    ui_port: Annotated[int | None, typer.Option(help="Port of the Temporal web UI (default: --port + 1000)")] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="gRPC port of the Temporal frontend.")] = 7233,
+    ui_port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port of the Temporal web UI (default: --port + 1000)")] = None,
     task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
 ) -> None:
     """Start a local Temporal server with its web UI (and a worker for an app) until Ctrl-C."""

@@ -26,6 +26,7 @@ from .common import (
     check_not_empty,
     connect_to,
     console,
+    err_console,
     flush_traces,
     guess_ui_url,
     import_app,
@@ -82,6 +83,11 @@ def run(
         try:
             if where:
                 client = await connect_to(where, namespace)
+                from lmthing.workers import register_search_attributes
+
+                problem = await register_search_attributes(client)  # as `lmthing worker` does
+                if problem:
+                    err_console.print(f"[yellow]Warning:[/yellow] {escape(problem)}")
                 queue = task_queue or f"lmthing-run-{chosen.spec.name}"
                 await run_with_worker(client, module, chosen, args, chosen_model, max_steps, queue, where)
                 return
@@ -112,6 +118,16 @@ def _check_input(chosen: type[PromptWorkflow], args: Any, given: bool) -> None:
                 f"--input has field(s) {', '.join(unknown)} that prompt '{spec.name}' does not take (its fields: {fields})",
                 code=2,
             )
+    if model is not None and given:
+        # The worker would refuse it too, but only after a run was started (and failed).
+        from pydantic import ValidationError
+
+        from lmthing.prompt.tools import format_validation_error
+
+        try:
+            model.model_validate(args)
+        except ValidationError as err:
+            raise CliError(f"--input does not fit prompt '{spec.name}': {format_validation_error(err)}", code=2) from None
 
 
 async def run_with_worker(
@@ -129,10 +145,14 @@ async def run_with_worker(
     from temporalio.client import WorkflowFailureError
 
     from lmthing.client import start_prompt
+    from lmthing.client.start import SearchAttributesMissing
 
     w = build_worker(client, module, task_queue, 5.0)
     async with w:
-        handle = await start_prompt(client, chosen, args, model=model, max_steps=max_steps, task_queue=task_queue)
+        try:
+            handle = await start_prompt(client, chosen, args, model=model, max_steps=max_steps, task_queue=task_queue)
+        except SearchAttributesMissing as err:
+            raise CliError(str(err)) from None
         console.print(f"[bold]Running[/bold] {chosen.spec.name} as workflow [cyan]{handle.id}[/cyan]"
                       + (f" [dim](task queue {escape(task_queue)})[/dim]" if address is not None else ""))
         # The run may wait on a person; nobody could reach an embedded server without its address.

@@ -89,7 +89,7 @@ def worker(
     ] = 30.0,
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="Serve /metrics (lmthing and Temporal SDK), /healthz and /readyz on this port."),
+        typer.Option(min=0, max=65535, help="Serve /metrics (lmthing and Temporal SDK), /healthz and /readyz on this port."),
     ] = None,
     log_format: Annotated[
         LogFormat,

@@ -131,18 +131,17 @@ async def start_prompt(
     ``system`` and ``options`` override its fields."""
     from lmthing.workflows.config import RunConfig
 
+    from .start import start_run  # imports the workflows package: not on `lmthing approve`'s path
+
     name = prompt_name(prompt)
     overrides: dict[str, Any] = {"model": model, "max_steps": max_steps, "system": system}
     if options is not None:
         overrides["options"] = ModelOptions.model_validate(options) if isinstance(options, dict) else options
     config = (config or RunConfig()).model_copy(update={k: v for k, v in overrides.items() if v is not None})
     payload = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
-    handle = await client.start_workflow(
-        name,
-        args=[payload, config],
-        id=id or f"{name}-{uuid.uuid4().hex[:12]}",
-        task_queue=task_queue,
-        result_type=RunResult,
+    handle = await start_run(
+        client, name, [payload, config], config=config, id=id or f"{name}-{uuid.uuid4().hex[:12]}",
+        task_queue=task_queue, summary=f"prompt {name}", result_type=RunResult,
     )
     return PromptHandle(handle, client)
 

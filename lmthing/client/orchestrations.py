@@ -13,6 +13,7 @@ from lmthing.workflows.config import RunConfig
 from lmthing.workflows.orchestration import OrchestrationStatus, OrchestrationWorkflow
 
 from .handle import DEFAULT_TASK_QUEUE
+from .start import start_run
 
 
 @dataclass
@@ -55,9 +56,10 @@ async def start_orchestration(
     name = orchestration if isinstance(orchestration, str) else orchestration.orchestration_name
     result_type = None if isinstance(orchestration, str) else orchestration.run.__annotations__.get("return")  # type: ignore[attr-defined]
     payload = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
-    handle = await client.start_workflow(
-        name, args=[payload, config or RunConfig()], id=id or f"{name}-{uuid.uuid4().hex[:12]}", task_queue=task_queue,
-        result_type=result_type if isinstance(result_type, type) else None,
+    config = config or RunConfig()
+    handle = await start_run(
+        client, name, [payload, config], config=config, id=id or f"{name}-{uuid.uuid4().hex[:12]}", task_queue=task_queue,
+        summary=f"orchestration {name}", result_type=result_type if isinstance(result_type, type) else None,
     )
     return OrchestrationHandle(handle, client)
 

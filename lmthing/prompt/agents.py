@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ValidationError
 
 from .render import RESPONSE_SCHEMA_INSTRUCTION
-from .tools import CompositeDef, format_validation_error, inline_refs, parse_tool_input, schema_of, validate_args
+from .tools import CompositeDef, check_schema, format_validation_error, inline_refs, parse_tool_input, schema_of, validate_args
 
 AgentFn = Callable[..., Any]
 
@@ -69,6 +69,9 @@ class CompositeAgentDef(CompositeDef):
 
 def agent(name: str, description: str, schema: Any, fn: AgentFn, **options: Any) -> AgentDef:
     """A sub-agent definition for a composite ``def_agent`` (lmthing's ``agent()``)."""
+    if not callable(fn):
+        raise TypeError(f"agent({name!r}): give a function fn(args, child_prompt)")
+    check_schema(f"agent({name!r})", schema)
     return AgentDef(name=name, description=description, schema=schema, fn=fn, **options)
 
 

@@ -45,7 +45,7 @@ from .render import (
     render_system_prompt,
     render_variable,
 )
-from .tools import ActivityTool, CompositeToolDef, ToolDef, activity_tool_def
+from .tools import ActivityTool, CompositeToolDef, ToolDef, activity_tool_def, check_schema
 from .types import Message, ToolCall, ToolDefinition, ToolResult
 
 Body = Callable[["StatefulPrompt"], Any | Awaitable[Any]]
@@ -137,6 +137,15 @@ def _jsonable(key: str, value: Any) -> None:
         ) from None
 
 
+def _check_definition(api: str, description: Any, schema: Any) -> None:
+    if description is not None and not isinstance(description, str):
+        raise PromptError(f"{api}: the description is text the model reads, got {type(description).__name__} {_short(description)}")
+    try:
+        check_schema(api, schema)
+    except TypeError as err:
+        raise PromptError(str(err)) from None
+
+
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -221,6 +230,13 @@ class StatefulPrompt:
         """lmthing ``defData``: a data variable rendered as YAML."""
         _check_name("def_data", name)
         _not_awaited(f"def_data({name!r})", data)
+        try:
+            to_jsonable_python(data)
+        except PydanticSerializationError:
+            raise PromptError(
+                f"def_data({name!r}): the value {_short(data)} cannot be shown to the model: data is rendered as YAML "
+                "from JSON-compatible values (dicts, lists, str, numbers, bools, None, pydantic models); convert it first"
+            ) from None
         self._variables[name] = _Variable(data, is_data=True)
         return self._mark(Kind.DATA, name)
 
@@ -228,7 +244,12 @@ class StatefulPrompt:
         """lmthing ``defSystem``: a named system part, ``<name>\\nvalue\\n</name>``."""
         _check_name("def_system", name)
         _not_awaited(f"def_system({name!r})", value)
-        self._systems[name] = str(value)
+        if not isinstance(value, str):
+            raise PromptError(
+                f"def_system({name!r}): a system part is text, got {type(value).__name__} {_short(value)}; format it "
+                "first, or use def_data for structured values (shown as YAML)"
+            )
+        self._systems[name] = value
         return self._mark(Kind.SYSTEM, name)
 
     # ------------------------------------------------------------------------- messages
@@ -297,6 +318,11 @@ class StatefulPrompt:
         """Run ``callback(ctx, step_modifier)`` before a model call when ``deps`` change."""
         if not callable(callback):
             raise PromptError("def_effect: the callback must be callable(ctx, step_modifier)")
+        if deps is not None and not isinstance(deps, (list, tuple)):
+            raise PromptError(
+                f"def_effect: deps is a list of the values the effect depends on (deps=[count]), got "
+                f"{type(deps).__name__} {_short(deps)}; leave it out to run the effect before every step"
+            )
         self._effects.append(Effect(callback, None if deps is None else list(deps)))
 
     # ----------------------------------------------------------- events, metrics, logs
@@ -404,6 +430,7 @@ class StatefulPrompt:
         else:
             if fn is None or not callable(fn):
                 raise PromptError(f"def_tool({name!r}): give a function to run: def_tool(name, description, schema, fn)")
+            _check_definition(f"def_tool({name!r})", description, schema)
             tdef = ToolDef(name, description or "", schema, fn, **options)
         self._check_tool_name(tdef.name, "def_tool")
         self._tools[tdef.name] = tdef
@@ -422,6 +449,7 @@ class StatefulPrompt:
         else:
             if fn is None or not callable(fn):
                 raise PromptError(f"def_agent({name!r}): give a function fn(args, child_prompt)")
+            _check_definition(f"def_agent({name!r})", description, schema)
             adef = AgentDef(name, description, schema, fn, **options)
         self._agents[name] = adef
         self._tools.pop(name, None)

@@ -128,6 +128,28 @@ def context_param(fn: Callable[..., Any]) -> str | None:
 _SCHEMAS: weakref.WeakKeyDictionary[type[BaseModel], dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
+def check_schema(what: str, schema: Any) -> None:
+    """An arguments schema the model can be shown: a pydantic model class, a JSON schema of
+    an object (a dict with ``"type": "object"`` or ``"properties"``), or None for no
+    arguments. Anything else would fail at the first model call, far from the mistake."""
+    if schema is None or (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        return
+    if isinstance(schema, BaseModel):
+        raise TypeError(f"{what}: the schema is the model class, not an instance: give {type(schema).__name__}, not {type(schema).__name__}(...)")
+    if isinstance(schema, dict):
+        properties = schema.get("properties")
+        if (schema.get("type") == "object" or "properties" in schema) and (properties is None or (
+            isinstance(properties, dict) and all(isinstance(p, dict) for p in properties.values())
+        )):
+            return
+        raise TypeError(
+            f"{what}: the dict {schema!r} is not a JSON schema of an object; give a pydantic model class, or a schema "
+            'such as {"type": "object", "properties": {"city": {"type": "string"}}}'
+        )
+    hint = " (a tool's arguments are an object: wrap the value in a pydantic model with one field)" if isinstance(schema, type) else ""
+    raise TypeError(f"{what}: the schema must be a pydantic model class, a JSON schema dict or None, got {schema!r}{hint}")
+
+
 def schema_of(schema: type[BaseModel] | dict[str, Any] | None) -> dict[str, Any]:
     """The JSON schema the model is shown. Cached per class: building it costs ~0.7 ms, and
     every tool's schema is needed at every step. Treat the result as read-only."""
@@ -431,7 +453,10 @@ def tool(*args: Any, **kwargs: Any) -> Any:
     ``tool()``)."""
     if len(args) >= 3:
         name, description, schema, *rest = args
-        fn = rest[0] if rest else kwargs.pop("fn")
+        fn = rest[0] if rest else kwargs.pop("fn", None)
+        if not callable(fn):
+            raise TypeError(f"tool({name!r}): give a function to run: tool(name, description, schema, fn)")
+        check_schema(f"tool({name!r})", schema)
         return ToolDef(name=name, description=description, schema=schema, fn=fn, **kwargs)
     if len(args) == 1 and callable(args[0]) and not kwargs:
         return _make_activity_tool(args[0])

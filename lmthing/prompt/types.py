@@ -19,6 +19,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+
+def unknown_fields(model: BaseModel) -> list[str]:
+    """Fields ``model`` was given that its class does not have (kept by ``extra="allow"``
+    models such as RunConfig and ModelOptions, so that a typo can be named)."""
+    return sorted(model.model_extra or {})
+
+
 class ToolCall(_Model):
     """One tool call requested by the model."""
 
@@ -63,6 +70,10 @@ class ToolDefinition(_Model):
 
 class ModelOptions(_Model):
     """Generation options, named after lmthing's (AI SDK) options in snake_case."""
+
+    # Unknown fields are kept (not dropped) so that a typo can be named: the client refuses
+    # it before a run starts, a worker logs it and goes on (it may be a newer field).
+    model_config = ConfigDict(extra="allow")
 
     temperature: float | None = None
     max_output_tokens: int | None = None

@@ -12,7 +12,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from lmthing.client.connect import data_converter
-from lmthing.workflows.humans import WAITING
+from lmthing.workflows.search_attributes import REGISTERED
 
 # The dev server's history service polls its transfer queue at most 20 times a second by
 # default, adding 30-50 ms to every workflow task above ~20 tasks/s (ARCHITECTURE.md).
@@ -37,8 +37,8 @@ def temporal_cli_path() -> str:
 
 
 def search_attribute_args() -> list[str]:
-    """Register lmthing's search attributes (runs waiting on a person: LmthingWaiting)."""
-    return ["--search-attribute", f"{WAITING.name}=Bool"]
+    """Register lmthing's search attributes (LmthingWaiting, LmthingAgent)."""
+    return [arg for name, kind in REGISTERED.items() for arg in ("--search-attribute", f"{name}={kind}")]
 
 
 def port_in_use(port: int) -> bool:

@@ -17,7 +17,7 @@ from lmthing.prompt.types import Message, ModelOptions, StepRecord, Usage
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore")  # an older worker reads a newer payload
 
 
 class AgentFrame(_Model):
@@ -37,6 +37,9 @@ class AgentFrame(_Model):
 class RunConfig(_Model):
     """Per-run settings; anything left ``None`` comes from the ``@prompt`` definition."""
 
+    # Unknown fields are kept, not dropped, so that a typo can be named (see ModelOptions).
+    model_config = ConfigDict(extra="allow")
+
     model: str | None = None
     options: ModelOptions = Field(default_factory=ModelOptions)
     max_steps: int | None = None
@@ -52,8 +55,25 @@ class RunConfig(_Model):
     # Upsert the LmthingWaiting search attribute while a person is awaited (the server must
     # know the attribute: `lmthing dev` and create_worker register it).
     mark_waiting: bool = True
+    # lmthing's search attributes (LmthingWaiting, LmthingAgent) are registered on the
+    # namespace. False: no run of this tree sets any (see workflows/search_attributes.py).
+    search_attributes: bool = True
     # Set by a parent for a sub-agent run: how to find the agent's function.
     agent_path: list[AgentFrame] = Field(default_factory=list)
+
+
+def warn_unknown_fields(config: RunConfig, run: str) -> None:
+    """A field this worker's RunConfig lacks: a typo, or a field of newer client code. The
+    run goes on (refusing would break rolling deploys); the worker's log says so."""
+    from temporalio import workflow
+
+    from lmthing.prompt.types import unknown_fields
+
+    unknown = [*unknown_fields(config), *(f"options.{f}" for f in unknown_fields(config.options))]
+    if unknown:
+        workflow.logger.warning(
+            "Run config of %r has field(s) this worker does not know, ignored: %s", run, ", ".join(unknown)
+        )
 
 
 class Carry(_Model):

@@ -42,7 +42,13 @@ def prompt(
     line) and ``capabilities`` are what the agent registry shows and selects by
     (``lmthing agents list``, ``p.select_agents``)."""
 
+    _check_prompt_options(name, model, max_steps, system, plugins, stop_when, options)
+
     def wrap(f: Callable[..., Any]) -> type[PromptWorkflow]:
+        if not inspect.isfunction(f):
+            raise TypeError(f"@prompt decorates a function fn(p) or fn(p, args), got {f!r}")
+        if f.__name__ == "<lambda>" and name is None:
+            raise TypeError("@prompt on a lambda: its workflow type would be '<lambda>'; use a def, or give name=...")
         params = list(inspect.signature(f).parameters.values())
         if not params or len(params) > 2:
             raise TypeError(f"@prompt {f.__qualname__}: the function takes (p) or (p, args)")
@@ -72,6 +78,37 @@ def prompt(
         return _workflow_class(spec, f)
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _check_prompt_options(
+    name: Any, model: Any, max_steps: Any, system: Any, plugins: Any, stop_when: Any, options: Any
+) -> None:
+    """What @prompt(...) was given, checked where it was written: each of these would
+    otherwise fail (or be ignored) only when a run starts on a worker."""
+    where = f"@prompt({name!r})" if name is not None else "@prompt"
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise TypeError(f"@prompt: name= is the workflow type, a non-empty string; got {name!r}")
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise TypeError(f"{where}: model= is a string 'provider:model_id' (e.g. 'openai:gpt-4o') or an alias; got {model!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise TypeError(f"{where}: max_steps= is a positive int (model calls a run may make); got {max_steps!r}")
+    if system is not None and not isinstance(system, str):
+        raise TypeError(f"{where}: system= is text; got {type(system).__name__} {system!r}")
+    if plugins is not None and not isinstance(plugins, (list, tuple)):
+        raise TypeError(f"{where}: plugins= is a list, e.g. plugins=[task_list_plugin]; got {plugins!r}")
+    if stop_when is not None and not callable(stop_when):
+        raise TypeError(f"{where}: stop_when= is a function of the steps so far (e.g. step_count_is(3)); got {stop_when!r}")
+    if options is not None:
+        if not isinstance(options, dict):
+            raise TypeError(f"{where}: options= is a dict of model options, e.g. {{'temperature': 0}}; got {options!r}")
+        from lmthing.prompt.types import ModelOptions
+
+        unknown = sorted(set(options) - set(ModelOptions.model_fields))
+        if unknown:
+            raise TypeError(
+                f"{where}: unknown model option(s) {', '.join(unknown)}; the options are "
+                f"{', '.join(ModelOptions.model_fields)}"
+            )
 
 
 def _workflow_class(spec: PromptSpec, f: Callable[..., Any]) -> type[PromptWorkflow]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.exceptions import ApplicationError
 
 from lmthing.prompt.humans import (
     Answer,
@@ -27,12 +27,16 @@ from lmthing.prompt.humans import (
 )
 from lmthing.prompt.tools import ToolDef, format_validation_error
 
-# Marks runs waiting on a person: `temporal workflow list --query 'LmthingWaiting = true'`.
-WAITING = SearchAttributeKey.for_bool("LmthingWaiting")
+from .search_attributes import WAITING  # marks runs waiting on a person
 
 
-class RejectedDecision(Exception):
-    """A decision or answer that changes nothing, and why."""
+class RejectedDecision(ApplicationError):
+    """A decision or answer that changes nothing, and why. Raised by the update validators,
+    so the caller gets it; non-retryable, as the same decision would be refused again
+    (`temporal workflow update` prints "retryable: false")."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="RejectedDecision", non_retryable=True)
 
 
 @dataclass
@@ -77,7 +81,7 @@ class HumanLoop:
             self._set_waiting(False)
 
     def _set_waiting(self, value: bool) -> None:
-        if self._mark_waiting:
+        if self._mark_waiting:  # False also when the run has search_attributes off
             workflow.upsert_search_attributes([WAITING.value_set(value)])
 
     def _new_id(self, prefix: str) -> str:

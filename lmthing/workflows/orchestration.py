@@ -30,8 +30,9 @@ from lmthing.prompt.stateful_prompt import PromptError
 from lmthing.prompt.tools import ActivityTool, activity_tool_def
 from lmthing.prompt.types import RunResult
 
-from .config import RunConfig
+from .config import RunConfig, warn_unknown_fields
 from .errors import non_deterministic
+from .search_attributes import agent_attributes
 from .tool_calls import ToolRunner, _cause_message, child_summary, outcome_of
 
 _IDENTIFIER = re.compile(r"[^0-9A-Za-z_]")
@@ -53,7 +54,8 @@ class WorkflowHost:
         self.running.append(name)
         try:
             result: RunResult = await workflow.execute_child_workflow(
-                name, args=[args, self.config], id=child_id, result_type=RunResult, static_summary=child_summary(name, child_id)
+                name, args=[args, self.config], id=child_id, result_type=RunResult, static_summary=child_summary(name, child_id),
+                search_attributes=agent_attributes(name) if self.config.search_attributes else None,
             )
         except ChildWorkflowError as err:
             return {"error": f"Agent '{name}' failed: {_cause_message(err)}"}
@@ -117,12 +119,14 @@ class OrchestrationWorkflow:
         name = self.orchestration_name
         try:
             run_config = RunConfig.model_validate(config or {})
+            warn_unknown_fields(run_config, name)
             if self.input_model is not None:
                 input = self.input_model.model_validate(input if input is not None else {}).model_dump(mode="json")
         except ValidationError as err:
             from lmthing.prompt.tools import format_validation_error
 
-            raise ApplicationError(f"Invalid input for {self.node.kind} '{name}': {format_validation_error(err)}",
+            what = "run config" if err.title == "RunConfig" else "input"
+            raise ApplicationError(f"Invalid {what} for {self.node.kind} '{name}': {format_validation_error(err)}",
                                    type="InvalidOrchestrationInput", non_retryable=True) from None
         self._host = WorkflowHost(run_config, self._trace)
         ctx = Context(host=self._host, key=self.node.kind, input=input, trace=self._trace)
@@ -153,7 +157,9 @@ class OrchestrationWorkflow:
 
 
 # @workflow.init and @workflow.run must have identical parameters, annotations included.
-OrchestrationWorkflow.__init__.__annotations__ = {"input": Any, "config": RunConfig | None, "return": None}
+# Any, not RunConfig: a config that does not decode must fail the run, not every workflow
+# task (see RUN_PARAMETERS in prompt_workflow.py).
+OrchestrationWorkflow.__init__.__annotations__ = {"input": Any, "config": Any, "return": None}
 
 
 def def_orchestration(name: str, node: Node, *, description: str = "", input_model: type[BaseModel] | None = None,
@@ -172,7 +178,7 @@ def def_orchestration(name: str, node: Node, *, description: str = "", input_mod
     module = module or _caller_module()
     run.__qualname__ = f"{ident}.run"
     run.__module__ = module
-    run.__annotations__ = {"input": Any, "config": RunConfig | None, "return": result_type}
+    run.__annotations__ = {"input": Any, "config": Any, "return": result_type}
     cls = type(ident, (OrchestrationWorkflow,), {
         "node": node, "orchestration_name": name, "input_model": input_model, "run": workflow.run(run),
         "__doc__": description or f"The {node.kind} {name!r}.",

@@ -43,10 +43,11 @@ from lmthing.prompt.types import (
 
 from . import routing
 from .agent_body import BUILTIN_PLUGINS, AgentBody, agent_label, dump as _dump, handed_off, resolve_body
-from .config import AgentFrame, Carry, RunConfig
+from .config import AgentFrame, Carry, RunConfig, warn_unknown_fields
 from .errors import non_deterministic, user_error
 from .events import RunEvents, RunStream
 from .humans import HumanLoop, RejectedDecision
+from .search_attributes import agent_attributes
 from .telemetry import WorkflowTelemetry
 from .tool_calls import AgentNotStarted, ToolRunner, _cause_message, child_summary
 
@@ -101,7 +102,7 @@ class PromptWorkflow:
             decisions=prior.decisions if prior else None,
             answers=prior.answers if prior else None,
             counter=prior.human_counter if prior else 0,
-            mark_waiting=_config_or_default(config).mark_waiting,
+            mark_waiting=_config_or_default(config).mark_waiting and _config_or_default(config).search_attributes,
         )
         self._steps: list[StepRecord] = []
         self._prompt: StatefulPrompt | None = None
@@ -197,6 +198,7 @@ class PromptWorkflow:
                 type="InvalidRunConfig",
                 non_retryable=True,
             ) from None
+        warn_unknown_fields(config, self.spec.name)
         agent = self._agent_label(config) or self.spec.name
         attributes = {tracing.OPERATION: "invoke_agent", tracing.AGENT_NAME: agent,
                       tracing.CONVERSATION_ID: workflow.info().workflow_id, "lmthing.prompt": self.spec.name}
@@ -564,7 +566,8 @@ class PromptWorkflow:
         self._events.agent("agent_start", step, agent, child_id)
         try:
             result: RunResult = await workflow.execute_child_workflow(
-                workflow_type, args=args, id=child_id, result_type=RunResult, static_summary=child_summary(agent, child_id)
+                workflow_type, args=args, id=child_id, result_type=RunResult, static_summary=child_summary(agent, child_id),
+                search_attributes=agent_attributes(agent) if args[1].search_attributes else None,
             )
         except FailureError as err:
             self._events.agent("agent_finish", step, agent, child_id, error=_cause_message(err))
@@ -577,7 +580,10 @@ class PromptWorkflow:
 
 # The workflow's parameters as real types (this module defers annotations): @workflow.init
 # and every generated @workflow.run share them, as the SDK requires identical parameters.
-RUN_PARAMETERS: dict[str, Any] = {"args": Any, "config": RunConfig | None, "carry": Carry | None}
+# All are Any on purpose: the SDK decodes by these hints *before* the workflow runs, and a
+# payload that does not decode (`temporal workflow start --input ... --input '"x"'`) would
+# fail the workflow task forever; _execute validates them and fails the run instead.
+RUN_PARAMETERS: dict[str, Any] = {"args": Any, "config": Any, "carry": Any}
 PromptWorkflow.__init__.__annotations__ = {**RUN_PARAMETERS, "return": None}
 
 

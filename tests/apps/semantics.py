@@ -125,7 +125,7 @@ def step_modifier_once(p):
 def state_semantics(p):
     value, set_value = p.def_state("value", 10)
     seen, set_seen = p.def_state("seen", [])
-    again, _ = p.def_state("value", 999)  # initial ignored: the key exists
+    again, _ = p.def_state("value", 10)  # declared again (same initial): the same state
 
     def setters(args):
         set_value(20)

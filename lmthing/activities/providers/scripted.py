@@ -70,6 +70,15 @@ def register_script(name: str, items: Sequence[Any], agents: dict[str, Sequence[
     """Register a script on this worker process; returns the model string ``scripted:<name>``.
 
     ``agents`` maps a sub-agent name (or full path "parent/child") to its own script."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"scripted_model: the name must be a non-empty string, got {name!r}")
+    for label, script in ((name, items), *((f"{name!r}, agent {a!r}", s) for a, s in (agents or {}).items())):
+        # An empty list is allowed: every call then fails, which is how tests play a broken agent.
+        if isinstance(script, (str, bytes)) or not isinstance(script, (list, tuple)):
+            raise TypeError(
+                f"scripted_model({label}): a script is a list of replies (text(...), tool_call(...), "
+                f"or a callable(request) that returns them); got {script!r}"
+            )
     _SCRIPTS[name] = _group(items)
     _AGENT_SCRIPTS[name] = {agent: _group(agent_items) for agent, agent_items in (agents or {}).items()}
     return f"scripted:{name}"
