@@ -10,6 +10,7 @@ histories with ``python -m tests.histories.record`` and say why in the change.
 
 from __future__ import annotations
 
+import base64
 import json
 import pkgutil
 import re
@@ -64,6 +65,14 @@ def test_every_example_has_a_history() -> None:
         marker = kinds.index("EVENT_TYPE_MARKER_RECORDED")
         assert "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED" in kinds[marker:]
         assert kinds[-1] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+    # Runs recorded since 2026-12-02 start with the agent's search attribute, children too
+    # (set in the start command: no event of its own).
+    events = json.loads((HISTORY_DIR / "replay-subagent-followed.json").read_text())["events"]
+    starts = [e.get("workflowExecutionStartedEventAttributes") or e.get("startChildWorkflowExecutionInitiatedEventAttributes")
+              for e in events if e["eventType"] in ("EVENT_TYPE_WORKFLOW_EXECUTION_STARTED",
+                                                    "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED")]
+    agents = [base64.b64decode(a["searchAttributes"]["indexedFields"]["LmthingAgent"]["data"]) for a in starts]
+    assert agents == [b'"replay_subagent"', b'"researcher"', b'"researcher"']
 
 
 async def test_recorded_histories_replay_without_nondeterminism() -> None:

@@ -14,7 +14,9 @@ Each one exercises a different shape of workflow history:
   branch is cancelled, and a two-round debate with a judge (recorded 2026-12-02);
 - ``FOLLOWED``: ``replay_tools_state`` again, with a caller following its stream, so the
   history has the end-of-stream hand-over (recorded 2026-12-01; the others are older and
-  have neither it nor ``ToolActivityInput.step``, which is why they are kept as they are).
+  have neither it nor ``ToolActivityInput.step``, which is why they are kept as they are);
+  and ``replay_subagent`` the same way (recorded 2026-12-02: its root run and its children
+  start with the ``LmthingAgent`` search attribute and a summary).
 
 Changing these prompts changes their histories: re-record them with
 ``python -m tests.histories.record`` (see that script) in the same change.
@@ -223,4 +225,4 @@ EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel, replay_workflo
 STANDALONE = {"replay-flow": replay_flow}
 # Recorded again under another id with a caller following the run's stream to its end: that
 # history holds the end-of-stream hand-over (patch marker, the caller's last poll).
-FOLLOWED = {"replay-tools-state-followed": replay_tools_state}
+FOLLOWED = {"replay-tools-state-followed": replay_tools_state, "replay-subagent-followed": replay_subagent}
