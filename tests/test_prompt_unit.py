@@ -61,7 +61,7 @@ def test_scripted_steps_group_text_with_the_tool_calls_after_it():
     assert [c.id for c in first.tool_calls] == ["call_0_0", "call_0_1"]
     assert step(1).text == "b" and step(2).text == "c"
     assert [c.name for c in step(3).tool_calls] == ["z"]
-    with pytest.raises(ModelConfigError, match="has 4 step\\(s\\); the run asked for step 5"):
+    with pytest.raises(ModelConfigError, match="has 4 step\\(s\\); the run asked for step 4 \\(steps count from 0, so its model call number 5\\)"):
         step(4)
 
 

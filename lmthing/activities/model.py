@@ -25,6 +25,7 @@ from lmthing.observability import metrics, tracing
 from lmthing.observability.logging import current_step
 from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent
 
+from .conversation import RequestCache, resolve
 from .names import MODEL_CALL
 from .providers.base import (
     ModelCallError,
@@ -141,6 +142,8 @@ class ModelActivities:
 
     def __init__(self, registry: ProviderRegistry) -> None:
         self.registry = registry
+        # The last request sent for each run, so a call can send only what is new.
+        self.requests = RequestCache()
 
     @activity.defn(name=MODEL_CALL)
     async def model_call(self, request: ModelRequest) -> ModelResponse:
@@ -150,6 +153,7 @@ class ModelActivities:
         response: ModelResponse | None = None
         failure: BaseException | None = None
         try:
+            request = await resolve(request, self.requests)
             with tracing.span(*_chat_span(request), kind=tracing.SpanKind.CLIENT) as span:
                 response = await self._model_call(request)
                 tracing.record_chat_response(span, response)

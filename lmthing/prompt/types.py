@@ -46,17 +46,33 @@ class Message(_Model):
     name: str | None = None
 
 
-class Conversation(_Model):
-    """The conversation as sent to one model call.
+class ConversationBase(_Model):
+    """What a delta continues: the first ``length`` messages of the previous model call of
+    the same run (the one that schedules this call), whose digest chain ends in ``digest``
+    (see :mod:`lmthing.prompt.conversation`). ``system_digest`` / ``tools_digest`` are set
+    when the call's system prompt / tools are the previous call's too, and then left out of
+    the request."""
 
-    It is the one type that carries the transcript into the model activity, so that making
-    history grow linearly (sending deltas plus a reference instead of the whole transcript)
-    is a change to this type and to :meth:`materialize`, nothing else.
-    """
+    length: int
+    digest: str
+    system_digest: str | None = None
+    tools_digest: str | None = None
+
+
+class Conversation(_Model):
+    """The conversation as sent to one model call: whole (``messages``), or, so that each
+    message enters history once, the messages new since the run's previous call
+    (``delta``) on top of a ``base``. The model activity turns the second form back into
+    the first before a provider sees it (:mod:`lmthing.activities.conversation`); the
+    workflow's own records always hold the whole conversation."""
 
     messages: list[Message] = Field(default_factory=list)
+    base: ConversationBase | None = None
+    delta: list[Message] = Field(default_factory=list)
 
     def materialize(self) -> list[Message]:
+        if self.base is not None:
+            raise RuntimeError("a conversation sent as a delta must be resolved (activities/conversation.py) before use")
         return self.messages
 
 

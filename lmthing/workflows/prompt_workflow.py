@@ -29,6 +29,7 @@ from lmthing.prompt.stop import StopCondition
 from lmthing.prompt.humans import PendingRequest
 from lmthing.prompt.lifecycle import ErrorEvent, EventError, FinishEvent, LifecycleEvent, ModelCallEvent, StepEvent
 from lmthing.prompt.tools import format_validation_error, schema_of
+from lmthing.prompt.conversation import RequestSender
 from lmthing.prompt.types import (
     Conversation,
     ModelOptions,
@@ -105,6 +106,8 @@ class PromptWorkflow:
             mark_waiting=_config_or_default(config).mark_waiting and _config_or_default(config).search_attributes,
         )
         self._steps: list[StepRecord] = []
+        # What the previous model call was sent, so the next sends only what is new.
+        self._sender: RequestSender | None = None
         self._prompt: StatefulPrompt | None = None
         self._runner: ToolRunner | None = None
         # def_state as it was when the current step's prompt function ran: a sub-agent
@@ -135,6 +138,15 @@ class PromptWorkflow:
         """What the model received and returned at every step from ``since`` on (0-based),
         so a follower can ask only for what it has not seen."""
         return [s for s in self._steps if s.step >= since]
+
+    @workflow.query
+    def model_request(self, step: int) -> ModelRequest:
+        """Step ``step``'s model call, whole, for a model worker that was sent it as a delta
+        but does not hold its base (activities/conversation.py)."""
+        for record in reversed(self._steps):
+            if record.step == step:
+                return record.request
+        raise ValueError(f"step {step} is not a model call of this run")
 
     @workflow.query
     def status(self) -> RunStatus:
@@ -470,10 +482,13 @@ class PromptWorkflow:
         raise AssertionError("unreachable: continue_as_new raises")  # pragma: no cover
 
     async def _call_model(self, request: ModelRequest, config: RunConfig) -> ModelResponse:
+        if self._sender is None:
+            self._sender = RequestSender()
+        wire = self._sender.wire(request)  # what is new since the previous call, see prompt/conversation.py
         try:
             return await workflow.execute_activity(
                 MODEL_CALL,
-                request,
+                wire,
                 result_type=ModelResponse,
                 task_queue=routing.model_task_queue(),
                 start_to_close_timeout=timedelta(seconds=config.model_timeout_seconds),

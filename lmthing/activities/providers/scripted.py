@@ -118,7 +118,8 @@ class ScriptedProvider:
             )
         if request.step >= len(steps):
             raise ModelConfigError(
-                f"Scripted model {label} has {len(steps)} step(s); the run asked for step {request.step + 1}. "
+                f"Scripted model {label} has {len(steps)} step(s); the run asked for step {request.step} "
+                f"(steps count from 0, so its model call number {request.step + 1}). "
                 "Add items to the script or lower max_steps."
             )
         items: list[Any] = []
