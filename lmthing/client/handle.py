@@ -55,8 +55,23 @@ class PromptHandle:
         return await self.handle.query("state", result_type=dict)
 
     async def steps(self, since: int = 0) -> list[StepRecord]:
-        """Step records from step ``since`` (0-based) on."""
-        return await self.handle.query("steps", since, result_type=list[StepRecord])
+        """Step records from step ``since`` (0-based) on, across continue-as-new: each run of
+        the chain holds its own steps, so the earlier ones are asked for what the latest
+        run does not hold (a query on a closed run: a worker replays it to answer)."""
+        records = await self.handle.query("steps", since, result_type=list[StepRecord])
+        if records and records[0].step <= since:
+            return records
+        status = await self.status()
+        if not records and since >= status.step:
+            return records  # nothing from ``since`` on yet, in any run
+        for run_id in reversed(status.earlier_runs):
+            run = self.client.get_workflow_handle(self.handle.id, run_id=run_id)
+            earlier = await run.query("steps", since, result_type=list[StepRecord])
+            first = records[0].step if records else None
+            records = [*(r for r in earlier if first is None or r.step < first), *records]
+            if records and records[0].step <= since:
+                break
+        return records
 
     async def status(self) -> RunStatus:
         return await self.handle.query("status", result_type=RunStatus)

@@ -57,13 +57,18 @@ def common_prefix(a: list[Message], b: list[Message]) -> int:
 
 class RequestSender:
     """The workflow side: remembers what the run's previous model call was sent, and sends
-    the next one as a delta when it continues that conversation."""
+    the next one as a delta when it continues that conversation.
 
-    def __init__(self) -> None:
-        self._messages: list[Message] = []
-        self._digests: list[str] = [EMPTY_DIGEST]
+    A run that continued as new starts from the conversation it carried (``carried``), so
+    its first call is a delta too: no model worker holds that base under the new run id,
+    and it is rebuilt from the run with one query (no history event) instead of being sent
+    whole once more."""
+
+    def __init__(self, carried: list[Message] | None = None) -> None:
+        self._messages: list[Message] = list(carried or [])
+        self._digests: list[str] = extend_digests([], self._messages, 0)
         self._system: str | None = None
-        self._tools: list[ToolDefinition] | None = None
+        self._tools: list[ToolDefinition] | None = None  # None: not known, so sent
 
     def wire(self, request: ModelRequest) -> ModelRequest:
         """What the activity is sent for ``request`` (whose conversation is whole)."""
@@ -72,9 +77,8 @@ class RequestSender:
         self._digests = extend_digests(self._digests, messages, shared)
         same_system = self._tools is not None and request.system == self._system
         same_tools = self._tools is not None and request.tools == self._tools
-        first = self._tools is None
         self._messages, self._system, self._tools = list(messages), request.system, list(request.tools)
-        if first or shared == 0:
+        if shared == 0:
             return request
         base = ConversationBase(
             length=shared, digest=self._digests[shared],

@@ -1,7 +1,9 @@
 """Ready-made ``stop_when`` conditions (the AI SDK's ``stepCountIs`` / ``hasToolCall``).
 
-A condition receives the step records so far and returns True to stop the run after the
-current step's tools have run. It runs inside the workflow, so it must be deterministic.
+A condition receives the step records of the current run so far and returns True to stop
+the run after the current step's tools have run. After continue-as-new those are the
+records since then (``record.step`` keeps counting across the chain). It runs inside the
+workflow, so it must be deterministic.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ StopCondition = Callable[[Sequence[StepRecord]], bool]
 
 
 def step_count_is(n: int) -> StopCondition:
-    return lambda steps: len(steps) >= n
+    # By step number, not len(steps): after continue-as-new a run holds only its own records.
+    return lambda steps: bool(steps) and steps[-1].step + 1 >= n
 
 
 def has_tool_call(name: str) -> StopCondition:

@@ -197,6 +197,9 @@ class RunStatus(_Model):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = 0.0
     continued_runs: int = 0
+    # Run ids of the earlier runs of a continue-as-new chain, oldest first: each answers
+    # the `steps` query for its own steps.
+    earlier_runs: list[str] = Field(default_factory=list)
 
 
 class RunResult(_Model):

@@ -84,7 +84,12 @@ class Carry(_Model):
     step: int = 0
     usage: Usage = Field(default_factory=Usage)
     effect_memory: list[Any] = Field(default_factory=list)
+    # Step records carried along (runs continued by older code carried every one; now none
+    # are: each run of the chain answers the `steps` query for its own steps, and
+    # PromptHandle.steps() asks the earlier runs, so the carry stays the same size).
     steps: list[StepRecord] = Field(default_factory=list)
+    # Run ids of the earlier runs of the chain, oldest first.
+    earlier_runs: list[str] = Field(default_factory=list)
     schema_attempts: int = 0
     continued_runs: int = 0
     cost_usd: float | None = 0.0

@@ -18,7 +18,7 @@ from lmthing.prompt.types import StreamEvent, ToolCall, ToolResult, Usage
 EVENTS_TOPIC = "events"
 # Events kept across continue-as-new; older ones are truncated so the carried state stays
 # small (a caller resuming from before the cut restarts at the oldest kept event).
-CARRIED_EVENTS = 500
+CARRIED_EVENTS = 100  # ~20 steps: a caller further behind than that at a continue-as-new is rare
 # How long a finished run waits for a caller that follows its stream to read the end.
 HAND_OVER_TIMEOUT = timedelta(seconds=1)
 # The patch that introduced the hand-over: runs recorded before it replay without it.

@@ -283,6 +283,8 @@ class PromptWorkflow:
         step = carry.step
         schema_attempts = carry.schema_attempts
         self._status.continued_runs = carry.continued_runs
+        self._status.earlier_runs = list(carry.earlier_runs)
+        self._sender = RequestSender(carried=carry.messages)  # see prompt/conversation.py
         prompt = self._start_prompt(body, config, carry, model)
         options = self._options_of(config, body)
 
@@ -337,7 +339,7 @@ class PromptWorkflow:
                     usage=usage,
                     cost_usd=cost,
                     effect_memory=prompt.export_memory(),
-                    steps=[_trimmed(s) for s in self._steps],
+                    earlier_runs=[*carry.earlier_runs, workflow.info().run_id],
                     schema_attempts=schema_attempts,
                     continued_runs=carry.continued_runs + 1,
                     decisions=self._humans.decisions,
@@ -600,13 +602,6 @@ class PromptWorkflow:
 # fail the workflow task forever; _execute validates them and fails the run instead.
 RUN_PARAMETERS: dict[str, Any] = {"args": Any, "config": Any, "carry": Any}
 PromptWorkflow.__init__.__annotations__ = {**RUN_PARAMETERS, "return": None}
-
-
-def _trimmed(record: StepRecord) -> StepRecord:
-    """Step records carried into the next run keep everything but the message list (the
-    conversation itself is carried whole), so continue-as-new input stays small."""
-    request = record.request.model_copy(update={"conversation": Conversation()})
-    return record.model_copy(update={"request": request})
 
 
 def _config_or_default(config: Any) -> RunConfig:
