@@ -284,40 +284,36 @@ async def test_every_run_names_its_agent_in_a_summary_and_a_search_attribute(cli
     assert len(found) == 10  # the ten nested agents, not the root
 
 
-async def test_a_namespace_without_lmthings_search_attributes_gets_the_fix(tmp_path) -> None:
-    """A server whose namespace lacks LmthingAgent: start_prompt says which attribute and
-    the three ways out; `lmthing run --address` registers them itself, as `lmthing worker`
-    does; search_attributes=False runs without them."""
+async def test_a_namespace_without_lmthings_search_attributes_gets_them_on_the_first_start() -> None:
+    """A plain dev server (`temporal server start-dev`: no lmthing attributes): the first
+    start_prompt registers them, as `lmthing worker` does, and the run and its sub-agents
+    carry LmthingAgent. A run started without the attribute (`temporal workflow start`)
+    starts its sub-agents without it too, so its namespace is never sent an attribute it
+    might not know."""
     from temporalio.testing import WorkflowEnvironment
 
     from lmthing.client import data_converter
-    from lmthing.client.start import SearchAttributesMissing
     from lmthing.workers import create_worker
     from lmthing.workers.dev_server import temporal_cli_path
-    from lmthing.workflows.config import RunConfig
     from lmthing.workflows.search_attributes import AGENT
-    from tests.apps import basics
+    from tests.apps import first_contact_app as app
     from tests.support import start
+    from tests.test_orchestration import children_started, events_of
 
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli_path(), data_converter=data_converter())
     try:
-        with pytest.raises(SearchAttributesMissing) as missing:
-            await start(env.client, basics.hello, task_queue="bare")
-        assert (
-            "Namespace 'default' does not know lmthing's search attribute LmthingAgent, so the run was not started. "
-            "`lmthing worker` registers them when it starts"
-        ) in str(missing.value)
-        assert "`temporal operator search-attribute create --name LmthingAgent --type Keyword`" in str(missing.value)
-        assert "RunConfig(search_attributes=False)" in str(missing.value)
-        async with create_worker(env.client, app="tests.apps.basics", task_queue="bare"):
-            handle = await start(env.client, basics.hello, task_queue="bare", config=RunConfig(search_attributes=False))
-            assert (await handle.result()).text == "Hello, Ann!"
+        async with create_worker(env.client, app="tests.apps.first_contact_app", task_queue="bare"):
+            handle = await start(env.client, app.self_calling_agent, task_queue="bare")
+            assert (await handle.result()).text == "root done"
+            [child] = children_started(await events_of(env.client, handle.id))
+            described = await env.client.get_workflow_handle(child).describe()
+            assert described.typed_search_attributes.get(AGENT) == "recur"
 
-        address = env.client.service_client.config.target_host
-        done = await lmthing("run", "tests/apps/basics.py", "--prompt", "hello", "--address", address)
-        assert done.code == 0, done.err
-        assert "Hello, Ann!" in done.out
-        [run] = [w async for w in env.client.list_workflows("LmthingAgent = 'hello'")] or [None]
-        assert run is not None and (await env.client.get_workflow_handle(run.id).describe()).typed_search_attributes.get(AGENT) == "hello"
+            unlabelled = await env.client.start_workflow(
+                "self_calling_agent", id="from-the-cli", task_queue="bare", result_type=None,
+            )
+            await unlabelled.result()
+            [child] = children_started(await events_of(env.client, unlabelled.id))
+            assert (await env.client.get_workflow_handle(child).describe()).typed_search_attributes.get(AGENT) is None
     finally:
         await env.shutdown()

@@ -29,7 +29,8 @@ async def test_hours_of_retry_backoff_are_durable_timers(time_skipping_env):
     env = time_skipping_env
     queue = new_id("ts")
     async with create_worker(env.client, app="tests.apps.timeouts_app", task_queue=queue):
-        # Temporal's time-skipping test server has no custom search attributes.
+        # Temporal's time-skipping test server has no custom search attributes, cannot
+        # register them, and half-starts a run that has them: start without.
         handle = await start(env.client, timeouts_app.backs_off_for_hours, task_queue=queue,
                              config=RunConfig(search_attributes=False))
         result = await handle.result()

@@ -145,14 +145,10 @@ async def run_with_worker(
     from temporalio.client import WorkflowFailureError
 
     from lmthing.client import start_prompt
-    from lmthing.client.start import SearchAttributesMissing
 
     w = build_worker(client, module, task_queue, 5.0)
     async with w:
-        try:
-            handle = await start_prompt(client, chosen, args, model=model, max_steps=max_steps, task_queue=task_queue)
-        except SearchAttributesMissing as err:
-            raise CliError(str(err)) from None
+        handle = await start_prompt(client, chosen, args, model=model, max_steps=max_steps, task_queue=task_queue)
         console.print(f"[bold]Running[/bold] {chosen.spec.name} as workflow [cyan]{handle.id}[/cyan]"
                       + (f" [dim](task queue {escape(task_queue)})[/dim]" if address is not None else ""))
         # The run may wait on a person; nobody could reach an embedded server without its address.

@@ -155,7 +155,7 @@ async def start_prompt(
     config = (config or RunConfig()).model_copy(update={k: v for k, v in overrides.items() if v is not None})
     payload = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
     handle = await start_run(
-        client, name, [payload, config], config=config, id=id or f"{name}-{uuid.uuid4().hex[:12]}",
+        client, name, payload, config=config, id=id or f"{name}-{uuid.uuid4().hex[:12]}",
         task_queue=task_queue, summary=f"prompt {name}", result_type=RunResult,
     )
     return PromptHandle(handle, client)

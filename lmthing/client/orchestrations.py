@@ -58,7 +58,7 @@ async def start_orchestration(
     payload = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
     config = config or RunConfig()
     handle = await start_run(
-        client, name, [payload, config], config=config, id=id or f"{name}-{uuid.uuid4().hex[:12]}", task_queue=task_queue,
+        client, name, payload, config=config, id=id or f"{name}-{uuid.uuid4().hex[:12]}", task_queue=task_queue,
         summary=f"orchestration {name}", result_type=result_type if isinstance(result_type, type) else None,
     )
     return OrchestrationHandle(handle, client)

@@ -32,7 +32,7 @@ from lmthing.prompt.types import RunResult
 
 from .config import RunConfig, warn_unknown_fields
 from .errors import non_deterministic
-from .search_attributes import agent_attributes
+from .search_attributes import child_attributes
 from .tool_calls import ToolRunner, _cause_message, child_summary, outcome_of
 
 _IDENTIFIER = re.compile(r"[^0-9A-Za-z_]")
@@ -55,7 +55,7 @@ class WorkflowHost:
         try:
             result: RunResult = await workflow.execute_child_workflow(
                 name, args=[args, self.config], id=child_id, result_type=RunResult, static_summary=child_summary(name, child_id),
-                search_attributes=agent_attributes(name) if self.config.search_attributes else None,
+                search_attributes=child_attributes(name, workflow.info().typed_search_attributes, self.config.search_attributes),
             )
         except ChildWorkflowError as err:
             return {"error": f"Agent '{name}' failed: {_cause_message(err)}"}

@@ -48,7 +48,7 @@ from .config import AgentFrame, Carry, RunConfig, warn_unknown_fields
 from .errors import non_deterministic, user_error
 from .events import RunEvents, RunStream
 from .humans import HumanLoop, RejectedDecision
-from .search_attributes import agent_attributes
+from .search_attributes import child_attributes
 from .telemetry import WorkflowTelemetry
 from .tool_calls import AgentNotStarted, ToolRunner, _cause_message, child_summary
 
@@ -584,7 +584,7 @@ class PromptWorkflow:
         try:
             result: RunResult = await workflow.execute_child_workflow(
                 workflow_type, args=args, id=child_id, result_type=RunResult, static_summary=child_summary(agent, child_id),
-                search_attributes=agent_attributes(agent) if args[1].search_attributes else None,
+                search_attributes=child_attributes(agent, workflow.info().typed_search_attributes, args[1].search_attributes),
             )
         except FailureError as err:
             self._events.agent("agent_finish", step, agent, child_id, error=_cause_message(err))

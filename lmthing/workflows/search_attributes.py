@@ -4,12 +4,14 @@
 - ``LmthingAgent`` (Keyword): the agent a run is: the prompt's name for a root run, the
   agent's name for a sub-agent (``def_agent``, ``p.call_prompt``, a team member, an
   orchestration step). Set when the run starts (by ``start_prompt`` and by the parent
-  for a child), so it costs no history event:
+  for a child, if the parent has it), so it costs no history event:
   ``temporal workflow list --query 'LmthingAgent = "researcher"'``.
 
-A server only accepts attributes its namespace knows; ``lmthing dev`` registers both and
-``lmthing worker`` registers them when it may (:func:`lmthing.workers.register_search_attributes`).
-``RunConfig(search_attributes=False)`` runs without any of them.
+A server only accepts attributes its namespace knows; ``lmthing dev`` registers both,
+``lmthing worker`` and the first ``start_prompt`` register them when they may
+(:func:`lmthing.workers.register_search_attributes`), and where they may not, runs start
+without them (lmthing/client/start.py). ``RunConfig(search_attributes=False)`` runs
+without any of them.
 
 Only ``temporalio.common`` is imported: the client imports this module too.
 """
@@ -30,6 +32,8 @@ def agent_attributes(agent: str) -> TypedSearchAttributes:
     return TypedSearchAttributes([SearchAttributePair(AGENT, agent)])
 
 
-def create_commands() -> list[str]:
-    """The `temporal` commands that register lmthing's attributes on a namespace."""
-    return [f"temporal operator search-attribute create --name {name} --type {kind}" for name, kind in REGISTERED.items()]
+def child_attributes(agent: str, parent: TypedSearchAttributes, enabled: bool) -> TypedSearchAttributes | None:
+    """A child's attributes: only when its parent run has ``LmthingAgent`` itself, which
+    proves the namespace knows it (a child start command with an unknown attribute would
+    fail the parent's workflow task over and over)."""
+    return agent_attributes(agent) if enabled and parent.get(AGENT) is not None else None
