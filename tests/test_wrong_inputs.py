@@ -414,3 +414,16 @@ async def test_a_run_config_field_the_worker_does_not_know_is_refused_by_the_cli
         assert code == 0, shown
         await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), BOUND)
     assert "Run config of 'takes_a_city' has field(s) this worker does not know, ignored: stream_batch" in caplog.text
+
+
+@pytest.mark.parametrize(("store", "threshold", "said"), [
+    ("relative/dir", "", "LMTHING_PAYLOAD_STORE='relative/dir': give an absolute path, the same for every process"),
+    ("ftp://x/y", "", "LMTHING_PAYLOAD_STORE='ftp://x/y': use a folder (/path or file:///path) or s3://bucket"),
+    ("s3://", "", "LMTHING_PAYLOAD_STORE='s3://': give a bucket, s3://bucket"),
+    ("/tmp/payloads", "big", "LMTHING_PAYLOAD_STORE_THRESHOLD='big': give a size in bytes (>= 0)"),
+])
+async def test_a_payload_store_setting_that_cannot_work_is_named(store: str, threshold: str, said: str) -> None:
+    done = await asyncio.wait_for(lmthing("approvals", "--address", "127.0.0.1:1", LMTHING_PAYLOAD_STORE=store,
+                                          LMTHING_PAYLOAD_STORE_THRESHOLD=threshold), BOUND)
+    assert done.code == 2, done.err
+    assert said in done.err and "Traceback" not in done.err

@@ -5,5 +5,16 @@ result that big fails the activity's completion on every attempt. What an activi
 is checked against this bound first, so the failure is one clear, non-retryable error.
 """
 
+import os
+
 # Room is left for the rest of the workflow task the result travels in.
 MAX_PAYLOAD_BYTES = 1_500_000
+# With a payload store (LMTHING_PAYLOAD_STORE, lmthing/client/payload_store.py) a large
+# payload stays out of history; this bound only keeps a runaway tool or model in check.
+MAX_STORED_PAYLOAD_BYTES = 256 * 1024 * 1024
+STORE_HINT = "or set LMTHING_PAYLOAD_STORE on every client and worker to keep large payloads out of history"
+
+
+def payload_limit() -> int:
+    """The size a result may have on this worker."""
+    return MAX_STORED_PAYLOAD_BYTES if os.environ.get("LMTHING_PAYLOAD_STORE", "").strip() else MAX_PAYLOAD_BYTES

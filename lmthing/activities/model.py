@@ -20,7 +20,7 @@ from temporalio.contrib.workflow_streams import WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from lmthing.activities.limits import MAX_PAYLOAD_BYTES
+from lmthing.activities.limits import MAX_PAYLOAD_BYTES, STORE_HINT, payload_limit
 from lmthing.observability import metrics, tracing
 from lmthing.observability.logging import current_step
 from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent
@@ -39,7 +39,6 @@ from .providers.base import (
 # The run's stream topic (lmthing.workflows.events.EVENTS_TOPIC; activities do not import workflows).
 EVENTS_TOPIC = "events"
 HEARTBEAT_EVERY_SECONDS = 1.0
-MAX_REPLY_BYTES = MAX_PAYLOAD_BYTES  # see activities/limits.py
 
 
 class StreamingSink:
@@ -187,11 +186,12 @@ class ModelActivities:
             ) from None
         finally:
             heartbeats.cancel()
-        size = len(to_json(response))
-        if size > MAX_REPLY_BYTES:
+        size, limit = len(to_json(response)), payload_limit()
+        if size > limit:
+            hint = f"; {STORE_HINT}" if limit == MAX_PAYLOAD_BYTES else ""
             raise ApplicationError(
-                f"The model's reply is {size} bytes; replies over {MAX_REPLY_BYTES} bytes do not fit a Temporal "
-                "payload. Lower max_output_tokens, or have the model write large output through a tool.",
+                f"The model's reply is {size} bytes; replies over {limit} bytes do not fit a Temporal "
+                f"payload. Lower max_output_tokens, or have the model write large output through a tool{hint}.",
                 type="ModelReplyTooLarge",
                 non_retryable=True,
             )

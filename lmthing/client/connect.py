@@ -62,18 +62,28 @@ class PayloadConverter(CompositePayloadConverter):
 
 
 _DATA_CONVERTER = DataConverter(payload_converter_class=PayloadConverter)
-_ENCRYPTED: dict[int, tuple[Any, DataConverter]] = {}
+_CONFIGURED: dict[tuple[Any, ...], tuple[Any, DataConverter]] = {}
 
 
 def data_converter() -> DataConverter:
     """The converter every lmthing client and worker uses: JSON on the wire, encrypted with
-    AES-GCM when ``LMTHING_PAYLOAD_KEY`` / ``LMTHING_PAYLOAD_KEYS`` are set (:mod:`lmthing.codec`)."""
+    AES-GCM when ``LMTHING_PAYLOAD_KEY`` / ``LMTHING_PAYLOAD_KEYS`` are set (:mod:`lmthing.codec`),
+    and large payloads kept out of history when ``LMTHING_PAYLOAD_STORE`` is set
+    (:mod:`lmthing.client.payload_store`). The same settings give the same converter."""
+    from .payload_store import STORE_VAR, THRESHOLD_VAR
+
     codec = codec_from_env()
-    if codec is None:
+    store_settings = (os.environ.get(STORE_VAR, "").strip(), os.environ.get(THRESHOLD_VAR, "").strip())
+    if codec is None and not store_settings[0]:
         return _DATA_CONVERTER
-    if _ENCRYPTED.get(id(codec), (None,))[0] is not codec:
-        _ENCRYPTED[id(codec)] = (codec, dataclasses.replace(_DATA_CONVERTER, payload_codec=codec))
-    return _ENCRYPTED[id(codec)][1]
+    key = (id(codec), *store_settings)
+    cached = _CONFIGURED.get(key)
+    if cached is None or cached[0] is not codec:
+        from .payload_store import external_storage_from_env
+
+        converter = dataclasses.replace(_DATA_CONVERTER, payload_codec=codec, external_storage=external_storage_from_env())
+        _CONFIGURED[key] = cached = (codec, converter)
+    return cached[1]
 
 
 class ConnectionConfigError(ValueError):
@@ -145,10 +155,16 @@ async def connect(address: str | None = None, namespace: str | None = None, **cl
 
     Raises :class:`ConnectionConfigError` for an address that is not one and
     :class:`TemporalUnreachable` when nothing answers, each with one line that says what to do."""
+    from .payload_store import PayloadStoreConfigError
+
     options = connect_options(address, namespace)
     target = options.pop("target_host")
     try:
-        return await Client.connect(target, data_converter=data_converter(), **options, **client_options)
+        converter = data_converter()
+    except PayloadStoreConfigError as err:
+        raise ConnectionConfigError(str(err)) from None
+    try:
+        return await Client.connect(target, data_converter=converter, **options, **client_options)
     except ValueError as err:
         raise ConnectionConfigError(
             f"{target!r} is not a Temporal address ({err}); give host:port, e.g. localhost:7233 "
