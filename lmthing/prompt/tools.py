@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import json
 import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -92,6 +93,15 @@ def _model_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.replace("-", "_").split("_")) + "Args"
 
 
+# Models made from @tool signatures, by what they are made of. The workflow sandbox
+# re-imports an app module for every workflow run, so each @tool would build its model (and
+# its JSON schema) again per run: ~1 ms each. lmthing itself passes through the sandbox, so
+# this cache lives across runs. Annotations are keyed by identity: a tool whose parameters
+# use the app's own classes (re-created per run) gets a model of those classes, as before.
+_ARGS_MODELS: OrderedDict[tuple[Any, ...], type[BaseModel]] = OrderedDict()
+_ARGS_MODELS_MAX = 512
+
+
 def args_model_from_signature(fn: Callable[..., Any], name: str) -> type[BaseModel]:
     """A pydantic model of ``fn``'s parameters (``ToolContext`` parameters excluded)."""
     sig = inspect.signature(fn)
@@ -108,7 +118,14 @@ def args_model_from_signature(fn: Callable[..., Any], name: str) -> type[BaseMod
             continue
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[pname] = (annotation, default)
-    return create_model(_model_name(name), **fields)  # type: ignore[call-overload]
+    key = (name, fn.__module__, fn.__qualname__, tuple((p, id(a), id(d)) for p, (a, d) in fields.items()))
+    model = _ARGS_MODELS.get(key)
+    if model is None:
+        model = create_model(_model_name(name), **fields)  # type: ignore[call-overload]
+        _ARGS_MODELS[key] = model
+        while len(_ARGS_MODELS) > _ARGS_MODELS_MAX:
+            _ARGS_MODELS.popitem(last=False)
+    return model
 
 
 def context_param(fn: Callable[..., Any]) -> str | None:
