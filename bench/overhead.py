@@ -7,8 +7,14 @@ and interleaved (lmthing, baseline, baseline, lmthing, ...); warm-up runs are ex
 
 Usage (from the repository root; both forms work):
 
-    python bench/overhead.py [--runs 20] [--steps 10,20] [--warmup 2]
+    python bench/overhead.py [--runs 20] [--steps 10,20] [--warmup 2] [--provider scripted|openai]
     python -m bench.overhead [...]
+
+``--provider openai`` puts the real model-call path on both sides: lmthing's OpenAI provider
+(official SDK, streaming) and, in the baseline, an activity calling the official SDK's
+Chat Completions, both against the fake OpenAI server of tests/fakes (in this process; it
+replies a ``lookup`` call until N-1 tool results are in, then the answer), as the peer
+harness in ../shared/bench-peers measures.
 """
 
 from __future__ import annotations
@@ -39,7 +45,14 @@ from lmthing.workers.dev_server import start_dev_server
 
 from bench import overhead_app
 from bench.procstat import children_named, cpu_seconds
-from bench.overhead_baseline import BaselineAgent, baseline_lookup, baseline_model_call
+from bench.overhead_baseline import (
+    MODEL_ACTIVITY,
+    OPENAI_MODEL_ACTIVITY,
+    BaselineAgent,
+    baseline_lookup,
+    baseline_model_call,
+    baseline_openai_model_call,
+)
 
 LM_QUEUE = "bench-overhead-lmthing"
 BASE_QUEUE = "bench-overhead-baseline"
@@ -63,10 +76,16 @@ class Side:
 
 async def run_lmthing(client: Client, model: str, steps: int) -> tuple[float, float, float, WorkflowHandle]:
     s0, c0, t0 = cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
-    handle = await start_prompt(
-        client, overhead_app.overhead_agent, model=model, max_steps=steps,
-        id=f"bench-lm-{uuid.uuid4().hex[:10]}", task_queue=LM_QUEUE,
-    )
+    if model == "openai":
+        handle = await start_prompt(
+            client, overhead_app.overhead_agent_openai, steps, max_steps=steps,
+            id=f"bench-lm-{uuid.uuid4().hex[:10]}", task_queue=LM_QUEUE,
+        )
+    else:
+        handle = await start_prompt(
+            client, overhead_app.overhead_agent, model=model, max_steps=steps,
+            id=f"bench-lm-{uuid.uuid4().hex[:10]}", task_queue=LM_QUEUE,
+        )
     result = await handle.result()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     server = cpu_seconds(SERVER_PIDS) - s0
@@ -74,10 +93,10 @@ async def run_lmthing(client: Client, model: str, steps: int) -> tuple[float, fl
     return elapsed, cpu, server, handle.handle
 
 
-async def run_baseline(client: Client, steps: int) -> tuple[float, float, float, WorkflowHandle]:
+async def run_baseline(client: Client, steps: int, model_activity: str) -> tuple[float, float, float, WorkflowHandle]:
     s0, c0, t0 = cpu_seconds(SERVER_PIDS), time.process_time(), time.perf_counter()
     handle = await client.start_workflow(
-        BaselineAgent.run, steps, id=f"bench-base-{uuid.uuid4().hex[:10]}", task_queue=BASE_QUEUE
+        BaselineAgent.run, args=[steps, model_activity], id=f"bench-base-{uuid.uuid4().hex[:10]}", task_queue=BASE_QUEUE
     )
     result = await handle.result()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -94,14 +113,15 @@ async def record_history(side: Side, handle: WorkflowHandle) -> None:
     side.wf_tasks.append(sum(1 for e in history.events if e.HasField("workflow_task_completed_event_attributes")))
 
 
-async def measure(client: Client, steps: int, runs: int, warmup: int, only: str | None) -> tuple[Side, Side]:
-    model = overhead_app.script_for(steps)
+async def measure(client: Client, steps: int, runs: int, warmup: int, only: str | None, provider: str) -> tuple[Side, Side]:
+    model = "openai" if provider == "openai" else overhead_app.script_for(steps)
+    model_activity = OPENAI_MODEL_ACTIVITY if provider == "openai" else MODEL_ACTIVITY
     sides = [s for s in ("lm", "base") if only in (None, s)]
     for _ in range(warmup):
         if "lm" in sides:
             await run_lmthing(client, model, steps)
         if "base" in sides:
-            await run_baseline(client, steps)
+            await run_baseline(client, steps, model_activity)
     lm, base = Side(), Side()
     handles: list[tuple[Side, WorkflowHandle]] = []
     for i in range(runs):
@@ -109,7 +129,7 @@ async def measure(client: Client, steps: int, runs: int, warmup: int, only: str 
             if which == "lm":
                 side, (elapsed, cpu, server, handle) = lm, await run_lmthing(client, model, steps)
             else:
-                side, (elapsed, cpu, server, handle) = base, await run_baseline(client, steps)
+                side, (elapsed, cpu, server, handle) = base, await run_baseline(client, steps, model_activity)
             side.times.append(elapsed)
             side.cpu.append(cpu)
             side.server_cpu.append(server)
@@ -176,6 +196,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default="10,20", help="comma-separated model-step counts (default 10,20)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up runs per side, excluded (default 2)")
     parser.add_argument("--only", choices=("lm", "base"), help="run one side only (for profiling)")
+    parser.add_argument("--provider", choices=("scripted", "openai"), default="scripted",
+                        help="scripted model (default) or the OpenAI provider path against a fake server")
     args = parser.parse_args(argv)
     step_counts = [int(s) for s in args.steps.split(",") if s.strip()]
     if any(s < 1 for s in step_counts) or args.runs < 1:
@@ -183,6 +205,13 @@ async def main(argv: list[str] | None = None) -> int:
 
     print(f"temporalio {temporalio.__version__}, Python {sys.version.split()[0]}; starting dev server...", flush=True)
     env = await start_dev_server()
+    fake = None
+    if args.provider == "openai":
+        from tests.fakes import FakeModelServer
+
+        fake = await FakeModelServer().__aenter__()
+        fake.script(*[overhead_app.fake_openai_reply] * 1_000_000)
+        os.environ["OPENAI_BASE_URL"], os.environ["OPENAI_API_KEY"] = fake.openai_base_url, "sk-fake"
     try:
         client = env.client
         SERVER_PIDS[:] = children_named("temporal")
@@ -191,18 +220,20 @@ async def main(argv: list[str] | None = None) -> int:
             client,
             task_queue=BASE_QUEUE,
             workflows=[BaselineAgent],
-            activities=[baseline_model_call, baseline_lookup],
+            activities=[baseline_model_call, baseline_openai_model_call, baseline_lookup],
             workflow_runner=sandbox_runner(),
         )
         results = []
         async with lm_worker, base_worker:
             for steps in step_counts:
                 t0 = time.perf_counter()
-                lm, base = await measure(client, steps, args.runs, args.warmup, args.only)
+                lm, base = await measure(client, steps, args.runs, args.warmup, args.only, args.provider)
                 print(f"  {steps} steps: {len(lm.times) + len(base.times)} runs in {time.perf_counter() - t0:.1f} s", flush=True)
                 results.append((steps, lm, base))
         report(results, args.runs)
     finally:
+        if fake is not None:
+            await fake.__aexit__(None, None, None)
         await env.shutdown()
     return 0
 

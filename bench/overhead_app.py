@@ -34,3 +34,25 @@ def overhead_agent(p):
     p.def_system("role", SYSTEM)
     p.def_tool(lookup)
     p.user(USER)
+
+
+def fake_openai_reply(request):
+    """The fake OpenAI server's rule (tests/fakes): a ``lookup`` call while the conversation
+    has fewer than ``steps - 1`` tool results, then the answer; ``steps`` is read from the
+    system prompt's ``[steps=N]``, which both sides send."""
+    from tests.fakes import Call, Reply
+
+    messages = request.body["messages"]
+    steps = int(messages[0]["content"].rsplit("[steps=", 1)[1].split("]", 1)[0])
+    done = sum(1 for m in messages if m["role"] == "tool")
+    if done < steps - 1:
+        return Reply(tool_calls=[Call("lookup", {"n": done}, id=f"call_{done}_0")])
+    return Reply(text=ANSWER)
+
+
+@prompt(model="openai:fake-model", max_steps=100)
+def overhead_agent_openai(p, steps: int):
+    """The same agent through lmthing's OpenAI provider (official SDK, streaming)."""
+    p.def_system("role", f"{SYSTEM} [steps={steps}]")
+    p.def_tool(lookup)
+    p.user(USER)

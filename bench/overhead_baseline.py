@@ -62,9 +62,11 @@ async def baseline_lookup(payload: dict[str, Any]) -> dict[str, Any]:
 @workflow.defn(name="bench-baseline-agent")
 class BaselineAgent:
     @workflow.run
-    async def run(self, steps: int) -> dict[str, Any]:
+    async def run(self, steps: int, model_activity: str = MODEL_ACTIVITY) -> dict[str, Any]:
         info = workflow.info()
         system = "<role>\nYou are a benchmark agent. Call the lookup tool until you have enough, then answer.\n</role>"
+        if model_activity == OPENAI_MODEL_ACTIVITY:  # the fake server reads the step count here
+            system = system.replace(" answer.\n", f" answer. [steps={steps}]\n")
         messages: list[dict[str, Any]] = [
             {"role": "user", "content": "Look up the numbers 0 to 18 one by one, then summarise."}
         ]
@@ -72,7 +74,7 @@ class BaselineAgent:
         text = ""
         for step in range(steps):
             response = await workflow.execute_activity(
-                MODEL_ACTIVITY,
+                model_activity,
                 {
                     "model": "baseline",
                     "system": system,
@@ -102,3 +104,54 @@ class BaselineAgent:
                     {"role": "tool", "tool_call_id": call["id"], "name": call["name"], "content": json.dumps(result)}
                 )
         return {"text": text, "steps": step + 1, "usage": usage}
+
+
+# ----------------------------------------------------------------- the provider path
+OPENAI_MODEL_ACTIVITY = "bench.baseline.openai_model_call"
+_OPENAI: list[Any] = []  # one AsyncOpenAI per process, as a hand-written worker would keep
+
+
+def _openai_messages(system: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"role": "system", "content": system}]
+    for m in messages:
+        if m["role"] == "assistant":
+            entry: dict[str, Any] = {"role": "assistant", "content": m.get("content")}
+            if m.get("tool_calls"):
+                entry["tool_calls"] = [
+                    {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": json.dumps(c["args"])}}
+                    for c in m["tool_calls"]
+                ]
+            out.append(entry)
+        elif m["role"] == "tool":
+            out.append({"role": "tool", "tool_call_id": m["tool_call_id"], "content": m["content"]})
+        else:
+            out.append({"role": m["role"], "content": m["content"]})
+    return out
+
+
+@activity.defn(name=OPENAI_MODEL_ACTIVITY)
+async def baseline_openai_model_call(request: dict[str, Any]) -> dict[str, Any]:
+    """A real model call through the official SDK (Chat Completions, no streaming), to the
+    server at ``OPENAI_BASE_URL``, as the peer harness's hand-written workflow makes it."""
+    import openai
+
+    if not _OPENAI:
+        _OPENAI.append(openai.AsyncOpenAI(max_retries=0))
+    response = await _OPENAI[0].chat.completions.create(
+        model="fake-model",
+        messages=_openai_messages(request["system"], request["messages"]),
+        tools=[{"type": "function", "function": t} for t in request["tools"]],
+    )
+    choice = response.choices[0]
+    calls = [
+        {"id": c.id, "name": c.function.name, "args": json.loads(c.function.arguments or "{}")}
+        for c in choice.message.tool_calls or []
+    ]
+    usage = response.usage
+    return {
+        "text": choice.message.content or "",
+        "tool_calls": calls,
+        "finish_reason": choice.finish_reason,
+        "usage": {"input_tokens": usage.prompt_tokens if usage else 0, "output_tokens": usage.completion_tokens if usage else 0},
+        "model": response.model,
+    }
