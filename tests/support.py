@@ -184,3 +184,18 @@ async def pending_of(handle: PromptHandle, timeout: float = 20.0) -> list[Any]:
             return items
         await asyncio.sleep(0.05)
     raise AssertionError("nothing became pending")
+
+
+async def temporal_cli(client: Client, *args: str, timeout: float = 30.0) -> tuple[int, str]:
+    """Run the real `temporal` CLI against ``client``'s server: (exit code, what it printed
+    on stdout and stderr, whitespace collapsed). Asynchronous, so a worker in this process
+    keeps serving while the CLI waits on it (an update, a query)."""
+    from lmthing.workers.dev_server import temporal_cli_path
+
+    address = client.service_client.config.target_host
+    proc = await asyncio.create_subprocess_exec(
+        temporal_cli_path(), *args, "--address", address, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode or 0, " ".join((out + err).decode().split())
+

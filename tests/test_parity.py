@@ -23,21 +23,18 @@ from lmthing.plugins.task_graph import (
     tree_summary,
 )
 from lmthing.plugins.task_list import render_task_status, task_list_plugin
-from lmthing.prompt import StatefulPrompt, tool
+from lmthing.prompt import tool
 from lmthing.prompt.agents import agent, lmthing_schema, response_schema_instruction
 from lmthing.prompt.tools import parse_tool_input, unavailable_tool_message
 from tests.apps import parity_app as app
 from tests.support import run, start
+from tests.test_prompt_unit import prepare
 
 # StatefulPrompt.ts:_createResponseSchemaInstruction, as agent-response-schema.test.ts.snap
 # shows it for z.object({summary: z.string().describe(...), score: z.number().describe(...)})
 # with system 'You are a data analyst.'.
-ANALYST_SYSTEM = """<responseFormat>
-You are a data analyst.
-
-You must respond with a valid JSON object that matches this schema:
-
-{
+# The schema lmthing printed for that zod object (shared by the expected texts below).
+ANALYSIS_SCHEMA = """{
   "type": "object",
   "properties": {
     "summary": {
@@ -53,7 +50,13 @@ You must respond with a valid JSON object that matches this schema:
     "summary",
     "score"
   ]
-}
+}"""
+ANALYST_SYSTEM = f"""<responseFormat>
+You are a data analyst.
+
+You must respond with a valid JSON object that matches this schema:
+
+{ANALYSIS_SCHEMA}
 
 Return only the JSON object in your response, without any additional text or explanation.
 </responseFormat>"""
@@ -89,13 +92,6 @@ def tool_messages(step):
     return [m.content for m in step.request.messages if m.role == "tool"]
 
 
-def prepare(body, step=0, **kwargs):
-    async def go():
-        p = StatefulPrompt(**kwargs)
-        await p.run_body(body)
-        return p, await p.prepare_step(step)
-
-    return asyncio.run(go())
 
 
 def call(p, name, args):
@@ -630,28 +626,12 @@ async def test_a_function_agents_child_gets_lmthings_function_agent_instruction(
     assert steps[3].tool_results[0].result["error"].startswith("Line 1: team.researcher: Agent response validation failed: ")
 
 
-ANALYZER_SYSTEM = """<responseFormat>
+ANALYZER_SYSTEM = f"""<responseFormat>
 You are a data analyst.
 
 You must respond with valid JSON that matches this schema:
 
-{
-  "type": "object",
-  "properties": {
-    "summary": {
-      "type": "string",
-      "description": "Summary of the analysis"
-    },
-    "score": {
-      "type": "number",
-      "description": "Score from 0-100"
-    }
-  },
-  "required": [
-    "summary",
-    "score"
-  ]
-}
+{ANALYSIS_SCHEMA}
 
 IMPORTANT: Your response must be ONLY valid JSON matching this schema, with no additional text before or after.
 </responseFormat>

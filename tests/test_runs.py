@@ -3,7 +3,6 @@ stop conditions, continue-as-new, and clear non-retryable failures."""
 
 import asyncio
 import json
-import subprocess
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
@@ -11,9 +10,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from lmthing import RunConfig
 from lmthing.client import get_handle
 from lmthing.workers import create_worker
-from lmthing.workers.dev_server import start_dev_server, temporal_cli_path
+from lmthing.workers.dev_server import start_dev_server
 from tests.apps import runs_app, tools_app
-from tests.support import activity_attempts, TEST_TASK_QUEUE, event_kinds, history, new_id, run, start
+from tests.support import activity_attempts, TEST_TASK_QUEUE, event_kinds, history, new_id, run, start, temporal_cli
 
 
 async def test_start_by_prompt_name_from_a_plain_temporal_client(client, worker, dev_env):
@@ -27,16 +26,12 @@ async def test_start_by_prompt_name_from_a_plain_temporal_client(client, worker,
 
 
 async def test_start_by_prompt_name_from_the_temporal_cli(client, worker):
-    target = client.service_client.config.target_host
     workflow_id = new_id("cli")
-    proc = subprocess.run(
-        [
-            temporal_cli_path(), "workflow", "start", "--address", target, "--type", "greet",
-            "--task-queue", TEST_TASK_QUEUE, "--workflow-id", workflow_id, "--input", '{"name": "Bo"}',
-        ],
-        capture_output=True, text=True, timeout=30,
+    code, shown = await temporal_cli(
+        client, "workflow", "start", "--type", "greet", "--task-queue", TEST_TASK_QUEUE,
+        "--workflow-id", workflow_id, "--input", '{"name": "Bo"}',
     )
-    assert proc.returncode == 0, proc.stderr
+    assert code == 0, shown
     result = await get_handle(client, workflow_id).result()
     assert result.text == "Replying to: Greet Bo."
     description = await client.get_workflow_handle(workflow_id).describe()
@@ -183,16 +178,12 @@ async def test_a_misspelt_workflow_type_fails_at_once_with_the_closest_name(clie
     retried forever, no traceback per attempt)."""
     from temporalio.api.enums.v1 import EventType
 
-    target = client.service_client.config.target_host
     workflow_id = new_id("misspelt")
-    proc = subprocess.run(
-        [
-            temporal_cli_path(), "workflow", "start", "--address", target, "--type", "standalone_reveiw",
-            "--task-queue", TEST_TASK_QUEUE, "--workflow-id", workflow_id, "--input", '{"files": []}',
-        ],
-        capture_output=True, text=True, timeout=30,
+    code, shown = await temporal_cli(
+        client, "workflow", "start", "--type", "standalone_reveiw", "--task-queue", TEST_TASK_QUEUE,
+        "--workflow-id", workflow_id, "--input", '{"files": []}',
     )
-    assert proc.returncode == 0, proc.stderr
+    assert code == 0, shown
     handle = client.get_workflow_handle(workflow_id)
     with pytest.raises(WorkflowFailureError) as info:
         await handle.result()

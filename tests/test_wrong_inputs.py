@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from tests.support import temporal_cli
 from tests.test_cli import lmthing
 
 BOUND = 30.0  # seconds: no case may take longer than this
@@ -306,17 +307,6 @@ async def test_the_cli_says_what_is_wrong_in_one_message(broken_apps: dict[str, 
 
 
 # ------------------------------------------------ operators: the `temporal` CLI on a run
-async def _temporal(client: Any, *args: str) -> tuple[int, str]:
-    from lmthing.workers.dev_server import temporal_cli_path
-
-    address = client.service_client.config.target_host
-    proc = await asyncio.create_subprocess_exec(
-        temporal_cli_path(), *args, "--address", address, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), BOUND)
-    return proc.returncode or 0, " ".join((out + err).decode().split())
-
-
 DECISION_MISTAKES = [
     ("decide-not-an-object", ["--name", "decide", "--input", '"yes"'],
      "Invalid decision: (input): Input should be a valid dictionary or instance of Decision"),
@@ -341,7 +331,7 @@ async def test_a_wrong_decision_from_the_temporal_cli_is_refused_and_the_run_wai
     handle = await start(client, humans_app.pay)
     [approval] = await pending_of(handle)
     for case, args, said in DECISION_MISTAKES:
-        code, shown = await _temporal(client, "workflow", "update", "execute", "--workflow-id", handle.id,
+        code, shown = await temporal_cli(client, "workflow", "update", "execute", "--workflow-id", handle.id,
                                       *[a.replace("{id}", approval.id) for a in args])
         assert code == 1, case
         assert said.replace("{id}", approval.id) in shown, (case, shown)
@@ -379,7 +369,7 @@ async def test_a_run_started_from_the_temporal_cli_with_wrong_input_fails_once_w
     args = ["workflow", "start", "--type", "takes_a_city", "--task-queue", TEST_TASK_QUEUE, "--workflow-id", workflow_id]
     for value in inputs:
         args += ["--input", value]
-    code, shown = await _temporal(client, *args)
+    code, shown = await temporal_cli(client, *args)
     assert code == 0, shown
     handle = client.get_workflow_handle(workflow_id)
     with pytest.raises(WorkflowFailureError) as failed:
@@ -409,7 +399,7 @@ async def test_a_run_config_field_the_worker_does_not_know_is_refused_by_the_cli
 
     workflow_id = new_id("wi-newer")
     with caplog.at_level(logging.WARNING):
-        code, shown = await _temporal(client, "workflow", "start", "--type", "takes_a_city", "--task-queue", TEST_TASK_QUEUE,
+        code, shown = await temporal_cli(client, "workflow", "start", "--type", "takes_a_city", "--task-queue", TEST_TASK_QUEUE,
                                       "--workflow-id", workflow_id, "--input", '{"city": "Oslo"}', "--input", '{"stream_batch": 5}')
         assert code == 0, shown
         await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), BOUND)

@@ -38,8 +38,6 @@ class RequestCache:
     def __init__(self, max_runs: int = MAX_RUNS) -> None:
         self._runs: OrderedDict[tuple[str, str], _Sent] = OrderedDict()
         self._max = max_runs
-        self.hits = 0
-        self.misses = 0
 
     def get(self, key: tuple[str, str]) -> _Sent | None:
         entry = self._runs.get(key)
@@ -73,11 +71,9 @@ async def resolve(request: ModelRequest, cache: RequestCache) -> ModelRequest:
         return request
     sent = cache.get(key)
     if sent is not None and _matches(sent, base):
-        cache.hits += 1
         prefix, digests = sent.messages[: base.length], sent.digests[: base.length + 1]
         system, tools = sent.system, sent.tools
     else:
-        cache.misses += 1
         activity.logger.info(
             "Step %d: this worker did not serve the run's previous model call; rebuilt its input from the run", request.step
         )

@@ -20,7 +20,7 @@ from temporalio.contrib.workflow_streams import WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from lmthing.activities.limits import MAX_PAYLOAD_BYTES, STORE_HINT, payload_limit
+from lmthing.activities.limits import check_size
 from lmthing.observability import metrics, tracing
 from lmthing.observability.logging import current_step
 from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent
@@ -186,13 +186,9 @@ class ModelActivities:
             ) from None
         finally:
             heartbeats.cancel()
-        size, limit = len(to_json(response)), payload_limit()
-        if size > limit:
-            hint = f"; {STORE_HINT}" if limit == MAX_PAYLOAD_BYTES else ""
-            raise ApplicationError(
-                f"The model's reply is {size} bytes; replies over {limit} bytes do not fit a Temporal "
-                f"payload. Lower max_output_tokens, or have the model write large output through a tool{hint}.",
-                type="ModelReplyTooLarge",
-                non_retryable=True,
-            )
+        size = len(to_json(response))
+        check_size(size, "ModelReplyTooLarge", lambda limit: (
+            f"The model's reply is {size} bytes; replies over {limit} bytes do not fit a Temporal "
+            "payload. Lower max_output_tokens, or have the model write large output through a tool"
+        ))
         return response

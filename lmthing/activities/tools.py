@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from lmthing.activities.limits import MAX_PAYLOAD_BYTES, STORE_HINT, payload_limit
+from lmthing.activities.limits import check_size
 from lmthing.observability import metrics
 from lmthing.observability.logging import current_step
 from lmthing.prompt.tools import (
@@ -84,15 +84,11 @@ def _sendable(name: str, result: Any) -> Any:
             type="ToolResultNotSerializable",
             non_retryable=True,
         ) from None
-    size, limit = len(to_json(data)), payload_limit()
-    if size > limit:
-        hint = f"; {STORE_HINT}" if limit == MAX_PAYLOAD_BYTES else ""
-        raise ApplicationError(
-            f"Tool '{name}' returned {size:,} bytes; results over {limit:,} bytes do not fit a Temporal "
-            f"payload (the server's limit is 2 MB). Return a reference instead (a file name, a URL, an id) or less data{hint}.",
-            type="ToolResultTooLarge",
-            non_retryable=True,
-        )
+    size = len(to_json(data))
+    check_size(size, "ToolResultTooLarge", lambda limit: (
+        f"Tool '{name}' returned {size:,} bytes; results over {limit:,} bytes do not fit a Temporal "
+        "payload (the server's limit is 2 MB). Return a reference instead (a file name, a URL, an id) or less data"
+    ))
     return data
 
 

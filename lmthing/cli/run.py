@@ -26,7 +26,6 @@ from .common import (
     check_not_empty,
     connect_to,
     console,
-    err_console,
     flush_traces,
     guess_ui_url,
     import_app,
@@ -83,11 +82,6 @@ def run(
         try:
             if where:
                 client = await connect_to(where, namespace)
-                from lmthing.workers import register_search_attributes
-
-                problem = await register_search_attributes(client)  # as `lmthing worker` does
-                if problem:
-                    err_console.print(f"[yellow]Warning:[/yellow] {escape(problem)}")
                 queue = task_queue or f"lmthing-run-{chosen.spec.name}"
                 await run_with_worker(client, module, chosen, args, chosen_model, max_steps, queue, where)
                 return

@@ -125,7 +125,8 @@ def worker(
 
     async def go() -> None:
         check_not_empty({"--task-queue": task_queue, "--model-queue": model_queue, "--tool-queue": tool_queue})
-        from lmthing.workers import WorkerRoleError, register_search_attributes
+        from lmthing.client.namespace import register_search_attributes
+        from lmthing.workers import WorkerRoleError
         from lmthing.workers.health import WorkerHealth
         from lmthing.workers.roles import plan_pool
 

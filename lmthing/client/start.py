@@ -20,6 +20,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from lmthing.workflows.search_attributes import REGISTERED, agent_attributes
 
+from .namespace import register_search_attributes
+
 if TYPE_CHECKING:
     from lmthing.workflows.config import RunConfig
 
@@ -58,8 +60,6 @@ async def start_run(
     except RPCError as err:
         if err.status != RPCStatusCode.INVALID_ARGUMENT or not any(attr in str(err) for attr in REGISTERED):
             raise
-    from lmthing.workers.factory import register_search_attributes
-
     problem = await register_search_attributes(client)
     if problem is None:
         try:

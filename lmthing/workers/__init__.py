@@ -1,6 +1,8 @@
 """Process edge: the worker factory and roles, sandbox passthrough, health, the embedded dev server."""
 
-from .factory import PASSTHROUGH_MODULES, collect, create_worker, register_search_attributes, sandbox_runner
+from lmthing.client.namespace import register_search_attributes
+
+from .factory import PASSTHROUGH_MODULES, collect, create_worker, sandbox_runner
 from .roles import DEFAULT_TASK_QUEUE, ROLES, Role, WorkerRoleError
 
 __all__ = [

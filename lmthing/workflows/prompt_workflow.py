@@ -103,7 +103,7 @@ class PromptWorkflow:
             decisions=prior.decisions if prior else None,
             answers=prior.answers if prior else None,
             counter=prior.human_counter if prior else 0,
-            mark_waiting=_config_or_default(config).mark_waiting and _config_or_default(config).search_attributes,
+            mark_waiting=_waiting_marked(config),
         )
         self._steps: list[StepRecord] = []
         # What the previous model call was sent, so the next sends only what is new.
@@ -604,11 +604,14 @@ RUN_PARAMETERS: dict[str, Any] = {"args": Any, "config": Any, "carry": Any}
 PromptWorkflow.__init__.__annotations__ = {**RUN_PARAMETERS, "return": None}
 
 
-def _config_or_default(config: Any) -> RunConfig:
+def _waiting_marked(config: Any) -> bool:
+    """Whether the run upserts LmthingWaiting while a person is awaited (read in
+    ``__init__``, before ``_execute`` validates the config and reports a bad one)."""
     try:
-        return RunConfig.model_validate(config or {})
+        run_config = RunConfig.model_validate(config or {})
     except ValidationError:
-        return RunConfig()  # reported by _execute
+        run_config = RunConfig()
+    return run_config.mark_waiting and run_config.search_attributes
 
 
 def _carry_or_none(carry: Any) -> Carry | None:

@@ -9,7 +9,7 @@
 
 A server only accepts attributes its namespace knows; ``lmthing dev`` registers both,
 ``lmthing worker`` and the first ``start_prompt`` register them when they may
-(:func:`lmthing.workers.register_search_attributes`), and where they may not, runs start
+(:func:`lmthing.client.namespace.register_search_attributes`), and where they may not, runs start
 without them (lmthing/client/start.py). ``RunConfig(search_attributes=False)`` runs
 without any of them.
 
