@@ -21,12 +21,19 @@ def tool_call(name: str, args: dict[str, Any] | str | None = None, id: str | Non
     return ScriptToolCall(name=name, args={} if args is None else args, id=id)
 
 
-def scripted_model(name: str, items: Sequence[Any], agents: dict[str, Sequence[Any]] | None = None) -> str:
+def scripted_model(name: str, items: Sequence[Any], agents: dict[str, Sequence[Any]] | None = None,
+                   repeat: bool = False) -> str:
     """Register a script on this process's workers and return its model string.
 
     Sub-agents inherit the parent's model; ``agents={"name": [...]}`` gives each its own
-    script."""
-    return register_script(name, items, agents)
+    script. ``repeat=True`` starts the script over after its last step: for a long-lived
+    agent, e.g. ``scripted_model("echo", [lambda request: text(...)], repeat=True)``."""
+    return register_script(name, items, agents, repeat)
 
 
-__all__ = ["scripted_model", "text", "tool_call"]
+def last_user_text(request: Any) -> str:
+    """The newest user message of a model request: what a scripted reply usually answers."""
+    return next((m.content or "" for m in reversed(request.messages) if m.role == "user"), "")
+
+
+__all__ = ["last_user_text", "scripted_model", "text", "tool_call"]

@@ -4,4 +4,21 @@ from lmthing.prompt.tools import TOOL_ACTIVITY_PREFIX
 
 MODEL_CALL = "lmthing.model_call"
 
-__all__ = ["MODEL_CALL", "TOOL_ACTIVITY_PREFIX"]
+
+# Messaging (docs/messaging.md): deliveries and calls that reach other workflows.
+DELIVER = "lmthing.deliver"
+PUBLISH = "lmthing.publish"
+SUBSCRIBE = "lmthing.subscribe"
+BOARD = "lmthing.board_call"
+SEND = "lmthing.send"
+
+# Workflow types and ids of the messaging entities.
+TOPIC_WORKFLOW = "lmthing.topic"
+BOARD_WORKFLOW = "lmthing.board"
+TOPIC_ID_PREFIX = "lmthing-topic:"
+BOARD_ID_PREFIX = "lmthing-board:"
+
+__all__ = [
+    "BOARD", "BOARD_ID_PREFIX", "BOARD_WORKFLOW", "DELIVER", "MODEL_CALL", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
+    "TOPIC_ID_PREFIX", "TOPIC_WORKFLOW",
+]

@@ -173,8 +173,12 @@ class StatefulPrompt:
         step: Callable[[], int] | None = None,
         prompt_runner: PromptRunner | None = None,
         scan_only: bool = False,
+        services: dict[str, Any] | None = None,
     ) -> None:
         self._host = host
+        # What the engine offers plugins beyond the def_* API (e.g. "messaging": a run's
+        # mailbox, topics and boards), by name; see service().
+        self._services = dict(services or {})
         self._prompt_runner = prompt_runner
         # True while the function runs only so that its definitions can be found (ScanStop).
         self.scan_only = scan_only
@@ -604,6 +608,12 @@ class StatefulPrompt:
         self._response_instruction = response_instruction
         self._plugins = list(plugins)
         self._effect_memory = []
+
+    def service(self, name: str) -> Any:
+        """The engine's service ``name`` for plugins (None outside a run that offers it)."""
+        if self.scan_only:
+            return None
+        return self._services.get(name)
 
     def record_note(self, note: dict[str, Any]) -> None:
         """Keep ``note`` on the current step's record (``handle.steps()``)."""

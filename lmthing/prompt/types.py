@@ -190,7 +190,8 @@ class RunStatus(_Model):
 
     prompt: str
     step: int = 0
-    phase: Literal["starting", "model", "tools", "finished", "failed"] = "starting"
+    # "waiting": a long-lived agent between messages.
+    phase: Literal["starting", "model", "tools", "waiting", "finished", "failed"] = "starting"
     running_tools: list[str] = Field(default_factory=list)
     running_agents: list[str] = Field(default_factory=list)
     waiting_on: list[str] = Field(default_factory=list)  # ids of pending approvals/questions
@@ -200,6 +201,8 @@ class RunStatus(_Model):
     # Run ids of the earlier runs of a continue-as-new chain, oldest first: each answers
     # the `steps` query for its own steps.
     earlier_runs: list[str] = Field(default_factory=list)
+    # A long-lived agent's turns so far (messages answered), across continue-as-new.
+    turns: int = 0
 
 
 class RunResult(_Model):
@@ -236,6 +239,8 @@ class ToolActivityInput(_Model):
 StreamEventType = Literal[
     "step_start", "text_delta", "tool_call", "tool_result", "agent_start", "agent_finish",
     "step_finish", "finish", "error",
+    # A long-lived agent took a message to process, and answered it (docs/messaging.md).
+    "message", "reply",
 ]
 
 
@@ -261,3 +266,8 @@ class StreamEvent(_Model):
     usage: Usage | None = None
     error: str | None = None
     offset: int = -1
+    # On "message" and "reply" events of a long-lived agent: the message's id.
+    message_id: str | None = None
+    # Set by a merged stream (client/messaging.follow_team): the workflow id of the agent
+    # whose stream the event comes from.
+    source: str | None = None

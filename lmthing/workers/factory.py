@@ -13,14 +13,17 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from lmthing.activities import messaging
 from lmthing.activities.model import ModelActivities
 from lmthing.activities.providers.base import ProviderRegistry, default_registry
 from lmthing.activities.tools import tool_activity, unregistered_activity
 from lmthing.prompt.tools import ActivityTool
+from lmthing.workflows.board_workflow import BoardWorkflow
 from lmthing.workflows.definition import check_importable, is_prompt
 from lmthing.workflows.orchestration import OrchestrationWorkflow, bind_to_module, check_agents_known, is_orchestration
 from lmthing.workflows.prompt_workflow import PromptWorkflow
 from lmthing.workflows.routing import set_routes
+from lmthing.workflows.topic_workflow import TopicWorkflow
 from lmthing.workflows.unknown import UnknownWorkflow, set_known_types
 
 from .roles import Role, plan_pool
@@ -123,10 +126,11 @@ def create_worker(
         )
     activities: list[Any] = [ModelActivities(providers or default_registry()).model_call] if plan.model_calls else []
     if plan.tools:
-        activities += [*(tool_activity(t) for t in names.values()), unregistered_activity]
+        activities += [*(tool_activity(t) for t in names.values()), unregistered_activity, *messaging.ACTIVITIES]
     if unknown_workflows not in ("fail", "retry"):
         raise ValueError(f"create_worker: unknown_workflows is 'fail' or 'retry', not {unknown_workflows!r}")
-    workflows = [*all_prompts, *orchestrations, *extra_workflows] if plan.workflows else []
+    # Every workflows worker also runs the messaging entities (docs/messaging.md).
+    workflows = [*all_prompts, *orchestrations, TopicWorkflow, BoardWorkflow, *extra_workflows] if plan.workflows else []
     if plan.workflows:
         set_routes(plan.task_queue, plan.routes)
         set_known_types(plan.task_queue, [n for n in (_type_name(w) for w in workflows) if n])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 from temporalio.exceptions import ApplicationError
 
+from lmthing.messaging.plugin import messaging_plugin
 from lmthing.orchestration.plugin import orchestration_plugin
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef
 from lmthing.prompt.stateful_prompt import ScanStop, StatefulPrompt
@@ -28,8 +29,8 @@ from .config import AgentFrame
 if TYPE_CHECKING:
     from .prompt_workflow import PromptSpec
 
-# Plugins every prompt run has (after the prompt's own): the orchestration API.
-BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin,)
+# Plugins every prompt run has (after the prompt's own): the orchestration and messaging APIs.
+BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin, messaging_plugin)
 
 
 @dataclass

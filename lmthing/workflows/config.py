@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from temporalio.contrib.workflow_streams import WorkflowStreamState
 
+from lmthing.messaging.inbox import InboxState
+from lmthing.messaging.types import AgentReply
 from lmthing.prompt.humans import DecisionRecord
 from lmthing.prompt.types import Message, ModelOptions, StepRecord, Usage
 
@@ -60,6 +62,14 @@ class RunConfig(_Model):
     search_attributes: bool = True
     # Set by a parent for a sub-agent run: how to find the agent's function.
     agent_path: list[AgentFrame] = Field(default_factory=list)
+    # A long-lived agent (docs/messaging.md): the run waits for messages and answers each
+    # one as a turn of the same conversation, instead of ending after one answer; max_steps
+    # is then the budget of one turn.
+    long_lived: bool = False
+    # Unprocessed messages a long-lived agent holds before refusing more (backpressure).
+    mailbox_size: int = Field(default=100, ge=1)
+    # Continue as new after this many turns of one run (None: when Temporal suggests it).
+    turns_per_run: int | None = Field(default=None, ge=1)
 
 
 def warn_unknown_fields(config: RunConfig, run: str) -> None:
@@ -102,3 +112,8 @@ class Carry(_Model):
     # and the arguments of the last one.
     handoffs: list[AgentFrame] = Field(default_factory=list)
     handoff_args: Any = None
+    # A long-lived agent's mailbox (unprocessed messages, what it has seen), its turns so far
+    # and its latest replies (for an ask sent again).
+    inbox: InboxState | None = None
+    turns: int = 0
+    replies: list[AgentReply] = Field(default_factory=list)

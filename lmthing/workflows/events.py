@@ -96,6 +96,12 @@ class RunEvents:
     def agent(self, kind: str, step: int, name: str, workflow_id: str, error: str | None = None) -> None:
         self.publish(StreamEvent(type=kind, step=step, agent=name, workflow_id=workflow_id, error=error))  # type: ignore[arg-type]
 
+    def message(self, step: int, message_id: str, text: str) -> None:
+        self.publish(StreamEvent(type="message", step=step, message_id=message_id, text=text))
+
+    def reply(self, step: int, message_id: str, text: str, usage: Usage) -> None:
+        self.publish(StreamEvent(type="reply", step=step, message_id=message_id, text=text, usage=usage))
+
     def finish(self, step: int, text: str, usage: Usage) -> None:
         self.publish(StreamEvent(type="finish", step=step, text=text, usage=usage))
 

@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError,
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from lmthing.activities.names import MODEL_CALL
+from lmthing.messaging.types import AgentReply
 from lmthing.observability import tracing
 from lmthing.orchestration import registry
 from lmthing.prompt.agents import AgentDef, parse_structured
@@ -48,6 +49,8 @@ from .config import AgentFrame, Carry, RunConfig, warn_unknown_fields
 from .errors import non_deterministic, user_error
 from .events import RunEvents, RunStream
 from .humans import HumanLoop, RejectedDecision
+from .live_agent import Mailbox, prior_inbox, serve
+from .messaging_host import WorkflowMessaging
 from .search_attributes import child_attributes
 from .telemetry import WorkflowTelemetry
 from .tool_calls import AgentNotStarted, ToolRunner, _cause_message, child_summary
@@ -64,6 +67,19 @@ SCHEMA_RETRY_MESSAGE = (
     "Your previous response could not be used: {error}\n"
     "Respond again with only a JSON object that matches the schema."
 )
+
+
+@dataclass
+class _Progress:
+    """Where a run is: what goes on from one turn (or run of the chain) to the next."""
+
+    body: AgentBody
+    model: str
+    options: ModelOptions
+    usage: Usage
+    cost: float | None
+    step: int
+    schema_attempts: int = 0
 
 
 @dataclass
@@ -121,6 +137,8 @@ class PromptWorkflow:
         self._handoffs: list[AgentFrame] = []
         # The function and model the run is (they change at a handoff): its sub-agents' parent.
         self._agent: tuple[AgentBody, str] | None = None
+        # A long-lived agent's messages (created here: one may come with the first activation).
+        self._mailbox = Mailbox(config, *prior_inbox(prior))
 
     @property
     def log_step(self) -> int:
@@ -197,6 +215,40 @@ class PromptWorkflow:
     def _check_answer(self, answer: Any) -> None:
         self._humans.check_answer(answer)
 
+    # ------------------------------------------------------------------ long-lived agents
+    @workflow.update(name="ask")
+    async def ask(self, message: Any) -> AgentReply:
+        """Send a long-lived agent a message ``{"id", "content", "sender"?}``; the result is its reply."""
+        return await self._mailbox.ask(message)
+
+    @ask.validator
+    def _check_ask(self, message: Any) -> None:
+        self._mailbox.check_ask(message)
+
+    @workflow.signal(name="message")
+    def message_signal(self, message: Any) -> None:
+        """The same as ``ask``, fire and forget: the reply is on the agent's stream."""
+        self._mailbox.signal(message)
+
+    @workflow.update(name="deliver")
+    def deliver(self, messages: Any) -> dict[str, int]:
+        """A batch of a topic's messages (from lmthing.deliver); accepted once queued."""
+        return self._mailbox.deliver(messages)
+
+    @deliver.validator
+    def _check_delivery(self, messages: Any) -> None:
+        self._mailbox.check_delivery(messages)
+
+    @workflow.signal(name="stop")
+    def stop_signal(self) -> None:
+        """End a long-lived agent once the messages it holds are answered."""
+        self._mailbox.stop_requested = True
+
+    @workflow.query
+    def inbox(self) -> dict[str, Any]:
+        """A long-lived agent's mailbox: waiting message ids, counters, per-topic positions."""
+        return self._mailbox.summary()
+
     # ------------------------------------------------------------------------------ run
     async def _execute(self, args: Any, config: RunConfig | None, carry: Carry | None) -> RunResult:
         try:
@@ -270,92 +322,89 @@ class PromptWorkflow:
         return err
 
     async def _loop(self, args: Any, config: RunConfig, carry: Carry | None) -> RunResult:
-        """The agent loop: re-run the prompt function, call the model, run its tool calls,
-        until the model answers, a stop condition holds or the step budget is spent."""
+        """One answer (the agent loop below), or, for a long-lived agent, one per message."""
         carry = carry or Carry()
         self._handoffs = list(carry.handoffs)
         body = await resolve_body(self.spec, config.agent_path, self._handoffs, args, carry.handoff_args)
         model = self._model_of(config, body)
-        max_steps = config.max_steps or body.max_steps or self.spec.max_steps
         self._steps = list(carry.steps)
-        usage = carry.usage
-        cost = carry.cost_usd
-        step = carry.step
-        schema_attempts = carry.schema_attempts
         self._status.continued_runs = carry.continued_runs
         self._status.earlier_runs = list(carry.earlier_runs)
         self._sender = RequestSender(carried=carry.messages)  # see prompt/conversation.py
-        prompt = self._start_prompt(body, config, carry, model)
-        options = self._options_of(config, body)
+        prompt = self._start_prompt(body, config, carry, model, args)
+        run = _Progress(body=body, model=model, options=self._options_of(config, body), usage=carry.usage,
+                        cost=carry.cost_usd, step=carry.step, schema_attempts=carry.schema_attempts)
+        if config.long_lived:
+            return await serve(self, args, config, carry, prompt, run)  # workflows/live_agent.py
+        result = await self._turn(args, config, carry, prompt, run, first_step=0)
+        self._status.phase = "finished"
+        self._events.finish(run.step - 1, result.text, run.usage)
+        return result
 
+    async def _turn(self, args: Any, config: RunConfig, carry: Carry, prompt: StatefulPrompt, run: _Progress,
+                    first_step: int, incoming: str | None = None) -> RunResult:
+        """The agent loop: re-run the prompt function, call the model, run its tool calls,
+        until the model answers, a stop condition holds or the step budget (from
+        ``first_step`` on) is spent. ``incoming``: a long-lived agent's message, the user
+        turn this answers (added after the function's first run, so after its def_message)."""
+        max_steps = config.max_steps or run.body.max_steps or self.spec.max_steps
         stop_reason = "max_steps"
         text = ""
         structured: Any = None
         validation_error: str | None = None
         while True:
-            prepared, record, response = await self._model_step(prompt, body, config, model, options, step)
-            usage = usage + response.usage
-            cost = _add_cost(cost, response.cost_usd)
-            self._status.usage, self._status.cost_usd = usage, cost
+            prepared, record, response = await self._model_step(prompt, run.body, config, run.model, run.options,
+                                                                run.step, incoming)
+            incoming = None
+            step = run.step
+            run.usage = run.usage + response.usage
+            run.cost = _add_cost(run.cost, response.cost_usd)
+            self._status.usage, self._status.cost_usd = run.usage, run.cost
             self._events.step_finish(step, response.text, response.usage)
             prompt.record_assistant(response.text, response.tool_calls)
-            step += 1
+            run.step = step + 1
             text = response.text
 
             if not response.tool_calls:
-                await self._fire("on_step", lambda: StepEvent(name="on_step", step=step - 1, record=record))
-                if body.response_schema is None:
+                await self._fire("on_step", lambda: StepEvent(name="on_step", step=step, record=record))
+                if run.body.response_schema is None:
                     stop_reason = "answer"
                     break
-                structured, validation_error = parse_structured(response.text, body.response_schema)
-                if validation_error is None or schema_attempts >= body.schema_retries or step >= max_steps:
+                structured, validation_error = parse_structured(response.text, run.body.response_schema)
+                if (validation_error is None or run.schema_attempts >= run.body.schema_retries
+                        or run.step - first_step >= max_steps):
                     stop_reason = "answer"
                     break
-                schema_attempts += 1
+                run.schema_attempts += 1
                 prompt.record_user(SCHEMA_RETRY_MESSAGE.format(error=validation_error))
             else:
-                await self._tool_step(prompt, prepared, record, response.tool_calls, step - 1)
+                await self._tool_step(prompt, prepared, record, response.tool_calls, step)
                 handoff = prompt.take_handoff()
                 if handoff is not None:
-                    body = self._hand_off(prompt, body, config, handoff, record)
-                    model, options = self._model_of(config, body), self._options_of(config, body)
-                    self._agent = (body, model)  # sub-agents from now on are the new agent's
+                    run.body = self._hand_off(prompt, run.body, config, handoff, record)
+                    run.model, run.options = self._model_of(config, run.body), self._options_of(config, run.body)
+                    self._agent = (run.body, run.model)  # sub-agents from now on are the new agent's
                 # What sub-agents cost during the step joins the run's totals.
-                usage, self._child_usage = usage + self._child_usage, Usage()
-                cost, self._child_cost = _add_cost(cost, self._child_cost), 0.0
-                self._status.usage, self._status.cost_usd = usage, cost
-                await self._fire("on_step", lambda: StepEvent(name="on_step", step=step - 1, record=record))
-                if body.stop_when is not None and body.stop_when(self._steps):
+                run.usage, self._child_usage = run.usage + self._child_usage, Usage()
+                run.cost, self._child_cost = _add_cost(run.cost, self._child_cost), 0.0
+                self._status.usage, self._status.cost_usd = run.usage, run.cost
+                await self._fire("on_step", lambda: StepEvent(name="on_step", step=step, record=record))
+                if run.body.stop_when is not None and run.body.stop_when(self._steps):
                     stop_reason = "stop_when"
                     break
-            if step >= max_steps:
+            if run.step - first_step >= max_steps:
                 stop_reason = "max_steps"
                 break
-            if workflow.info().is_continue_as_new_suggested():
-                carried = Carry(
-                    state=prompt.state,
-                    messages=prompt.messages,
-                    step=step,
-                    usage=usage,
-                    cost_usd=cost,
-                    effect_memory=prompt.export_memory(),
-                    earlier_runs=[*carry.earlier_runs, workflow.info().run_id],
-                    schema_attempts=schema_attempts,
-                    continued_runs=carry.continued_runs + 1,
-                    decisions=self._humans.decisions,
-                    answers=self._humans.answers,
-                    human_counter=self._humans.counter,
-                    handoffs=self._handoffs,
-                    handoff_args=_dump(body.args_for_children) if self._handoffs else None,
-                )
-                await self._continue_as_new(args, config, carried)
+            # A long-lived agent continues as new between turns only (live_agent.serve).
+            if not config.long_lived and workflow.info().is_continue_as_new_suggested():
+                await self._continue_as_new(args, config, self._carry(prompt, run, carry))
 
         result = RunResult(
             text=text,
-            steps=step,
+            steps=run.step - first_step,
             stop_reason=stop_reason,  # type: ignore[arg-type]
-            usage=usage,
-            cost_usd=cost,
+            usage=run.usage,
+            cost_usd=run.cost,
             state=prompt.state,
             structured=structured,
             validation_error=validation_error,
@@ -363,11 +412,29 @@ class PromptWorkflow:
             handoffs=[f.agent for f in self._handoffs],
         )
         if prompt.has_handlers("on_finish"):
-            await self._fire("on_finish", lambda: FinishEvent(name="on_finish", step=step - 1, result=result))
+            await self._fire("on_finish", lambda: FinishEvent(name="on_finish", step=run.step - 1, result=result))
             result.state = prompt.state  # what the handlers set is part of the outcome
-        self._status.phase = "finished"
-        self._events.finish(step - 1, text, usage)
         return result
+
+    def _carry(self, prompt: StatefulPrompt, run: _Progress, carry: Carry, **more: Any) -> Carry:
+        """Everything the next run of the chain needs to go on where this one is."""
+        return Carry(
+            state=prompt.state,
+            messages=prompt.messages,
+            step=run.step,
+            usage=run.usage,
+            cost_usd=run.cost,
+            effect_memory=prompt.export_memory(),
+            earlier_runs=[*carry.earlier_runs, workflow.info().run_id],
+            schema_attempts=run.schema_attempts,
+            continued_runs=carry.continued_runs + 1,
+            decisions=self._humans.decisions,
+            answers=self._humans.answers,
+            human_counter=self._humans.counter,
+            handoffs=self._handoffs,
+            handoff_args=_dump(run.body.args_for_children) if self._handoffs else None,
+            **more,
+        )
 
     def _model_of(self, config: RunConfig, body: AgentBody) -> str:
         """The run's model: the run config's, else the agent's, else the prompt's (an agent the
@@ -391,7 +458,7 @@ class PromptWorkflow:
             options.response_format = {"name": body.response_schema.__name__, "schema": schema_of(body.response_schema)}
         return options
 
-    def _start_prompt(self, body: AgentBody, config: RunConfig, carry: Carry, model: str) -> StatefulPrompt:
+    def _start_prompt(self, body: AgentBody, config: RunConfig, carry: Carry, model: str, args: Any) -> StatefulPrompt:
         """The run's prompt object (state and conversation from ``carry``) and its tool runner."""
         self._agent = (body, model)
         self._prompt = prompt = StatefulPrompt(
@@ -413,6 +480,8 @@ class PromptWorkflow:
             name=self._agent_label(config) or self.spec.name,
             step=lambda: self._status.step,
             prompt_runner=self._call_prompt,
+            services={"messaging": WorkflowMessaging(
+                self._mailbox, self.spec.name, args, config.model_dump(mode="json", exclude={"agent_path"}))},
         )
         prompt.import_memory(carry.effect_memory)
         self._runner = ToolRunner(
@@ -426,13 +495,16 @@ class PromptWorkflow:
         return prompt
 
     async def _model_step(
-        self, prompt: StatefulPrompt, body: AgentBody, config: RunConfig, model: str, options: ModelOptions, step: int
+        self, prompt: StatefulPrompt, body: AgentBody, config: RunConfig, model: str, options: ModelOptions, step: int,
+        incoming: str | None = None,
     ) -> tuple[PreparedStep, StepRecord, ModelResponse]:
         """Re-run the prompt function, prepare the step and call the model."""
         # A sub-agent started by the function itself (an orchestration) finds its definition
         # by re-running the function from the state it started with.
         self._prepared_state = to_jsonable_python(prompt.state)
         await prompt.run_body(body.call)
+        if incoming is not None:
+            prompt.record_user(incoming)
         prepared = await prompt.prepare_step(step)
         self._prepared_state = prepared.state_snapshot
         request = ModelRequest(
@@ -473,13 +545,17 @@ class PromptWorkflow:
         self._events.tool_results(step, results)
         prompt.record_tool_results(results, {c.id: c.args for c in calls})
 
-    async def _continue_as_new(self, args: Any, config: RunConfig, carried: Carry) -> NoReturn:
-        """Continue as new with everything the run has so far (history stays bounded)."""
+    async def _continue_as_new(self, args: Any, config: RunConfig, carried: Carry | Callable[[], Carry]) -> NoReturn:
+        """Continue as new with everything the run has so far (history stays bounded).
+        ``carried`` may be a function: it is called once the handlers have finished, so
+        what they took in meanwhile (a long-lived agent's messages) is carried too."""
         self._events.trim_for_carry()
         # Releases stream pollers (they follow the chain), waits for handlers, and
         # continues as new with the stream's state carried too.
         await self._stream.continue_as_new(
-            lambda stream_state: [args, config, carried.model_copy(update={"stream": stream_state})]
+            lambda stream_state: [
+                args, config, (carried() if callable(carried) else carried).model_copy(update={"stream": stream_state})
+            ]
         )
         raise AssertionError("unreachable: continue_as_new raises")  # pragma: no cover
 

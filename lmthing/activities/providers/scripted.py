@@ -42,6 +42,7 @@ ScriptItem = ScriptText | ScriptToolCall | list[Any] | Callable[[ModelRequest], 
 
 _SCRIPTS: dict[str, list[list[Any]]] = {}
 _AGENT_SCRIPTS: dict[str, dict[str, list[list[Any]]]] = {}
+_REPEATING: set[str] = set()
 
 
 def _group(items: Sequence[Any]) -> list[list[Any]]:
@@ -66,10 +67,13 @@ def _group(items: Sequence[Any]) -> list[list[Any]]:
     return steps
 
 
-def register_script(name: str, items: Sequence[Any], agents: dict[str, Sequence[Any]] | None = None) -> str:
+def register_script(name: str, items: Sequence[Any], agents: dict[str, Sequence[Any]] | None = None,
+                    repeat: bool = False) -> str:
     """Register a script on this worker process; returns the model string ``scripted:<name>``.
 
-    ``agents`` maps a sub-agent name (or full path "parent/child") to its own script."""
+    ``agents`` maps a sub-agent name (or full path "parent/child") to its own script.
+    ``repeat``: the steps start over after the last one (a long-lived agent's steps go on
+    for as long as it lives; a single callable item then answers every step)."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"scripted_model: the name must be a non-empty string, got {name!r}")
     for label, script in ((name, items), *((f"{name!r}, agent {a!r}", s) for a, s in (agents or {}).items())):
@@ -80,6 +84,10 @@ def register_script(name: str, items: Sequence[Any], agents: dict[str, Sequence[
                 f"or a callable(request) that returns them); got {script!r}"
             )
     _SCRIPTS[name] = _group(items)
+    if repeat:
+        _REPEATING.add(name)
+    else:
+        _REPEATING.discard(name)
     _AGENT_SCRIPTS[name] = {agent: _group(agent_items) for agent, agent_items in (agents or {}).items()}
     return f"scripted:{name}"
 
@@ -116,14 +124,15 @@ class ScriptedProvider:
                 f"No scripted model named {model_id!r} on this worker (registered: {known}). "
                 "Register it with lmthing.testing.scripted_model(name, items) in a module the worker imports."
             )
-        if request.step >= len(steps):
+        step = request.step % len(steps) if model_id in _REPEATING and steps else request.step
+        if step >= len(steps):
             raise ModelConfigError(
                 f"Scripted model {label} has {len(steps)} step(s); the run asked for step {request.step} "
                 f"(steps count from 0, so its model call number {request.step + 1}). "
                 "Add items to the script or lower max_steps."
             )
         items: list[Any] = []
-        for item in steps[request.step]:
+        for item in steps[step]:
             if callable(item) and not isinstance(item, BaseModel):
                 produced = item(request)
                 items.extend(produced if isinstance(produced, list) else [produced])

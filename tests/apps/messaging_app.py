@@ -1,0 +1,77 @@
+"""Long-lived agents, topics and a blackboard for tests/test_messaging.py."""
+
+from __future__ import annotations
+
+from lmthing import prompt
+from lmthing.testing import last_user_text, scripted_model, text, tool_call
+
+ECHO = scripted_model("messaging-echo", [lambda request: text(f"echo: {last_user_text(request)}")], repeat=True)
+
+
+@prompt(model=ECHO, max_steps=3)
+def echo_agent(p):
+    """Answers every message with an echo, and counts the messages it processed by id."""
+    p.def_system("role", "You answer every message you get.")
+    processed, set_processed = p.def_state("processed", [])
+    message = p.current_message()
+    if message is not None and (not processed or processed[-1] != message.id):
+        set_processed([*processed, message.id])
+
+
+@prompt(model=ECHO, max_steps=3)
+def topic_listener(p):
+    """A long-lived agent that subscribes itself to the 'news' topic on its first turn."""
+    p.def_system("role", "You read the news.")
+    processed, set_processed = p.def_state("processed", [])
+    message = p.current_message()
+    if message is not None:
+        if message.topic is None:
+            return  # a direct message, e.g. "start listening"
+        if not processed or processed[-1] != message.id:
+            set_processed([*processed, message.id])
+
+
+@prompt(model=ECHO, max_steps=3)
+async def self_subscriber(p):
+    """Subscribes itself to the topics its first message names: {"subscribe": [...]}."""
+    processed, set_processed = p.def_state("processed", [])
+    message = p.current_message()
+    if message is None:
+        return
+    if isinstance(message.content, dict) and message.content.get("subscribe"):
+        await p.subscribe(*message.content["subscribe"])
+    elif message.topic is not None and (not processed or processed[-1] != message.id):
+        set_processed([*processed, message.id])
+
+
+def _board_script(request):
+    """Writes the message on the board with compare-and-set, then answers."""
+    last = request.messages[-1]
+    if last.role == "user":
+        return tool_call("board_write", {"key": "note", "value": last_user_text(request), "expected_version": 0})
+    return text(f"board said: {last.content}")
+
+
+BOARD_MODEL = scripted_model("messaging-board", [_board_script], repeat=True)
+
+
+@prompt(model=BOARD_MODEL, max_steps=4)
+def board_writer(p):
+    """Writes what it is told on the shared board 'tests'."""
+    p.def_blackboard("tests")
+
+
+def _publish_script(request):
+    last = request.messages[-1]
+    if last.role == "user":
+        return tool_call("publish", {"topic": "relay", "content": f"relayed: {last_user_text(request)}"})
+    return text(f"published: {last.content}")
+
+
+PUBLISH_MODEL = scripted_model("messaging-publisher", [_publish_script], repeat=True)
+
+
+@prompt(model=PUBLISH_MODEL, max_steps=4)
+def relay_agent(p):
+    """Publishes what it is told to the 'relay' topic through its publish tool."""
+    p.def_publish_tool(["relay"])
