@@ -152,14 +152,26 @@ def _refused(err: WorkflowUpdateFailedError, what: str) -> ApplicationError:
 async def deliver(payload: DeliverInput) -> dict[str, int]:
     """Hand a batch of a topic's messages to one subscriber; waits while its mailbox is full."""
     sub = payload.subscriber
-    try:
-        return await update_with_start(
-            activity.client(), "deliver", [m.model_dump(mode="json") for m in payload.messages],
-            workflow_type=sub.prompt, workflow_id=sub.agent_id, start_args=agent_start_args(sub),
-            task_queue=sub.task_queue, result_type=dict, summary=f"agent {sub.prompt}",
-        )
-    except WorkflowUpdateFailedError as err:
-        raise _refused(err, f"Agent {sub.agent_id!r} ({sub.prompt}) refused the delivery") from None
+    remaining = [m.model_dump(mode="json") for m in payload.messages]
+    totals = {"accepted": 0, "duplicates": 0}
+    pause = WAIT_FIRST
+    while remaining:  # the agent takes what fits in its mailbox; the rest waits for room
+        try:
+            answer = await update_with_start(
+                activity.client(), "deliver", remaining, workflow_type=sub.prompt, workflow_id=sub.agent_id,
+                start_args=agent_start_args(sub), task_queue=sub.task_queue, result_type=dict, summary=f"agent {sub.prompt}",
+            )
+        except WorkflowUpdateFailedError as err:
+            raise _refused(err, f"Agent {sub.agent_id!r} ({sub.prompt}) refused the delivery") from None
+        taken = answer.get("taken", len(remaining))  # agents of older code take the whole batch
+        totals["accepted"] += answer.get("accepted", 0)
+        totals["duplicates"] += answer.get("duplicates", 0)
+        remaining = remaining[taken:]
+        if remaining:
+            activity.heartbeat(f"{len(remaining)} message(s) wait for room in {sub.agent_id}'s mailbox")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, WAIT_CAP)
+    return totals
 
 
 @activity.defn(name=SEND)

@@ -236,6 +236,21 @@ async def subscribe(client: Client, topic: str, agent_id: str, prompt: Any, args
         raise
 
 
+async def create_topic(client: Client, topic: str, *, backlog: int | None = None, events_per_run: int | None = None,
+                       task_queue: str = DEFAULT_TASK_QUEUE) -> None:
+    """Start topic ``topic`` with its own bound (``backlog``: messages not yet delivered to
+    every subscriber before publishers wait) before its first use; a topic that exists
+    already is left as it is. Without this, a topic starts on first use with the defaults."""
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    from lmthing.activities.names import TOPIC_WORKFLOW
+    from lmthing.messaging.topic import TopicCarry
+
+    carry = TopicCarry(name=topic, **{k: v for k, v in (("backlog", backlog), ("events_per_run", events_per_run)) if v is not None})
+    await client.start_workflow(TOPIC_WORKFLOW, carry.model_dump(mode="json"), id=topic_id(topic), task_queue=task_queue,
+                                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, static_summary=f"topic {topic}")
+
+
 async def unsubscribe(client: Client, topic: str, agent_id: str) -> bool:
     return await client.get_workflow_handle(topic_id(topic)).execute_update("unsubscribe", agent_id, result_type=bool)
 

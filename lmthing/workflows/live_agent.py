@@ -85,7 +85,7 @@ class Mailbox:
             raise ApplicationError(f"A delivery is a list of messages, got {type(raw).__name__}", type="InvalidMessage",
                                    non_retryable=True)
         messages = [self.parse(m, "deliveries") for m in raw]
-        self._check_room(messages)
+        self._check_room(messages[:1])  # what fits of a batch is taken (deliver), the rest sent again
         return messages
 
     def _check_room(self, messages: list[AgentMessage]) -> None:
@@ -125,9 +125,17 @@ class Mailbox:
             return
         self.inbox.accept(message, force=True)  # a signal cannot be refused: over the bound it is counted
 
-    def deliver(self, messages: list[AgentMessage]) -> dict[str, int]:
-        accepted = sum(1 for m in messages if self.inbox.accept(check_message(m), force=True))
-        return {"accepted": accepted, "duplicates": len(messages) - accepted}
+    def deliver(self, messages: list[Any]) -> dict[str, int]:
+        """Take the longest prefix of the batch that fits (order is kept); ``taken`` says how
+        long it is, so the sender sends the rest again once there is room."""
+        accepted = taken = 0
+        for raw in messages:
+            message = check_message(raw)
+            if not self.inbox.is_duplicate(message) and len(self.inbox) >= self.inbox.bound and taken:
+                break
+            accepted += self.inbox.accept(message, force=True)
+            taken += 1
+        return {"accepted": accepted, "duplicates": taken - accepted, "taken": taken}
 
     # ----------------------------------------------------------------------- answering
     def take(self) -> AgentMessage:

@@ -33,6 +33,7 @@ from lmthing.prompt.tools import format_validation_error, schema_of
 from lmthing.prompt.conversation import RequestSender
 from lmthing.prompt.types import (
     Conversation,
+    Message,
     ModelOptions,
     ModelRequest,
     ModelResponse,
@@ -156,6 +157,11 @@ class PromptWorkflow:
         """What the model received and returned at every step from ``since`` on (0-based),
         so a follower can ask only for what it has not seen."""
         return [s for s in self._steps if s.step >= since]
+
+    @workflow.query
+    def conversation(self) -> list[Message]:
+        """The run's messages so far (a long-lived agent's whole conversation, every turn)."""
+        return self._prompt.messages if self._prompt else []
 
     @workflow.query
     def model_request(self, step: int) -> ModelRequest:

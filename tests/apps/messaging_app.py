@@ -75,3 +75,15 @@ PUBLISH_MODEL = scripted_model("messaging-publisher", [_publish_script], repeat=
 def relay_agent(p):
     """Publishes what it is told to the 'relay' topic through its publish tool."""
     p.def_publish_tool(["relay"])
+
+
+SLOW = scripted_model("messaging-slow", [lambda request: text(f"slow: {last_user_text(request)}", delay=0.15)], repeat=True)
+
+
+@prompt(model=SLOW, max_steps=2)
+def slow_agent(p):
+    """Takes a while over each message (so its mailbox fills up)."""
+    processed, set_processed = p.def_state("processed", [])
+    message = p.current_message()
+    if message is not None and (not processed or processed[-1] != message.id):
+        set_processed([*processed, message.id])
