@@ -334,3 +334,34 @@ async def _some_processed(client: Client, agent_id: str, count: int) -> bool:
         return len(await processed(client, agent_id)) >= count
     except Exception:  # noqa: BLE001  (not started yet)
         return False
+
+
+async def test_lmthing_chat_talks_for_three_turns_and_a_second_session_resumes(client: Client, worker) -> None:
+    from tests.support import REPO_ROOT, cli_env
+
+    address = client.service_client.config.target_host
+    agent_id = new_id("chat")
+    queue = new_id("chat-q")
+
+    async def session(lines: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            "python", "-m", "lmthing", "chat", "tests/apps/messaging_app.py", "--prompt", "echo_agent", "--id", agent_id,
+            "--address", address, "--task-queue", queue, cwd=REPO_ROOT, env=cli_env(),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(lines.encode()), 90)
+        assert proc.returncode == 0, out.decode()
+        return out.decode()
+
+    first = await session("one\ntwo\nthree\n")
+    assert "Chatting with echo_agent" in first
+    assert [line for line in first.splitlines() if line.startswith("agent>")] == [
+        "agent> echo: one", "agent> echo: two", "agent> echo: three"]
+    second = await session("four\n/quit\n")
+    assert f"Resuming {agent_id}: 3 earlier turn(s)" in second and "you: one" in second and "agent: echo: three" in second
+    assert "agent> echo: four" in second
+    from lmthing.workers import create_worker
+
+    async with create_worker(client, app="tests.apps.messaging_app", task_queue=queue):  # to answer the query
+        steps = await get_handle(client, agent_id).steps()
+    assert [m.content for m in steps[-1].request.messages if m.role == "user"] == ["one", "two", "three", "four"]

@@ -47,7 +47,7 @@ from .common import (
     start_tracing_from_env,
     ui_port_for,
 )
-from . import worker, dev, run  # noqa: F401 - the modules (their commands: worker.worker, ...)
+from . import worker, dev, run, chat  # noqa: F401 - the modules (their commands: worker.worker, ...)
 from .worker import LogFormat, WorkerRole, check_app_for_role, configure_logging
 from .run import EventPrinter, follow, run_with_worker
 from .history import ReplayAppOption, history_app, history_export, replay, reset

@@ -115,12 +115,15 @@ class AgentHandle(PromptHandle):
         return message.id
 
     async def ask_streaming(self, content: Any, *, id: str | None = None, sender: str | None = None) -> AsyncIterator[TextDelta | AgentReply]:
-        """Ask, yielding the reply's text as it arrives, then the :class:`AgentReply`."""
+        """Ask, yielding the reply's text as it arrives, then the :class:`AgentReply`.
+
+        Text deltas reach the stream in batches that may land after the turn's end, so the
+        last step's text is completed from the reply: what is yielded is always the reply."""
         message = _message(content, id, sender, None)
-        status = await self.status()
         offset = await self._stream_end()
         reply_task = asyncio.ensure_future(self.ask(message))
         attempts: dict[int, int] = {}
+        shown: dict[int, str] = {}
         mine = False
         try:
             async for event in self.full_stream(offset):
@@ -129,15 +132,22 @@ class AgentHandle(PromptHandle):
                 elif mine and event.type == "text_delta" and event.text:
                     seen = attempts.get(event.step)
                     attempts[event.step] = event.attempt
-                    yield TextDelta(event.text, event.step, event.attempt, restarted=seen is not None and event.attempt != seen)
+                    restarted = seen is not None and event.attempt != seen
+                    shown[event.step] = ("" if restarted else shown.get(event.step, "")) + event.text
+                    yield TextDelta(event.text, event.step, event.attempt, restarted=restarted)
                 elif event.type == "reply" and event.message_id == message.id:
                     break
                 if reply_task.done():
                     break
-            yield await reply_task
+            reply = await reply_task
+            last = shown.get(max(shown), "") if shown else ""
+            if reply.text.startswith(last) and len(reply.text) > len(last):
+                step = max(shown) if shown else 0
+                yield TextDelta(reply.text[len(last):], step, attempts.get(step, 1), restarted=False)
+            yield reply
         finally:
-            reply_task.cancel() if not reply_task.done() else None
-        del status
+            if not reply_task.done():
+                reply_task.cancel()
 
     async def _stream_end(self) -> int:
         from temporalio.contrib.workflow_streams import WorkflowStreamClient

@@ -42,9 +42,11 @@ class AgentMessage(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     def as_text(self) -> str:
-        """The message as the user turn the agent's model sees."""
+        """The message as the user turn the agent's model sees: a direct message as it is
+        (its sender is on ``p.current_message().sender``), a topic's message wrapped in a
+        ``<message topic=... from=...>`` tag, so the model can tell the two apart."""
         body = self.content if isinstance(self.content, str) else json.dumps(self.content, ensure_ascii=False, indent=2)
-        if self.topic is None and self.sender is None:
+        if self.topic is None:
             return body
         origin = " ".join(f'{k}="{v}"' for k, v in (("topic", self.topic), ("from", self.sender)) if v is not None)
         return f"<message {origin}>\n{body}\n</message>"
