@@ -365,3 +365,22 @@ async def test_lmthing_chat_talks_for_three_turns_and_a_second_session_resumes(c
     async with create_worker(client, app="tests.apps.messaging_app", task_queue=queue):  # to answer the query
         steps = await get_handle(client, agent_id).steps()
     assert [m.content for m in steps[-1].request.messages if m.role == "user"] == ["one", "two", "three", "four"]
+
+
+async def test_the_research_team_demo_coordinates_through_topics_and_the_board(client: Client) -> None:
+    """examples/research_team.py end to end: the merged stream shows all three agents."""
+    import examples.research_team as demo
+    from lmthing.workers import create_worker
+
+    queue = new_id("team-q")
+    lines: list[str] = []
+    async with create_worker(client, app=demo, task_queue=queue):
+        outcome = await asyncio.wait_for(demo.run_demo(client, queue, prefix=new_id("team"), show=lines.append), 120)
+    board, ids = outcome["board"], outcome["ids"]
+    assert board["answer"].writer == ids["synthesizer"]
+    assert all(demo.NOTES[t] in board["answer"].value for t in demo.TOPICS)
+    assert {board[f"finding:{t}"].writer for t in demo.TOPICS} == {ids["retriever"]}
+    sources = {e.source for e in outcome["events"]}
+    assert set(ids.values()) <= sources
+    assert any(line.startswith("[retriever] -> search_notes") for line in lines)
+    assert any(line.startswith("[synthesizer] -> board_write") for line in lines)

@@ -47,6 +47,8 @@ from lmthing.prompt.types import RunResult, StreamEvent
 from .handle import DEFAULT_TASK_QUEUE, PromptHandle, TextDelta, prompt_name
 
 DEFAULT_WAIT_WHILE_FULL = 60.0
+# How often follow_team looks for an agent that is not running yet.
+NOT_STARTED_POLL = 0.5
 
 
 class ReceiverFull(Exception):
@@ -308,8 +310,9 @@ async def follow_team(client: Client, *agent_ids: str, children: bool = True, to
                       until_idle: float | None = None) -> AsyncIterator[StreamEvent]:
     """One stream of several agents' events, each tagged with ``source`` (the workflow id it
     comes from): the given agents, the sub-agents they start (``children``), and the
-    subscribers of ``topics``. Ends when every followed stream has ended, or after
-    ``until_idle`` seconds without an event."""
+    subscribers of ``topics``. An agent that is not running yet (a subscriber that its first
+    delivery will start) is followed from when it starts. Ends when every followed stream
+    has ended, or after ``until_idle`` seconds without an event."""
     queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
     followed: dict[str, asyncio.Task[None]] = {}
 
@@ -319,8 +322,16 @@ async def follow_team(client: Client, *agent_ids: str, children: bool = True, to
 
     async def _pump(workflow_id: str) -> None:
         try:
-            async for event in PromptHandle(client.get_workflow_handle(workflow_id), client).full_stream():
-                await queue.put(event.model_copy(update={"source": workflow_id}))
+            while True:
+                try:
+                    async for event in PromptHandle(client.get_workflow_handle(workflow_id), client).full_stream():
+                        await queue.put(event.model_copy(update={"source": workflow_id}))
+                    return
+                except RPCError as err:
+                    # An agent that a first delivery will start is followed once it exists.
+                    if err.status != RPCStatusCode.NOT_FOUND:
+                        raise
+                    await asyncio.sleep(NOT_STARTED_POLL)
         except Exception as err:  # noqa: BLE001  (a stream that cannot be read ends, with its reason)
             await queue.put(StreamEvent(type="error", error=f"cannot follow {workflow_id}: {err}", source=workflow_id))
         finally:
