@@ -287,6 +287,9 @@ async def test_bad_targets_are_named(client: Client, worker) -> None:
         await subscribe(client, new_id("t"), new_id("a"), "no_such_agent", **Q)
     with pytest.raises(ValueError, match="Topic name 'has space' is not valid"):
         await publish(client, "has space", "x", **Q)
+    # A message to an agent type no worker knows names the types there are.
+    with pytest.raises(MessageRefused, match="No prompt or workflow named 'no_such_agent'.*Known: .*echo_agent"):
+        await ask_agent(client, "no_such_agent", new_id("unknown"), "hello?", **Q)
     # A message to a run that is not a long-lived agent says how to start one.
     run = await start(client, "hello")
     with pytest.raises(WorkflowUpdateFailedError) as caught:

@@ -41,8 +41,11 @@ def load(path: Path) -> WorkflowHistory:
 
 def all_prompts() -> list[type]:
     """Every workflow type of the test apps: prompts and standalone orchestrations."""
+    from lmthing.workflows.board_workflow import BoardWorkflow
+    from lmthing.workflows.topic_workflow import TopicWorkflow
+
     prompts, _, orchestrations = collect_all(f"tests.apps.{m.name}" for m in pkgutil.iter_modules(apps.__path__))
-    return [*prompts, *orchestrations]
+    return [*prompts, *orchestrations, TopicWorkflow, BoardWorkflow]
 
 
 def replayer(workflows: list[type]) -> Replayer:
@@ -73,6 +76,22 @@ def test_every_example_has_a_history() -> None:
                                                     "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED")]
     agents = [base64.b64decode(a["searchAttributes"]["indexedFields"]["LmthingAgent"]["data"]) for a in starts]
     assert agents == [b'"replay_subagent"', b'"researcher"', b'"researcher"']
+
+
+def test_the_messaging_histories_hold_a_long_lived_agent_a_topic_and_a_board() -> None:
+    def kinds(name: str) -> list[str]:
+        return [e["eventType"].removeprefix("EVENT_TYPE_") for e in json.loads((HISTORY_DIR / name).read_text())["events"]]
+
+    runs = sorted(HISTORY_DIR.glob("replay-live@*.json"))
+    assert len(runs) >= 3, "run python -m tests.histories.record messaging"
+    # Every run of the chain but the last continued as new; each answered asks (updates).
+    for path in runs[:-1]:
+        assert kinds(path.name)[-1] == "WORKFLOW_EXECUTION_CONTINUED_AS_NEW"
+    assert kinds(runs[-1].name)[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+    assert all("WORKFLOW_EXECUTION_UPDATE_COMPLETED" in kinds(p.name) for p in runs[:-1])
+    topic = json.dumps(json.loads((HISTORY_DIR / "lmthing-topic:replay-news.json").read_text()))
+    assert '"name": "lmthing.deliver"' in topic and kinds("lmthing-topic:replay-news.json").count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") >= 3
+    assert "WORKFLOW_EXECUTION_UPDATE_COMPLETED" in kinds("lmthing-board:replay-board.json")
 
 
 async def test_recorded_histories_replay_without_nondeterminism() -> None:

@@ -91,6 +91,8 @@ class AgentHandle(PromptHandle):
                 )
             return await self._retrying("ask", message, wait_while_full)
         except WorkflowUpdateFailedError as err:
+            if "expected but not found" in refusal_message(err):
+                raise MessageRefused(await self._not_an_agent(message)) from None
             _raise_refusal(err, f"Agent {self.id!r} did not take message {message.id!r}")
             raise  # unreachable
 
@@ -106,6 +108,21 @@ class AgentHandle(PromptHandle):
                     raise
             await asyncio.sleep(pause)
             pause = min(pause * 2, 5.0)
+
+    async def _not_an_agent(self, message: AgentMessage) -> str:
+        """Why workflow ``self.id`` has no ``ask`` handler: the run that was started is not
+        an lmthing prompt (no worker knows that type: its failure names the known ones)."""
+        from temporalio.client import WorkflowFailureError
+
+        what = f"Agent {self.id!r} did not take message {message.id!r}"
+        try:
+            await asyncio.wait_for(self.client.get_workflow_handle(self.id).result(), 5)
+        except WorkflowFailureError as failed:
+            cause = getattr(failed.cause, "message", None) or str(failed.cause)
+            return f"{what}: {cause}"
+        except Exception:  # noqa: BLE001  (still running, or not readable: say what is known)
+            pass
+        return f"{what}: workflow {self.id!r} is not a long-lived lmthing agent (it has no 'ask' update)"
 
     async def tell(self, content: Any, *, id: str | None = None, sender: str | None = None,
                    metadata: dict[str, Any] | None = None) -> str:

@@ -17,6 +17,10 @@ Each one exercises a different shape of workflow history:
   have neither it nor ``ToolActivityInput.step``, which is why they are kept as they are);
   and ``replay_subagent`` the same way (recorded 2026-12-02: its root run and its children
   start with the ``LmthingAgent`` search attribute and a summary).
+- ``MESSAGING`` (recorded 2026-12-02): ``replay_live`` as a long-lived agent that answers
+  asks, subscribes to a topic, writes a board through its tool and continues as new every
+  two turns (both runs of its chain are recorded), with the topic's and the board's own
+  workflows.
 
 Changing these prompts changes their histories: re-record them with
 ``python -m tests.histories.record`` (see that script) in the same change.
@@ -226,3 +230,24 @@ STANDALONE = {"replay-flow": replay_flow}
 # Recorded again under another id with a caller following the run's stream to its end: that
 # history holds the end-of-stream hand-over (patch marker, the caller's last poll).
 FOLLOWED = {"replay-tools-state-followed": replay_tools_state, "replay-subagent-followed": replay_subagent}
+
+
+def _live_script(request):
+    last = request.messages[-1]
+    if last.role == "user" and "note" in (last.content or ""):
+        return tool_call("board_write", {"key": "note", "value": last.content})
+    return text(f"live: {last.content}")
+
+
+@prompt(model=scripted_model("replay-live", [_live_script], repeat=True), max_steps=3)
+async def replay_live(p):
+    p.def_blackboard("replay-board")
+    message = p.current_message()
+    if message is not None and message.content == "subscribe":
+        await p.subscribe("replay-news")
+
+
+# Long-lived: the asks each turn answers, in order (the recorder sends them; see MESSAGING above).
+LIVE_ASKS = ["subscribe", "hello", "take a note", "bye"]
+LIVE_PUBLISHED = ["news 0", "news 1"]
+MESSAGING = {"agent": "replay-live", "topic": "replay-news", "board": "replay-board"}

@@ -1,6 +1,6 @@
 """Re-record the workflow histories that tests/test_replay.py replays.
 
-    python -m tests.histories.record [WORKFLOW_ID ...]    (from the repository root)
+    python -m tests.histories.record [WORKFLOW_ID ... | messaging]    (from the repository root)
 
 With workflow ids (``replay-tools-state-followed``...), only those examples are recorded:
 add a new example's history without rewriting the older ones, which are worth keeping as
@@ -56,7 +56,8 @@ def file_for(workflow_id: str) -> Path:
 
 
 def workflow_id_for(path: Path) -> str:
-    return path.stem.replace("__", "/")
+    """The workflow id a history file holds (``@N``: the N-th run of a continue-as-new chain)."""
+    return path.stem.split("@", 1)[0].replace("__", "/")
 
 
 def machine_specific_strings() -> list[str]:
@@ -124,6 +125,44 @@ async def record(client: Client, prompt: type, workflow_id: str, *, follow: bool
     return written
 
 
+async def record_messaging(client: Client) -> list[Path]:
+    """The long-lived agent ``replay_live`` (every run of its chain), its topic and its board."""
+    from lmthing.client.messaging import publish, start_agent
+    from tests.apps.replay_examples import LIVE_ASKS, LIVE_PUBLISHED, MESSAGING, replay_live
+
+    agent = await start_agent(client, replay_live, id=MESSAGING["agent"], task_queue=TASK_QUEUE, config={"turns_per_run": 2})
+    for text in LIVE_ASKS[:2]:
+        await agent.ask(text, id=f"ask-{text}")
+    for i, text in enumerate(LIVE_PUBLISHED):
+        await publish(client, MESSAGING["topic"], text, id=f"news-{i}", task_queue=TASK_QUEUE)
+    for _ in range(100):
+        if (await agent.status()).turns >= 2 + len(LIVE_PUBLISHED):
+            break
+        await asyncio.sleep(0.1)
+    for text in LIVE_ASKS[2:]:
+        await agent.ask(text, id=f"ask-{text}")
+    await agent.stop()
+    written: list[Path] = []
+    chain = [*(await agent.status()).earlier_runs, (await agent.handle.describe()).run_id]
+    for n, run_id in enumerate(chain, start=1):
+        history = await client.get_workflow_handle(agent.id, run_id=run_id).fetch_history()
+        written.append(_write(HISTORY_DIR / f"{agent.id}@{n}.json", history))
+    for prefix, name in (("lmthing-topic:", MESSAGING["topic"]), ("lmthing-board:", MESSAGING["board"])):
+        handle = client.get_workflow_handle(prefix + name)
+        await handle.terminate("recorded")  # an entity workflow runs for ever; its history so far is the record
+        written.append(_write(file_for(prefix + name), await handle.fetch_history()))
+    return written
+
+
+def _write(path: Path, history: WorkflowHistory) -> Path:
+    as_json = history.to_json_dict()
+    leaks = [s for s in machine_specific_strings() if s in readable_text(as_json)]
+    if leaks:
+        raise SystemExit(f"history of {history.workflow_id} contains machine-specific text {leaks}; not writing it")
+    path.write_text(json.dumps(as_json, indent=2, sort_keys=True) + "\n")
+    return path
+
+
 async def _drain(handle: Any) -> None:
     async for _ in handle.full_stream():
         pass
@@ -136,7 +175,7 @@ async def main(only: list[str]) -> None:
     runs = [(prompt.spec.name.replace("_", "-"), prompt, False) for prompt in EXAMPLES]
     runs += [(workflow_id, prompt, True) for workflow_id, prompt in FOLLOWED.items()]
     runs += [(workflow_id, flow, False) for workflow_id, flow in STANDALONE.items()]
-    unknown = sorted(set(only) - {workflow_id for workflow_id, _, _ in runs})
+    unknown = sorted(set(only) - {workflow_id for workflow_id, _, _ in runs} - {"messaging"})
     if unknown:
         raise SystemExit(f"no example recorded as {unknown}; known: {', '.join(w for w, _, _ in runs)}")
     env = await start_dev_server()
@@ -148,6 +187,9 @@ async def main(only: list[str]) -> None:
                 if only and workflow_id not in only:
                     continue
                 for path in await record(client, prompt, workflow_id, follow=follow):
+                    print(f"wrote {path.relative_to(REPO_ROOT)}")
+            if not only or "messaging" in only:
+                for path in await record_messaging(client):
                     print(f"wrote {path.relative_to(REPO_ROOT)}")
     finally:
         await env.shutdown()
