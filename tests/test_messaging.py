@@ -387,3 +387,23 @@ async def test_the_research_team_demo_coordinates_through_topics_and_the_board(c
     assert set(ids.values()) <= sources
     assert any(line.startswith("[retriever] -> search_notes") for line in lines)
     assert any(line.startswith("[synthesizer] -> board_write") for line in lines)
+
+
+async def test_an_agent_sends_to_another_agent_which_is_started_for_it(client: Client, worker) -> None:
+    target = new_id("target")
+    forwarder = await start_agent(client, "forwarder", id=new_id("fwd"), **Q)
+    await forwarder.ask({"to": target, "text": "passed along"}, id="fwd-1")
+    seen = await wait_for(lambda: _in_order(client, target, ["x"]), 30, "forwarded message")
+    assert seen == [f"{forwarder.id}:send:fwd-1"]  # the id says who sent it and why: a repeat is dropped
+    conversation = await get_handle(client, target).handle.query("conversation")
+    assert conversation[-1]["content"] == "echo: passed along"
+
+
+async def test_a_tool_publishes_with_the_workers_client(client: Client, worker) -> None:
+    listener = new_id("listener")
+    await subscribe(client, "announcements", listener, "topic_listener", **Q)
+    announcer = await start_agent(client, "announcer", id=new_id("ann"), **Q)
+    reply = await announcer.ask("the news")
+    assert '"subscribers":' in reply.text
+    seen = await wait_for(lambda: _in_order(client, listener, ["x"]), 30, "announcement")
+    assert seen[0].startswith(f"{announcer.id}:")  # the tool's idempotency key: a retried tool publishes once

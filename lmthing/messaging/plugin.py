@@ -5,8 +5,8 @@ Every prompt has these (the engine adds this plugin to each run). The I/O goes t
 run's ``messaging`` service (``p.service("messaging")``, workflows/messaging_host.py), whose
 calls are activities. A prompt function runs again before every step, so what it sends is
 keyed: ``p.publish(topic, content, key=...)`` publishes once per key (the receipt is kept in
-``def_state["_lmthing_sent"]``), and the message id is made from the run's id and the key, so
-a repeat anywhere on the way is dropped by the receiver.
+``def_state["_lmthing_sent"]``), and the message id is made from the run's id and the key
+(``<workflow id>:publish:<key>``), so a repeat anywhere on the way is dropped by the receiver.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ async def publish(p: StatefulPrompt, topic: str, content: Any, *, key: str, meta
     ``{"id", "topic", "seq", "subscribers"}`` (``subscribers: 0``: nobody got it)."""
     host = _host(p, "publish")
     return await _once(p, "publish", f"publish:{key}", lambda: host.publish(
-        topic, _message(p, "publish", content, f"{host.me()}:{key}", metadata)))
+        topic, _message(p, "publish", content, f"{host.me()}:publish:{key}", metadata)))
 
 
 async def send(p: StatefulPrompt, agent_id: str, content: Any, *, prompt: str, key: str, args: Any = None,
@@ -72,7 +72,7 @@ async def send(p: StatefulPrompt, agent_id: str, content: Any, *, prompt: str, k
     ``args`` if it is not running), once per ``key``; its reply is on the agent's stream."""
     host = _host(p, "send")
     return await _once(p, "send", f"send:{key}", lambda: host.send(
-        agent_id, prompt, args, _message(p, "send", content, f"{host.me()}:{key}", metadata)))
+        agent_id, prompt, args, _message(p, "send", content, f"{host.me()}:send:{key}", metadata)))
 
 
 async def subscribe(p: StatefulPrompt, *topics: str) -> list[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from lmthing import prompt
+from temporalio import activity
+
+from lmthing import ToolContext, prompt, tool
 from lmthing.testing import last_user_text, scripted_model, text, tool_call
 
 ECHO = scripted_model("messaging-echo", [lambda request: text(f"echo: {last_user_text(request)}")], repeat=True)
@@ -87,3 +89,32 @@ def slow_agent(p):
     message = p.current_message()
     if message is not None and (not processed or processed[-1] != message.id):
         set_processed([*processed, message.id])
+
+
+@prompt(model=ECHO, max_steps=3)
+async def forwarder(p):
+    """Forwards each message's "text" to the long-lived echo agent its "to" names (p.send)."""
+    message = p.current_message()
+    if message is not None and isinstance(message.content, dict):
+        await p.send(message.content["to"], message.content["text"], prompt="echo_agent", key=message.id)
+
+
+@tool
+async def announce(text: str, ctx: ToolContext) -> dict:
+    """Announce something on the 'announcements' topic (a publish from inside a tool)."""
+    from lmthing.client.messaging import publish
+
+    receipt = await publish(activity.client(), "announcements", text, id=ctx.idempotency_key,
+                            task_queue=activity.info().task_queue)
+    return receipt.model_dump()
+
+
+ANNOUNCE_MODEL = scripted_model("messaging-announce", [
+    lambda request: tool_call("announce", {"text": last_user_text(request)}) if request.messages[-1].role == "user"
+    else text(f"announced: {request.messages[-1].content}")], repeat=True)
+
+
+@prompt(model=ANNOUNCE_MODEL, max_steps=3)
+def announcer(p):
+    """Announces what it is told through its @tool."""
+    p.def_tool(announce)
