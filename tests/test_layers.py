@@ -26,6 +26,12 @@ FORBIDDEN = {
     # orchestration/ is engine-neutral like prompt/: it runs agents and tools through the
     # prompt's public calls or a host the workflow layer gives it.
     "orchestration": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
+    # messaging/ is engine-neutral like prompt/: message types and the state machines of a
+    # mailbox, a topic and a board; the workflows, activities and client use them.
+    "messaging": (
+        "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
+        "lmthing.orchestration", "lmthing.plugins",
+    ),
     # plugins/ is built on the public def_* API only, as a user's plugin would be.
     "plugins": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
 }

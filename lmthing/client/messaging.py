@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from lmthing.activities.messaging import (
@@ -205,13 +206,10 @@ async def start_agent(
     try:
         handle = await start_run(client, name, payload, config=run_config, id=agent_id, task_queue=task_queue,
                                  summary=f"agent {name}", result_type=RunResult)
-    except RPCError as err:
-        if err.status != RPCStatusCode.ALREADY_EXISTS:
-            raise
-        handle = client.get_workflow_handle(agent_id, result_type=RunResult)
-    except Exception as err:  # WorkflowAlreadyStartedError
-        if type(err).__name__ != "WorkflowAlreadyStartedError":
-            raise
+    except WorkflowAlreadyStartedError as running:
+        if running.workflow_type != name:
+            raise ValueError(f"Workflow {agent_id!r} is running as {running.workflow_type!r}, not as prompt {name!r}; "
+                             "use another id") from None
         handle = client.get_workflow_handle(agent_id, result_type=RunResult)
     agent = AgentHandle(handle, client)
     agent.prompt, agent.task_queue = name, task_queue

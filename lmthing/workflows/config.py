@@ -117,3 +117,4 @@ class Carry(_Model):
     inbox: InboxState | None = None
     turns: int = 0
     replies: list[AgentReply] = Field(default_factory=list)
+    stop_requested: bool = False

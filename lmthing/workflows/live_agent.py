@@ -42,7 +42,8 @@ def _raw_config(config: Any) -> dict[str, Any]:
 class Mailbox:
     """The inbox of one run, the replies awaited by ``ask`` handlers, and closing down."""
 
-    def __init__(self, config: Any, prior: InboxState | None, replies: list[AgentReply] | None) -> None:
+    def __init__(self, config: Any, prior: InboxState | None, replies: list[AgentReply] | None,
+                 stop_requested: bool = False) -> None:
         raw = _raw_config(config)
         self.live = bool(raw.get("long_lived"))
         bound = raw.get("mailbox_size") or DEFAULT_MAILBOX_SIZE
@@ -51,7 +52,8 @@ class Mailbox:
         self._failed: dict[str, str] = {}
         self._awaited: set[str] = set()
         self.closing = False
-        self.stop_requested = False
+        # A stop that arrived while the previous run of the chain was closing is carried.
+        self.stop_requested = stop_requested
         self.current: AgentMessage | None = None
 
     # --------------------------------------------------------------------- checking
@@ -121,7 +123,7 @@ class Mailbox:
         try:
             message = self.parse(raw, "messages")
         except ApplicationError as err:
-            workflow.logger.warning("Dropped a 'message' signal that is not a message: %s (raw: %r)", err.message, raw)
+            workflow.logger.warning("Dropped a 'message' signal that is not a message: %s (raw: %.200r)", err.message, raw)
             return
         self.inbox.accept(message, force=True)  # a signal cannot be refused: over the bound it is counted
 
@@ -163,19 +165,15 @@ class Mailbox:
                 "closing": self.closing, "live": self.live}
 
 
-def prior_inbox(carry: Any) -> tuple[InboxState | None, list[AgentReply]]:
+def prior_inbox(carry: Any) -> tuple[InboxState | None, list[AgentReply], bool]:
     """The carried mailbox of a continued run (none for a fresh one or an unreadable carry)."""
     if carry is None:
-        return None, []
-    inbox = getattr(carry, "inbox", None)
-    replies = getattr(carry, "replies", None)
-    if isinstance(carry, dict):
-        inbox, replies = carry.get("inbox"), carry.get("replies")
+        return None, [], False
     try:
-        return (InboxState.model_validate(inbox) if inbox is not None else None,
-                [AgentReply.model_validate(r) for r in replies or []])
+        return (InboxState.model_validate(carry.inbox) if carry.inbox is not None else None,
+                [AgentReply.model_validate(r) for r in carry.replies or []], bool(carry.stop_requested))
     except ValidationError:
-        return None, []
+        return None, [], False
 
 
 async def serve(wf: Any, args: Any, config: Any, carry: Any, prompt: Any, run: Any) -> Any:
@@ -193,9 +191,10 @@ async def serve(wf: Any, args: Any, config: Any, carry: Any, prompt: Any, run: A
     while True:
         wf._status.phase = "waiting"
         await workflow.wait_condition(lambda: len(mailbox.inbox) > 0 or mailbox.stop_requested or mailbox.closing)
-        if mailbox.closing and not mailbox.asks_waiting():
+        if mailbox.closing and not mailbox.asks_waiting() and not mailbox.stop_requested:
             await wf._continue_as_new(args, config, lambda: wf._carry(
-                prompt, run, carry, inbox=mailbox.inbox.state(), turns=turn, replies=mailbox.kept_replies()))
+                prompt, run, carry, inbox=mailbox.inbox.state(), turns=turn, replies=mailbox.kept_replies(),
+                stop_requested=mailbox.stop_requested))
         if not mailbox.inbox:
             if mailbox.stop_requested:
                 break

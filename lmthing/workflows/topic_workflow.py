@@ -77,9 +77,10 @@ class TopicWorkflow:
                     summary=f"{len(batch)} message(s) to {agent_id}",
                 )
             except ActivityError as err:
-                self._state.failed(agent_id, _cause_message(err) or "delivery failed")
+                error = _cause_message(err) or "delivery failed"
+                self._state.failed(agent_id, error)
                 workflow.logger.warning("Topic %r: delivery to %r failed, retrying in %s: %s", self._state.name, agent_id,
-                                        RETRY_FAILED_AFTER, self._state.subscribers[agent_id].error)
+                                        RETRY_FAILED_AFTER, error)
                 await workflow.sleep(RETRY_FAILED_AFTER)
                 return
             self._state.delivered(agent_id, batch)
