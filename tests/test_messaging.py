@@ -397,6 +397,13 @@ async def test_an_agent_sends_to_another_agent_which_is_started_for_it(client: C
     assert seen == [f"{forwarder.id}:send:fwd-1"]  # the id says who sent it and why: a repeat is dropped
     conversation = await get_handle(client, target).handle.query("conversation")
     assert conversation[-1]["content"] == "echo: passed along"
+    # p.publish from the prompt function: once per key (the receipt kept in def_state).
+    listener = new_id("listener")
+    topic = new_id("fwd-topic")
+    await subscribe(client, topic, listener, "topic_listener", **Q)
+    await forwarder.ask({"topic": topic, "text": "to the topic"}, id="fwd-2")
+    assert await wait_for(lambda: _in_order(client, listener, ["x"]), 30, "published") == [f"{forwarder.id}:publish:fwd-2"]
+    assert (await forwarder.state())["_lmthing_sent"]["publish:fwd-2"]["subscribers"] == 1
 
 
 async def test_a_tool_publishes_with_the_workers_client(client: Client, worker) -> None:
@@ -407,3 +414,28 @@ async def test_a_tool_publishes_with_the_workers_client(client: Client, worker) 
     assert '"subscribers":' in reply.text
     seen = await wait_for(lambda: _in_order(client, listener, ["x"]), 30, "announcement")
     assert seen[0].startswith(f"{announcer.id}:")  # the tool's idempotency key: a retried tool publishes once
+
+
+async def test_follow_team_follows_the_sub_agents_a_run_starts_and_a_topics_subscribers(client: Client, worker) -> None:
+    run = await start(client, "single")  # tests/apps/agents_app.py: one def_agent sub-agent
+    events = [e async for e in follow_team(client, run.id, until_idle=20)]
+    children = {e.workflow_id for e in events if e.type == "agent_start"}
+    assert children and children <= {e.source for e in events}  # the child's own events are in
+    assert {e.type for e in events if e.source in children} >= {"step_start", "finish"}
+
+    topic = new_id("followed")
+    listeners = [new_id("listener") for _ in range(2)]
+    for agent_id in listeners:
+        await subscribe(client, topic, agent_id, "topic_listener", **Q)
+    seen: list = []
+
+    async def collect() -> None:
+        async for event in follow_team(client, topics=[topic], until_idle=10):
+            seen.append(event)
+            if sum(e.type == "reply" for e in seen) == 2:
+                return
+
+    follower = asyncio.ensure_future(collect())
+    await publish(client, topic, "to both", **Q)
+    await asyncio.wait_for(follower, 30)
+    assert {e.source for e in seen if e.type == "reply"} == set(listeners)

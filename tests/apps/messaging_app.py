@@ -93,10 +93,15 @@ def slow_agent(p):
 
 @prompt(model=ECHO, max_steps=3)
 async def forwarder(p):
-    """Forwards each message's "text" to the long-lived echo agent its "to" names (p.send)."""
+    """Forwards each message's "text" to the long-lived echo agent its "to" names (p.send),
+    or to the topic its "topic" names (p.publish)."""
     message = p.current_message()
     if message is not None and isinstance(message.content, dict):
-        await p.send(message.content["to"], message.content["text"], prompt="echo_agent", key=message.id)
+        if "to" in message.content:
+            await p.send(message.content["to"], message.content["text"], prompt="echo_agent", key=message.id)
+        else:
+            receipt = await p.publish(message.content["topic"], message.content["text"], key=message.id)
+            p.def_var("RECEIPT", receipt)
 
 
 @tool
