@@ -57,13 +57,14 @@ async def wait_reached(ids: list[str], per_message: int, timeout: float = 300.0)
         await asyncio.sleep(0.02)
 
 
-async def run_lmthing(client, subscribers: int, messages: int) -> dict[str, float]:
+async def run_lmthing(client, subscribers: int, messages: int, stream: bool) -> dict[str, float]:
     tag = uuid.uuid4().hex[:6]
     topic = f"bench-{tag}"
     agents = [f"bench-sub-{tag}-{n}" for n in range(subscribers)]
+    config = {"stream": stream}  # stream off: no text-delta signals to the agents' callers
     for agent_id in agents:
-        await start_agent(client, "bench_subscriber", id=agent_id, task_queue=LM_QUEUE)
-        await subscribe(client, topic, agent_id, "bench_subscriber", task_queue=LM_QUEUE)
+        await start_agent(client, "bench_subscriber", id=agent_id, task_queue=LM_QUEUE, config=config)
+        await subscribe(client, topic, agent_id, "bench_subscriber", task_queue=LM_QUEUE, config=config)
     await publish(client, topic, f"warm-{tag}", task_queue=LM_QUEUE)  # the topic and agents are warm
     await wait_reached([f"warm-{tag}"], subscribers)
     ids = [f"{tag}-{i}" for i in range(messages)]
@@ -117,15 +118,17 @@ async def main() -> None:
         rows = []
         async with lm, base:
             for n in counts:
-                ours = await run_lmthing(client, n, args.messages)
                 theirs = await run_baseline(client, n, args.messages)
-                rows.append((n, ours, theirs))
+                ours = await run_lmthing(client, n, args.messages, stream=True)
+                quiet = await run_lmthing(client, n, args.messages, stream=False)
+                rows.append((n, ours, quiet, theirs))
         print(f"{args.messages} messages, one publisher; deliveries = messages x subscribers\n")
-        print("| subscribers | lmthing deliveries/s | signals deliveries/s | ratio | lmthing p50 / p90 ms | signals p50 / p90 ms |")
-        print("|---:|---:|---:|---:|---:|---:|")
-        for n, ours, theirs in rows:
-            print(f"| {n} | {ours['per_s']:.1f} | {theirs['per_s']:.1f} | {ours['per_s'] / theirs['per_s']:.2f}x | "
-                  f"{ours['p50']:.0f} / {ours['p90']:.0f} | {theirs['p50']:.0f} / {theirs['p90']:.0f} |")
+        print("| subscribers | signals: deliveries/s, p50 / p90 ms | lmthing: deliveries/s (x signals), p50 / p90 ms "
+              "| lmthing, stream off: deliveries/s (x signals), p50 / p90 ms |")
+        print("|---:|---:|---:|---:|")
+        for n, ours, quiet, theirs in rows:
+            cells = [f"{r['per_s']:.1f} ({r['per_s'] / theirs['per_s']:.2f}x), {r['p50']:.0f} / {r['p90']:.0f}" for r in (ours, quiet)]
+            print(f"| {n} | {theirs['per_s']:.1f}, {theirs['p50']:.0f} / {theirs['p90']:.0f} | {cells[0]} | {cells[1]} |")
     finally:
         await env.shutdown()
 
