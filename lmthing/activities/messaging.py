@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 from temporalio import activity
@@ -36,6 +36,7 @@ WAIT_FIRST = 0.2
 WAIT_CAP = 5.0
 FULL_TYPES = ("MailboxFull", "TopicFull")
 RETRY_TYPES = (*FULL_TYPES, "AgentContinuing")
+T = TypeVar("T")
 
 
 def check_name(kind: str, name: Any) -> str:
@@ -66,36 +67,43 @@ def refusal_message(err: BaseException) -> str:
     return getattr(cause, "message", None) or str(cause or err)
 
 
-async def update_with_start(
-    client: Client, update: str, arg: Any, *, workflow_type: str, workflow_id: str, start_args: list[Any],
-    task_queue: str, result_type: type | None = None, wait_while_full: float | None = None, summary: str | None = None,
-) -> Any:
-    """Run update ``update`` on ``workflow_id``, starting it first when it is not running.
-
-    A refusal because the receiver is full (``MailboxFull``, ``TopicFull``) or about to
-    continue as new (``AgentContinuing``) is sent again after a pause that doubles up to
-    ``WAIT_CAP``, for at most ``wait_while_full`` seconds (None: for ever), heartbeating when
-    called from an activity; any other refusal is raised (``WorkflowUpdateFailedError``)."""
+async def send_again_while_refused(call: Callable[[], Awaitable[T]], wait_while_full: float | None = None) -> T:
+    """``call()`` (an update), made again while the receiver refuses it for being full
+    (``MailboxFull``, ``TopicFull``) or about to continue as new (``AgentContinuing``): after
+    a pause that doubles up to ``WAIT_CAP``, for at most ``wait_while_full`` seconds (None:
+    for ever), heartbeating when it runs in an activity. Any other refusal is raised
+    (``WorkflowUpdateFailedError``), as is the last one when time is up."""
     loop = asyncio.get_running_loop()
     deadline = None if wait_while_full is None else loop.time() + wait_while_full
     pause = WAIT_FIRST
     while True:
-        start = WithStartWorkflowOperation(
-            workflow_type, args=start_args, id=workflow_id, task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, static_summary=summary,
-        )
         try:
-            return await client.execute_update_with_start_workflow(
-                update, arg, start_workflow_operation=start, result_type=result_type,
-            )
+            return await call()
         except WorkflowUpdateFailedError as err:
             kind = refusal_type(err)
             if kind not in RETRY_TYPES or (deadline is not None and loop.time() + pause > deadline):
                 raise
             if activity.in_activity():
                 activity.heartbeat(f"{kind}: {refusal_message(err)}")
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, WAIT_CAP)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, WAIT_CAP)
+
+
+async def update_with_start(
+    client: Client, update: str, arg: Any, *, workflow_type: str, workflow_id: str, start_args: list[Any],
+    task_queue: str, result_type: type | None = None, wait_while_full: float | None = None, summary: str | None = None,
+) -> Any:
+    """Run update ``update`` on ``workflow_id``, starting it first when it is not running;
+    sent again while the receiver is full (:func:`send_again_while_refused`)."""
+
+    def call() -> Awaitable[Any]:
+        start = WithStartWorkflowOperation(
+            workflow_type, args=start_args, id=workflow_id, task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, static_summary=summary,
+        )
+        return client.execute_update_with_start_workflow(update, arg, start_workflow_operation=start, result_type=result_type)
+
+    return await send_again_while_refused(call, wait_while_full)
 
 
 def agent_start_args(subscriber: Subscriber) -> list[Any]:
@@ -258,4 +266,3 @@ async def board_call(call: BoardCall) -> BoardAnswer:
 
 
 ACTIVITIES = (deliver, send, publish, subscribe, board_call)
-DELIVERY_TIMEOUT = timedelta(hours=1)  # a delivery may wait that long on a full mailbox before it is retried

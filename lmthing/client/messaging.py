@@ -35,6 +35,7 @@ from lmthing.activities.messaging import (
     publish_to,
     refusal_message,
     refusal_type,
+    send_again_while_refused,
     subscribe_to,
     topic_id,
     topic_snapshot,
@@ -98,17 +99,9 @@ class AgentHandle(PromptHandle):
             raise  # unreachable
 
     async def _retrying(self, update: str, message: AgentMessage, wait_while_full: float) -> AgentReply:
-        loop = asyncio.get_running_loop()
-        deadline, pause = loop.time() + wait_while_full, 0.2
-        while True:
-            try:
-                return await self.client.get_workflow_handle(self.id).execute_update(
-                    update, message.model_dump(mode="json"), result_type=AgentReply, id=f"ask-{message.id}")
-            except WorkflowUpdateFailedError as err:
-                if refusal_type(err) not in (*FULL_TYPES, "AgentContinuing") or loop.time() + pause > deadline:
-                    raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 5.0)
+        handle = self.client.get_workflow_handle(self.id)
+        return await send_again_while_refused(lambda: handle.execute_update(
+            update, message.model_dump(mode="json"), result_type=AgentReply, id=f"ask-{message.id}"), wait_while_full)
 
     async def _not_an_agent(self, message: AgentMessage) -> str:
         """Why workflow ``self.id`` has no ``ask`` handler: the run that was started is not

@@ -200,6 +200,7 @@ async def serve(wf: Any, args: Any, config: Any, carry: Any, prompt: Any, run: A
                 break
             continue
         message = mailbox.take()
+        run.schema_attempts = 0  # each turn has its own schema retries
         wf._events.message(run.step, message.id, message.as_text())
         try:
             last = await wf._turn(args, config, carry, prompt, run, first_step=run.step, incoming=message.as_text())
