@@ -51,6 +51,9 @@ async def test_a_long_lived_agent_answers_every_message_in_one_conversation(clie
     replies = [await agent.ask(f"hello {i}") for i in range(3)]
     assert [r.text for r in replies] == ["echo: hello 0", "echo: hello 1", "echo: hello 2"]
     assert [r.turn for r in replies] == [0, 1, 2]
+    # Each reply's usage is its own turn's; the totals are the status's.
+    assert replies[2].usage.input_tokens > replies[0].usage.input_tokens > 0
+    assert (await agent.status()).usage.input_tokens == sum(r.usage.input_tokens for r in replies)
     # One conversation: the third turn's model call saw the first two turns.
     steps = await agent.steps()
     assert [m.content for m in steps[-1].request.messages if m.role == "user"] == ["hello 0", "hello 1", "hello 2"]

@@ -64,6 +64,7 @@ class AgentReply(BaseModel):
     turn: int
     steps: int
     stop_reason: str
+    # What this turn used (the agent's totals are on its ``status`` query).
     usage: Usage = Field(default_factory=Usage)
 
 

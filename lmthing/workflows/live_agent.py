@@ -181,7 +181,7 @@ async def serve(wf: Any, args: Any, config: Any, carry: Any, prompt: Any, run: A
     a ``stop`` signal; continue as new between turns when the history grows (or every
     ``turns_per_run`` turns). ``wf`` is the prompt workflow (workflows/prompt_workflow.py),
     whose ``_turn`` is the agent loop every prompt runs."""
-    from lmthing.prompt.types import RunResult
+    from lmthing.prompt.types import RunResult, Usage
 
     mailbox: Mailbox = wf._mailbox
     turn = carry.turns
@@ -201,15 +201,19 @@ async def serve(wf: Any, args: Any, config: Any, carry: Any, prompt: Any, run: A
             continue
         message = mailbox.take()
         run.schema_attempts = 0  # each turn has its own schema retries
+        before = run.usage
         wf._events.message(run.step, message.id, message.as_text())
         try:
             last = await wf._turn(args, config, carry, prompt, run, first_step=run.step, incoming=message.as_text())
         except BaseException as err:  # the agent fails with it (see _run_loop); its asker is told why
             mailbox.fail(message.id, getattr(err, "message", None) or str(err) or type(err).__name__)
             raise
+        used = Usage(input_tokens=run.usage.input_tokens - before.input_tokens,
+                     output_tokens=run.usage.output_tokens - before.output_tokens,
+                     cached_tokens=run.usage.cached_tokens - before.cached_tokens)
         mailbox.answer(AgentReply(message_id=message.id, text=last.text, structured=last.structured, turn=turn,
-                                  steps=last.steps, stop_reason=last.stop_reason, usage=run.usage))
-        wf._events.reply(run.step - 1, message.id, last.text, run.usage)
+                                  steps=last.steps, stop_reason=last.stop_reason, usage=used))
+        wf._events.reply(run.step - 1, message.id, last.text, used)
         turn += 1
         turns_here += 1
         wf._status.turns = turn
