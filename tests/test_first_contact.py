@@ -15,7 +15,10 @@ from tests.test_cli import lmthing
      "e.g. localhost:7233", 2),
     ("no-such-host.invalid:7233", "Cannot connect to Temporal at no-such-host.invalid:7233: the host name does not resolve.", 1),
 ])
-@pytest.mark.parametrize("command", [["approvals"], ["history", "export", "some-id"], ["worker", "--app", "examples.consensus"]])
+# A worker waits for Temporal by default (tests/test_worker_startup.py); --connect-timeout 0
+# gives up at the first failure, with the same line.
+@pytest.mark.parametrize("command", [["approvals"], ["history", "export", "some-id"],
+                                     ["worker", "--app", "examples.consensus", "--connect-timeout", "0"]])
 async def test_a_bad_address_gets_one_line(address: str, said: str, code: int, command: list[str]) -> None:
     done = await lmthing(*command, "--address", address)
     assert done.code == code, done.err

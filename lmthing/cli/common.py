@@ -209,9 +209,14 @@ def server_address(option: str | None) -> str | None:
     return option or os.environ.get("TEMPORAL_ADDRESS") or None
 
 
-async def connect_to(address: str | None, namespace: str | None, **client_options: Any) -> Client:
+async def connect_to(
+    address: str | None, namespace: str | None, *, wait: bool = False, wait_timeout: float | None = None,
+    on_retry: Callable[[int, float, Exception], None] | None = None, **client_options: Any,
+) -> Client:
     """Connect with lmthing's client settings (``address`` None: $TEMPORAL_ADDRESS, else the
-    Temporal profile, else localhost:7233; TLS / API key from TEMPORAL_* variables)."""
+    Temporal profile, else localhost:7233; TLS / API key from TEMPORAL_* variables).
+    ``wait``: a server that does not answer yet is tried again (``connect_waiting``) for
+    ``wait_timeout`` seconds (None: until it answers), ``on_retry`` told of each failure."""
     from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
     from temporalio.service import RPCError, RPCStatusCode
 
@@ -220,11 +225,15 @@ async def connect_to(address: str | None, namespace: str | None, **client_option
         ConnectionConfigError,
         TemporalUnreachable,
         connect,
+        connect_waiting,
         namespace_missing_message,
     )
 
     try:
-        client = await connect(address, namespace, **client_options)
+        if wait:
+            client = await connect_waiting(address, namespace, timeout=wait_timeout, on_retry=on_retry, **client_options)
+        else:
+            client = await connect(address, namespace, **client_options)
     except ConnectionConfigError as err:
         raise CliError(str(err), code=2) from None
     except TemporalUnreachable as err:

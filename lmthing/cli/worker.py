@@ -11,8 +11,6 @@ import typer
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from temporalio.client import Client
-
     from lmthing.workers.health import WorkerHealth
     from lmthing.workers.roles import PoolPlan
 
@@ -35,6 +33,8 @@ from .common import (
     server_address,
     start_tracing_from_env,
 )
+
+log = logging.getLogger("lmthing.worker")
 
 
 class LogFormat(str, Enum):
@@ -84,6 +84,13 @@ def worker(
     max_concurrent: Annotated[int | None, typer.Option(min=1, help="Activities this worker runs at once.")] = None,
     address: AddressOption = None,
     namespace: NamespaceOption = None,
+    connect_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Seconds to keep trying while Temporal does not answer (each try logged, /readyz 503 "
+            "meanwhile); default: until it answers.",
+        ),
+    ] = None,
     shutdown_timeout: Annotated[
         float, typer.Option(help="On SIGTERM/SIGINT, seconds running activities get to finish before they are cancelled.")
     ] = 30.0,
@@ -149,14 +156,24 @@ def worker(
 
             metrics_runtime(set_default=True)  # before connecting: the client's runtime reports SDK metrics
         start_tracing_from_env()  # before the worker is built: it adds Temporal's tracing plugin
-        client = await connect_to(server_address(address), namespace)
+        # Probes answer before Temporal does: live, and not ready while the worker waits for it.
+        health = WorkerHealth(None)
+        ops = await _start_ops_server(metrics_port, health) if metrics_port is not None else None
+        try:
+            client = await connect_to(server_address(address), namespace, wait=True, wait_timeout=connect_timeout,
+                                      on_retry=lambda n, pause, err: _waiting_for_temporal(health, n, pause, err))
+        except BaseException:
+            if ops is not None:
+                await ops.close()
+            raise
         w = build_worker(
             client, module, plan.task_queue, shutdown_timeout,
             role=plan.role, model_task_queue=model_queue, tool_task_queue=tool_queue,
             unknown_workflows=(unknown_workflows or UnknownWorkflows.fail).value, **options,
         )
-        health = WorkerHealth(client, w)
-        ops = await _start_ops_server(metrics_port, health, client, plan) if metrics_port is not None else None
+        health.client, health.worker = client, w
+        if ops is not None and plan.workflows:
+            ops.watch_runs(client, plan.task_queue)
         _print_worker_banner(module, plan, f"{client.service_client.config.target_host} (namespace {client.namespace})")
         if plan.workflows:
             problem = await register_search_attributes(client)
@@ -200,18 +217,22 @@ def configure_logging(log_format: LogFormat, level: str, redact: list[str]) -> N
         logging.getLogger().setLevel(number)  # with _execute's plain format
 
 
-async def _start_ops_server(port: int, health: WorkerHealth, client: Client, plan: PoolPlan) -> Any:
+async def _start_ops_server(port: int, health: WorkerHealth) -> Any:
     """/metrics, /healthz and /readyz on ``port`` (0: a free port, printed)."""
     from lmthing.observability.endpoints import start_ops_server
 
     try:
-        ops = await start_ops_server(
-            port, health=health, client=client, task_queue=plan.task_queue if plan.workflows else None
-        )
+        ops = await start_ops_server(port, health=health)
     except OSError as err:
         raise CliError(f"Cannot serve metrics and probes on port {port}: {err.strerror or err}") from None
     console.print(f"Metrics and probes: http://0.0.0.0:{ops.port}/metrics, /healthz, /readyz")
     return ops
+
+
+def _waiting_for_temporal(health: WorkerHealth, attempt: int, pause: float, err: Exception) -> None:
+    """Log a failed connection attempt, and say why on /readyz until the next one."""
+    health.connecting = f"waiting for Temporal (attempt {attempt} failed): {err}"
+    log.warning("%s Trying again in %.0f s (attempt %d).", err, pause, attempt + 1)
 
 
 def _print_worker_banner(module: ModuleType, plan: PoolPlan, where: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +172,38 @@ async def connect(address: str | None = None, namespace: str | None = None, **cl
         ) from None
     except RuntimeError as err:
         raise TemporalUnreachable(unreachable_message(target, str(err))) from None
+
+
+# Pauses between connection attempts of connect_waiting: doubling from the first to the cap.
+RECONNECT_FIRST = 1.0
+RECONNECT_CAP = 30.0
+
+
+async def connect_waiting(
+    address: str | None = None, namespace: str | None = None, *, timeout: float | None = None,
+    on_retry: Callable[[int, float, TemporalUnreachable], None] | None = None, **client_options: Any,
+) -> Client:
+    """:func:`connect`, waiting for a server that does not answer yet (a worker pod that
+    starts before Temporal, a server being restarted): tries again after a pause that doubles
+    from 1 s up to 30 s, calling ``on_retry(attempt, pause, error)`` before each pause, for at
+    most ``timeout`` seconds (None: until it answers). A setting that cannot work
+    (:class:`ConnectionConfigError`) is raised at once; so is the last
+    :class:`TemporalUnreachable` when time is up."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    pause, attempt = RECONNECT_FIRST, 1
+    while True:
+        try:
+            return await connect(address, namespace, **client_options)
+        except TemporalUnreachable as err:
+            if deadline is not None and loop.time() + pause > deadline:
+                raise
+            if on_retry is not None:
+                on_retry(attempt, pause, err)
+        await asyncio.sleep(pause)
+        pause, attempt = min(pause * 2, RECONNECT_CAP), attempt + 1
 
 
 def unreachable_message(target: str, error: str) -> str:

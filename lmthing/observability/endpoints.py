@@ -84,6 +84,11 @@ class OpsServer:
     def __init__(self, runner: web.AppRunner, port: int, tasks: list[asyncio.Task[None]]) -> None:
         self._runner, self.port, self._tasks = runner, port, tasks
 
+    def watch_runs(self, client: Any, task_queue: str, poll_interval: float = 5.0) -> None:
+        """Poll the visibility store for ``lmthing_active_runs`` / ``lmthing_approvals_pending``
+        on ``task_queue`` (started once the process is connected)."""
+        self._tasks.append(asyncio.create_task(metrics.poll_run_gauges(client, task_queue, poll_interval)))
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -117,10 +122,10 @@ async def start_ops_server(
         await runner.cleanup()
         raise
     bound = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else port  # type: ignore[union-attr]
-    tasks = [asyncio.create_task(_drain_sdk_metrics_forever())]
+    ops = OpsServer(runner, bound, [asyncio.create_task(_drain_sdk_metrics_forever())])
     if client is not None and task_queue is not None:
-        tasks.append(asyncio.create_task(metrics.poll_run_gauges(client, task_queue, poll_interval)))
-    return OpsServer(runner, bound, tasks)
+        ops.watch_runs(client, task_queue, poll_interval)
+    return ops
 
 
 async def _drain_sdk_metrics_forever() -> None:

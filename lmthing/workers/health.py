@@ -25,11 +25,13 @@ from lmthing.observability.endpoints import Check
 class WorkerHealth:
     """What the probes of one worker process report."""
 
-    def __init__(self, client: Client, worker: Worker | None = None, *, rpc_timeout: float = 3.0) -> None:
+    def __init__(self, client: Client | None, worker: Worker | None = None, *, rpc_timeout: float = 3.0) -> None:
         self.client = client
         self.worker = worker
         self.rpc_timeout = rpc_timeout
         self.draining = False
+        # While the process waits for Temporal (client None): why it is not connected yet.
+        self.connecting = "not connected to Temporal yet"
 
     def begin_shutdown(self) -> None:
         """From now on not ready: the pod leaves Service endpoints while it drains."""
@@ -44,6 +46,8 @@ class WorkerHealth:
     async def ready(self) -> Check:
         if self.draining:
             return Check(False, "shutting down: draining running activities")
+        if self.client is None:
+            return Check(False, self.connecting)
         if self.worker is None or not self.worker.is_running:
             return Check(False, "the worker is not polling (yet)")
         try:
