@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from lmthing.activities.attempts import AttemptLedger
 from lmthing.activities.limits import check_size
 from lmthing.observability import metrics
 from lmthing.observability.logging import current_step
@@ -65,7 +66,15 @@ def tool_activity(tool: ActivityTool) -> Callable[..., Any]:
                 idempotency_key=payload.idempotency_key,
                 attempt=info.attempt,
             )
-        result = await tool.fn(**kwargs) if is_async else await asyncio.to_thread(tool.fn, **kwargs)
+        ledger = AttemptLedger(payload.max_attempts)  # see activities/attempts.py
+        ledger.check_left(tool.name)
+        try:
+            result = await ledger.run(tool.fn(**kwargs) if is_async else asyncio.to_thread(tool.fn, **kwargs))
+        except Exception as err:  # noqa: BLE001  (the tool's own failure: counted, then raised)
+            failure = ledger.failed(err)
+            if failure is err:
+                raise
+            raise failure from err
         return _sendable(tool.name, result)
 
     run.__name__ = f"tool_{tool.name}"

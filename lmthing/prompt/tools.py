@@ -54,15 +54,44 @@ class RetryOptions:
             raise ValueError(f"RetryOptions: maximum_attempts must be >= 0 (0 = unlimited), got {self.maximum_attempts}")
 
 
+# A worker that dies while a tool runs is noticed when the tool's heartbeats stop (lmthing's
+# activity heartbeats while the tool runs), in seconds rather than after the whole timeout.
+DEFAULT_TOOL_HEARTBEAT = timedelta(seconds=10)
+# Attempts a tool call may lose to dead workers on top of its maximum_attempts: with
+# heartbeats on, the activity counts the tool's own failures (and timeouts) against
+# maximum_attempts itself (activities/tools.py), so a crashing worker does not use them up.
+LOST_ATTEMPTS_ALLOWANCE = 10
+
+
 @dataclass(frozen=True)
 class ActivityOptions:
-    """Timeouts and retries of an activity tool. Defaults suit a call to a web API."""
+    """Timeouts and retries of an activity tool. Defaults suit a call to a web API.
+
+    ``heartbeat_timeout`` (default 10 s): lmthing heartbeats while the tool runs, so a dead
+    worker is noticed that fast; when it is shorter than ``start_to_close_timeout``, attempts
+    lost to dead workers do not count against ``retry.maximum_attempts`` (the tool's own
+    failures and timeouts do). ``None``: no heartbeats, and every attempt counts (Temporal's
+    plain retry policy)."""
 
     start_to_close_timeout: timedelta = timedelta(seconds=60)
     schedule_to_close_timeout: timedelta | None = None
-    heartbeat_timeout: timedelta | None = None
+    heartbeat_timeout: timedelta | None = DEFAULT_TOOL_HEARTBEAT
     retry: RetryOptions = field(default_factory=RetryOptions)
     task_queue: str | None = None
+
+
+def counted_attempts(options: ActivityOptions) -> int | None:
+    """The attempts the activity counts itself (None: it does not, and Temporal counts all).
+    It does when heartbeats notice a dead worker sooner than the start-to-close timeout."""
+    attempts, beat = options.retry.maximum_attempts, options.heartbeat_timeout
+    return attempts if attempts > 0 and beat is not None and beat < options.start_to_close_timeout else None
+
+
+def temporal_attempts(options: ActivityOptions) -> int:
+    """Temporal's maximum_attempts for a tool with these options (0: unlimited): the tool's
+    own attempts, plus LOST_ATTEMPTS_ALLOWANCE when the activity counts them."""
+    attempts = options.retry.maximum_attempts
+    return attempts + LOST_ATTEMPTS_ALLOWANCE if counted_attempts(options) is not None else attempts
 
 
 class ToolContext(BaseModel):

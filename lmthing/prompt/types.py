@@ -232,6 +232,9 @@ class ToolActivityInput(_Model):
     # The run's step that asked for the call (on the tool's log lines); optional, so inputs
     # recorded before it was added still decode.
     step: int | None = None
+    # The tool's own maximum_attempts, counted by the activity (failures and timeouts, not
+    # worker deaths); None: Temporal's retry policy counts every attempt.
+    max_attempts: int | None = None
 
 
 

@@ -36,8 +36,10 @@ from lmthing.prompt.tools import (
     CompositeToolDef,
     ToolCallInfo,
     ToolDef,
+    counted_attempts,
     error_message,
     parse_composite_calls,
+    temporal_attempts,
     unavailable_tool_message,
 )
 from lmthing.prompt.types import RunResult, ToolActivityInput, ToolCall, ToolResult
@@ -191,7 +193,8 @@ class ToolRunner:
         try:
             return await workflow.execute_activity(
                 at.activity_name,  # type: ignore[union-attr]
-                ToolActivityInput(args=payload, tool_call_id=call_id, idempotency_key=f"{self.workflow_id}:{key_id}", step=step),
+                ToolActivityInput(args=payload, tool_call_id=call_id, idempotency_key=f"{self.workflow_id}:{key_id}", step=step,
+                                  max_attempts=counted_attempts(opts)),
                 start_to_close_timeout=opts.start_to_close_timeout,
                 schedule_to_close_timeout=opts.schedule_to_close_timeout,
                 heartbeat_timeout=opts.heartbeat_timeout,
@@ -200,7 +203,7 @@ class ToolRunner:
                     initial_interval=opts.retry.initial_interval,
                     backoff_coefficient=opts.retry.backoff_coefficient,
                     maximum_interval=opts.retry.maximum_interval,
-                    maximum_attempts=opts.retry.maximum_attempts,
+                    maximum_attempts=temporal_attempts(opts),
                     non_retryable_error_types=list(opts.retry.non_retryable_error_types),
                 ),
             )
