@@ -442,3 +442,11 @@ async def test_follow_team_follows_the_sub_agents_a_run_starts_and_a_topics_subs
     await publish(client, topic, "to both", **Q)
     await asyncio.wait_for(follower, 30)
     assert {e.source for e in seen if e.type == "reply"} == set(listeners)
+
+
+async def test_a_publish_the_topic_refuses_is_the_tools_error_and_the_agent_goes_on(client: Client, worker) -> None:
+    agent = await start_agent(client, "loose_relay", id=new_id("loose"), **Q)
+    reply = await agent.ask("not a topic!")
+    assert "Topic name 'not a topic!' is not valid" in reply.text and "failed" in reply.text
+    ok = await agent.ask(new_id("fine-topic"))
+    assert '"subscribers":0' in ok.text and ok.turn == 1

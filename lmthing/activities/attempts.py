@@ -59,8 +59,8 @@ class AttemptLedger:
         """Fail at once when an earlier attempt's timeout was the last one the tool had."""
         if self.counting and self.failures >= self.max_attempts:  # type: ignore[operator]
             raise ApplicationError(
-                f"Tool '{tool}' timed out {self.failures} time(s) (its start-to-close timeout); "
-                "raise timeout= or make the tool faster",
+                f"Tool '{tool}' used its {self.failures} attempt(s), the last one running out its start-to-close "
+                "timeout; raise timeout= or make the tool faster",
                 type="ToolTimedOut", non_retryable=True,
             )
 

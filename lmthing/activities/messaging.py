@@ -34,8 +34,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
 # How a sender waits on a full mailbox or topic: first pause, then doubling up to the cap.
 WAIT_FIRST = 0.2
 WAIT_CAP = 5.0
-FULL_TYPES = ("MailboxFull", "TopicFull")
-RETRY_TYPES = (*FULL_TYPES, "AgentContinuing")
+# Refusals that mean "not now": the sender waits and sends again (AgentContinuing: the
+# agent is about to continue as new; its next run takes the message).
+FULL_TYPES = ("MailboxFull", "TopicFull", "AgentContinuing")
 T = TypeVar("T")
 
 
@@ -81,7 +82,7 @@ async def send_again_while_refused(call: Callable[[], Awaitable[T]], wait_while_
             return await call()
         except WorkflowUpdateFailedError as err:
             kind = refusal_type(err)
-            if kind not in RETRY_TYPES or (deadline is not None and loop.time() + pause > deadline):
+            if kind not in FULL_TYPES or (deadline is not None and loop.time() + pause > deadline):
                 raise
             if activity.in_activity():
                 activity.heartbeat(f"{kind}: {refusal_message(err)}")
@@ -150,6 +151,14 @@ class BoardAnswer(BaseModel):
     entry: BoardEntry | None = None
     entries: dict[str, BoardEntry] = Field(default_factory=dict)
     error: str | None = None
+
+
+def _named(kind: str, name: str) -> None:
+    """A topic or board name that cannot be a workflow id fails the call for good."""
+    try:
+        check_name(kind, name)
+    except ValueError as err:
+        raise ApplicationError(str(err), type="InvalidName", non_retryable=True) from None
 
 
 def _refused(err: WorkflowUpdateFailedError, what: str) -> ApplicationError:
@@ -232,6 +241,7 @@ async def board_contents(client: Client, board: str) -> dict[str, BoardEntry]:
 @activity.defn(name=PUBLISH)
 async def publish(payload: PublishInput) -> PublishReceipt:
     """Publish from a run (``p.publish``, the publish tool); waits while the topic is full."""
+    _named("Topic", payload.topic)
     try:
         return await publish_to(activity.client(), payload.topic, payload.message, payload.task_queue)
     except WorkflowUpdateFailedError as err:
@@ -240,6 +250,7 @@ async def publish(payload: PublishInput) -> PublishReceipt:
 
 @activity.defn(name=SUBSCRIBE)
 async def subscribe(payload: SubscribeInput) -> Subscriber:
+    _named("Topic", payload.topic)
     try:
         return await subscribe_to(activity.client(), payload.topic, payload.subscriber, payload.task_queue)
     except WorkflowUpdateFailedError as err:
@@ -250,6 +261,7 @@ async def subscribe(payload: SubscribeInput) -> Subscriber:
 async def board_call(call: BoardCall) -> BoardAnswer:
     """Read or write a board for a run; a refused write (a compare-and-set conflict) is an
     answer with ``ok: False`` and the reason, for the model to act on, not a failure."""
+    _named("Board", call.board)
     client = activity.client()
     if call.op == "read":
         entries = await board_contents(client, call.board)

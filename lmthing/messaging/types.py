@@ -26,6 +26,11 @@ class MessageError(ValueError):
     """A message that cannot be sent as it is; the text says what to change."""
 
 
+class MessagingError(RuntimeError):
+    """A publish, send, subscription or board call from a run that failed for good (the
+    receiver refused it, or its activity ran out of attempts); the text says which and why."""
+
+
 class AgentMessage(BaseModel):
     """One message to an agent: from a client, another agent, or a topic."""
 

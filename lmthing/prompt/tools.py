@@ -56,7 +56,7 @@ class RetryOptions:
 
 # A worker that dies while a tool runs is noticed when the tool's heartbeats stop (lmthing's
 # activity heartbeats while the tool runs), in seconds rather than after the whole timeout.
-DEFAULT_TOOL_HEARTBEAT = timedelta(seconds=10)
+DEFAULT_TOOL_HEARTBEAT = timedelta(seconds=5)
 # Attempts a tool call may lose to dead workers on top of its maximum_attempts: with
 # heartbeats on, the activity counts the tool's own failures (and timeouts) against
 # maximum_attempts itself (activities/tools.py), so a crashing worker does not use them up.
@@ -67,7 +67,7 @@ LOST_ATTEMPTS_ALLOWANCE = 10
 class ActivityOptions:
     """Timeouts and retries of an activity tool. Defaults suit a call to a web API.
 
-    ``heartbeat_timeout`` (default 10 s): lmthing heartbeats while the tool runs, so a dead
+    ``heartbeat_timeout`` (default 5 s): lmthing heartbeats while the tool runs, so a dead
     worker is noticed that fast; when it is shorter than ``start_to_close_timeout``, attempts
     lost to dead workers do not count against ``retry.maximum_attempts`` (the tool's own
     failures and timeouts do). ``None``: no heartbeats, and every attempt counts (Temporal's

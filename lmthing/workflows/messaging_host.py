@@ -11,18 +11,17 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from lmthing.activities.names import BOARD, PUBLISH, SEND, SUBSCRIBE
-from lmthing.messaging.types import AgentMessage
+from lmthing.messaging.types import AgentMessage, MessagingError
 
 from . import routing
 from .tool_calls import _cause_message
 
 # A publish or a delivery waits (heartbeating) while the receiver is full: no overall timeout.
 MESSAGING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),
-                              maximum_attempts=10, non_retryable_error_types=["InvalidMessage", "UnknownAgentType",
-                                                                              "InvalidSubscriber", "NotLongLived"])
+                              maximum_attempts=10)  # a refusal (bad message, unknown agent) is non-retryable already
 
 
 class WorkflowMessaging:
@@ -48,7 +47,11 @@ class WorkflowMessaging:
                 heartbeat_timeout=timedelta(seconds=30), retry_policy=MESSAGING_RETRY, summary=what,
             )
         except ActivityError as err:
-            raise ApplicationError(f"{what} failed: {_cause_message(err)}", type="MessagingFailed", non_retryable=True) from None
+            if is_cancelled_exception(err):
+                raise  # the run is being cancelled: it ends cancelled, not failed
+            # A plain exception: the model reads it as the tool's error (publish, board tools);
+            # from the prompt function it fails the run with this message.
+            raise MessagingError(f"{what} failed: {_cause_message(err)}") from None
 
     async def publish(self, topic: str, message: AgentMessage) -> dict[str, Any]:
         receipt = await self._call(PUBLISH, {"topic": topic, "message": message.model_dump(mode="json"),

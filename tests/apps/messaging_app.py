@@ -123,3 +123,14 @@ ANNOUNCE_MODEL = scripted_model("messaging-announce", [
 def announcer(p):
     """Announces what it is told through its @tool."""
     p.def_tool(announce)
+
+
+LOOSE_MODEL = scripted_model("messaging-loose", [
+    lambda request: tool_call("publish", {"topic": last_user_text(request), "content": "x"})
+    if request.messages[-1].role == "user" else text(f"tool said: {request.messages[-1].content}")], repeat=True)
+
+
+@prompt(model=LOOSE_MODEL, max_steps=3)
+def loose_relay(p):
+    """Publishes to whatever topic it is told (its publish tool has no topic list)."""
+    p.def_publish_tool()
