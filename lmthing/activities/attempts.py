@@ -5,8 +5,9 @@ it: a tool that raised, and a worker that was killed mid-call alike. Under repea
 crashes a tool with 3 attempts then becomes a tool error after three crashes, though the
 tool never failed. So when a tool has heartbeats (its default), lmthing's activity:
 
-- heartbeats while the tool runs, every third of the heartbeat timeout, so a dead worker
-  is noticed within that timeout rather than the whole start-to-close timeout;
+- heartbeats while the tool runs, every third of the heartbeat timeout (the first after one
+  third: a quick tool sends none), so a dead worker is noticed within that timeout rather
+  than the whole start-to-close timeout;
 - keeps, in the heartbeat details (which Temporal hands to the next attempt), how many
   attempts *failed*: the tool raised, or the attempt ran out its start-to-close timeout
   (its last heartbeat came after most of that time);
@@ -81,9 +82,10 @@ class AttemptLedger:
                 await beating
 
     async def _beat(self) -> None:
+        # The first beat after one interval: a tool that is done by then costs no heartbeat.
         while True:
-            activity.heartbeat(self._details())
             await asyncio.sleep(self.interval)  # type: ignore[arg-type]
+            activity.heartbeat(self._details())
 
     def failed(self, err: BaseException) -> BaseException:
         """The error to raise for a tool that raised ``err``: retried while the tool has
