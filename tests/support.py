@@ -22,6 +22,13 @@ from lmthing.prompt.types import Message, RunResult, StepRecord
 TEST_TASK_QUEUE = "lmthing-tests"
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def new_id(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from examples import research_agent as demo
 from lmthing.client import get_handle, start_prompt
-from tests.support import cli_env, new_id
+from tests.support import cli_env, free_port, new_id
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = "examples/research_agent.py"
@@ -157,12 +157,6 @@ async def read_until(proc: asyncio.subprocess.Process, marker: str) -> str:
     return seen
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def start_dev(data_dir: Path, port: int, ui_port: int) -> asyncio.subprocess.Process:

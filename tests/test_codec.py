@@ -7,7 +7,6 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import sys
 import uuid
 from pathlib import Path
@@ -31,6 +30,8 @@ from lmthing.codec import (
 )
 from lmthing.workers import create_worker
 
+from tests.support import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY_A, KEY_B = generate_key(), generate_key()
 
@@ -44,10 +45,6 @@ def json_payload(value: object) -> Payload:
     return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(value).encode())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------ unit

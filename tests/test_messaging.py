@@ -23,7 +23,7 @@ from lmthing.client.messaging import (
     subscribe,
     topic_info,
 )
-from lmthing.messaging.types import MAX_MESSAGE_BYTES, MessageError
+from lmthing.messaging.types import MAX_MESSAGE_BYTES, AgentReply, MessageError
 
 from tests.support import TEST_TASK_QUEUE, new_id, start, temporal_cli
 
@@ -144,7 +144,7 @@ async def test_a_topic_delivers_every_message_to_every_subscriber_in_order(clien
     assert [r.seq for r in receipts] == list(range(10)) and {r.subscribers for r in receipts} == {3}
     want = [f"{topic}-{i}" for i in range(10)]
     for agent_id in agents:
-        assert await wait_for(lambda a=agent_id: _in_order(client, a, want), 60, f"{agent_id} got all") == want
+        assert await wait_for(lambda a=agent_id: _seen(client, a, len(want)), 60, f"{agent_id} got all") == want
     # A repeat of a publish is recorded once: same receipt, not delivered again.
     repeat = await publish(client, topic, "item 0", id=f"{topic}-0", **Q)
     assert repeat.duplicate and repeat.seq == 0
@@ -152,12 +152,14 @@ async def test_a_topic_delivers_every_message_to_every_subscriber_in_order(clien
     assert {s.agent_id: s.delivered for s in info.subscribers} == dict.fromkeys(agents, 10) and info.waiting == 0
 
 
-async def _in_order(client: Client, agent_id: str, want: list[str]) -> list[str] | None:
+async def _seen(client: Client, agent_id: str, count: int) -> list[str] | None:
+    """The message ids the agent processed, once there are ``count``; None before (or while
+    the agent is not started yet)."""
     try:
         seen = await processed(client, agent_id)
     except Exception:  # noqa: BLE001  (not started yet)
         return None
-    return seen if len(seen) >= len(want) else None
+    return seen if len(seen) >= count else None
 
 
 async def test_a_publish_to_a_topic_without_subscribers_is_recorded_for_nobody(client: Client, worker) -> None:
@@ -180,7 +182,7 @@ async def test_a_full_topic_makes_the_publisher_wait_and_loses_nothing(client: C
     for j in range(5):  # these wait for room
         await publish(client, topic, f"patient {j}", id=f"patient-{j}", **Q)
     want = taken + [f"patient-{j}" for j in range(5)]
-    assert await wait_for(lambda: _in_order(client, subscriber, want), 90, "every message delivered") == want
+    assert await wait_for(lambda: _seen(client, subscriber, len(want)), 90, "every message delivered") == want
 
 
 async def test_agents_share_a_board_with_compare_and_set(client: Client, worker) -> None:
@@ -200,13 +202,20 @@ async def test_agents_share_a_board_with_compare_and_set(client: Client, worker)
 
 
 async def test_an_agent_publishes_with_its_tool_and_a_subscriber_gets_it(client: Client, worker) -> None:
-    listener = new_id("listener")
-    await subscribe(client, "relay", listener, "topic_listener", **Q)
-    relay = await start_agent(client, "relay_agent", id=new_id("relay"), **Q)
-    reply = await relay.ask("pass it on")
+    relay, reply, seen = await _published_to_a_listener(client, "relay", "relay_agent", "pass it on")
     assert '"subscribers":' in reply.text
-    seen = await wait_for(lambda: _in_order(client, listener, ["x"]), 30, "relayed message")
-    assert seen[0].startswith(f"{relay.id}:")
+    assert seen[0].startswith(f"{relay}:")
+
+
+async def _published_to_a_listener(client: Client, topic: str, prompt: str, text: str) -> tuple[str, AgentReply, list[str]]:
+    """Subscribe a listener to ``topic``, ask agent ``prompt`` ``text`` (it publishes there):
+    the agent's id, its reply, and what the listener processed."""
+    listener = new_id("listener")
+    await subscribe(client, topic, listener, "topic_listener", **Q)
+    agent = await start_agent(client, prompt, id=new_id(prompt), **Q)
+    reply = await agent.ask(text)
+    seen = await wait_for(lambda: _seen(client, listener, 1), 30, f"{prompt}'s message")
+    return agent.id, reply, seen
 
 
 async def test_an_agent_subscribes_itself_from_its_prompt(client: Client, worker) -> None:
@@ -214,7 +223,7 @@ async def test_an_agent_subscribes_itself_from_its_prompt(client: Client, worker
     topic = new_id("own")
     await agent.ask({"subscribe": [topic]})
     await publish(client, topic, "for you", id="own-1", **Q)
-    assert await wait_for(lambda: _in_order(client, agent.id, ["own-1"]), 30, "delivery") == ["own-1"]
+    assert await wait_for(lambda: _seen(client, agent.id, 1), 30, "delivery") == ["own-1"]
     assert (await agent.state())["_lmthing_subscribed"] == [topic]
 
 
@@ -233,7 +242,7 @@ async def test_a_message_sent_with_the_temporal_cli_is_answered(client: Client, 
     code, out = await temporal_cli(client, "workflow", "signal", "--workflow-id", agent.id, "--name", "message",
                                    "--input", '{"id": "cli-2", "content": "a signal"}')
     assert code == 0, out
-    assert await wait_for(lambda: _in_order(client, agent.id, ["cli-1", "cli-2"]), 30, "signal processed") == ["cli-1", "cli-2"]
+    assert await wait_for(lambda: _seen(client, agent.id, 2), 30, "signal processed") == ["cli-1", "cli-2"]
     code, out = await temporal_cli(client, "workflow", "update", "execute", "--workflow-id", agent.id, "--name", "ask",
                                    "--input", '"just text"')
     assert code != 0 and "A message is a JSON object" in out, out
@@ -315,7 +324,7 @@ async def test_100_messages_to_3_subscribers_survive_a_worker_sigkill(dev_env, c
         for agent_id in agents:
             await subscribe(client, topic, agent_id, "topic_listener", task_queue=queue)
         publishing = asyncio.ensure_future(_publish_all(client, topic, want, queue))
-        await wait_for(lambda: _some_processed(client, agents[0], 15), 60, "first deliveries")
+        await wait_for(lambda: _seen(client, agents[0], 15), 60, "first deliveries")
         first.kill()
         await first.proc.wait()
     assert not publishing.done()
@@ -323,7 +332,7 @@ async def test_100_messages_to_3_subscribers_survive_a_worker_sigkill(dev_env, c
         receipts = await asyncio.wait_for(publishing, 120)
         assert [r.seq for r in receipts] == list(range(100))
         for agent_id in agents:
-            got = await wait_for(lambda a=agent_id: _in_order(client, a, want), 120, f"{agent_id}: all 100\n{second.stderr()}")
+            got = await wait_for(lambda a=agent_id: _seen(client, a, len(want)), 120, f"{agent_id}: all 100\n{second.stderr()}")
             assert got == want  # 100 processed, none lost, none twice, in order
     history = await client.get_workflow_handle(f"lmthing-topic:{topic}").fetch_history()
     identities = {e.workflow_task_started_event_attributes.identity for e in history.events
@@ -333,13 +342,6 @@ async def test_100_messages_to_3_subscribers_survive_a_worker_sigkill(dev_env, c
 
 async def _publish_all(client: Client, topic: str, ids: list[str], queue: str) -> list:
     return [await publish(client, topic, f"message {i}", id=message_id, task_queue=queue) for i, message_id in enumerate(ids)]
-
-
-async def _some_processed(client: Client, agent_id: str, count: int) -> bool:
-    try:
-        return len(await processed(client, agent_id)) >= count
-    except Exception:  # noqa: BLE001  (not started yet)
-        return False
 
 
 async def test_lmthing_chat_talks_for_three_turns_and_a_second_session_resumes(client: Client, worker) -> None:
@@ -396,7 +398,7 @@ async def test_an_agent_sends_to_another_agent_which_is_started_for_it(client: C
     target = new_id("target")
     forwarder = await start_agent(client, "forwarder", id=new_id("fwd"), **Q)
     await forwarder.ask({"to": target, "text": "passed along"}, id="fwd-1")
-    seen = await wait_for(lambda: _in_order(client, target, ["x"]), 30, "forwarded message")
+    seen = await wait_for(lambda: _seen(client, target, 1), 30, "forwarded message")
     assert seen == [f"{forwarder.id}:send:fwd-1"]  # the id says who sent it and why: a repeat is dropped
     conversation = await get_handle(client, target).handle.query("conversation")
     assert conversation[-1]["content"] == "echo: passed along"
@@ -405,18 +407,14 @@ async def test_an_agent_sends_to_another_agent_which_is_started_for_it(client: C
     topic = new_id("fwd-topic")
     await subscribe(client, topic, listener, "topic_listener", **Q)
     await forwarder.ask({"topic": topic, "text": "to the topic"}, id="fwd-2")
-    assert await wait_for(lambda: _in_order(client, listener, ["x"]), 30, "published") == [f"{forwarder.id}:publish:fwd-2"]
+    assert await wait_for(lambda: _seen(client, listener, 1), 30, "published") == [f"{forwarder.id}:publish:fwd-2"]
     assert (await forwarder.state())["_lmthing_sent"]["publish:fwd-2"]["subscribers"] == 1
 
 
 async def test_a_tool_publishes_with_the_workers_client(client: Client, worker) -> None:
-    listener = new_id("listener")
-    await subscribe(client, "announcements", listener, "topic_listener", **Q)
-    announcer = await start_agent(client, "announcer", id=new_id("ann"), **Q)
-    reply = await announcer.ask("the news")
+    announcer, reply, seen = await _published_to_a_listener(client, "announcements", "announcer", "the news")
     assert '"subscribers":' in reply.text
-    seen = await wait_for(lambda: _in_order(client, listener, ["x"]), 30, "announcement")
-    assert seen[0].startswith(f"{announcer.id}:")  # the tool's idempotency key: a retried tool publishes once
+    assert seen[0].startswith(f"{announcer}:")  # the tool's idempotency key: a retried tool publishes once
 
 
 async def test_follow_team_follows_the_sub_agents_a_run_starts_and_a_topics_subscribers(client: Client, worker) -> None:

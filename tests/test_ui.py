@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import time
 import urllib.request
 from collections.abc import AsyncIterator
@@ -25,17 +24,11 @@ from lmthing.prompt.humans import PendingRequest
 from lmthing.workers import create_worker
 from lmthing.workers.dev_server import start_dev_server
 from tests.apps import humans_app
-from tests.support import new_id, pending_of, start
+from tests.support import free_port, new_id, pending_of, start
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 UI_TIMEOUT_MS = 20_000  # the UI renders a few seconds after `load`; every wait is on text or a role
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def wait_for_http(url: str, timeout: float = 30.0) -> None:

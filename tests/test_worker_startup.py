@@ -4,7 +4,6 @@ backoff and logging each try, reports not ready meanwhile, and serves once the s
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 import time
 import urllib.error
@@ -13,13 +12,9 @@ import urllib.request
 from lmthing.client import connect, run_prompt
 from lmthing.workers.dev_server import start_dev_server
 
-from tests.support import REPO_ROOT, cli_env
+from tests.support import REPO_ROOT, cli_env, free_port
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def probe(port: int, path: str) -> tuple[int, str]:

@@ -9,10 +9,11 @@ its audit trail: every write and delete is an update there, with its writer.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from .types import json_size
 
 # A board entry is a note between agents, not a file (see types.MAX_MESSAGE_BYTES).
 MAX_VALUE_BYTES = 256 * 1024
@@ -65,7 +66,7 @@ class BoardState:
         if not write.delete and write.value is None:
             raise ValueError(f"write to {write.key!r} has no value; to remove a key, delete it")
         try:
-            size = len(json.dumps(write.value, ensure_ascii=False).encode())
+            size = json_size(write.value)
         except (TypeError, ValueError) as err:
             raise ValueError(f"the value of {write.key!r} must be JSON ({err})") from None
         if size > MAX_VALUE_BYTES:

@@ -99,7 +99,7 @@ def check_message(raw: Any) -> AgentMessage:
     if message.content is None or message.content == "":
         raise MessageError(f"Message {message.id!r} has no content; give it text or a JSON value")
     try:
-        size = len(json.dumps(message.content, ensure_ascii=False).encode())
+        size = json_size(message.content)
     except (TypeError, ValueError) as err:
         raise MessageError(f"Message {message.id!r}: content must be text or JSON ({err})") from None
     if size > MAX_MESSAGE_BYTES:
@@ -108,6 +108,11 @@ def check_message(raw: Any) -> AgentMessage:
             "on the blackboard or in a store and send its key"
         )
     return message
+
+
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as JSON (UTF-8); TypeError or ValueError when it is not JSON."""
+    return len(json.dumps(value, ensure_ascii=False).encode())
 
 
 def _short(value: Any) -> str:

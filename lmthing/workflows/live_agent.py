@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from lmthing.messaging.inbox import DEFAULT_MAILBOX_SIZE, Inbox, InboxState, MailboxFull
+from lmthing.messaging.inbox import Inbox, MailboxFull
 from lmthing.messaging.types import AgentMessage, AgentReply, MessageError, check_message
 
 # Replies kept for an ask that is sent again (a client retrying after a timeout), carried
@@ -32,28 +31,19 @@ from lmthing.messaging.types import AgentMessage, AgentReply, MessageError, chec
 KEPT_REPLIES = 50
 
 
-def _raw_config(config: Any) -> dict[str, Any]:
-    if isinstance(config, dict):
-        return config
-    dump = getattr(config, "model_dump", None)
-    return dump() if callable(dump) else {}
-
-
 class Mailbox:
     """The inbox of one run, the replies awaited by ``ask`` handlers, and closing down."""
 
-    def __init__(self, config: Any, prior: InboxState | None, replies: list[AgentReply] | None,
-                 stop_requested: bool = False) -> None:
-        raw = _raw_config(config)
-        self.live = bool(raw.get("long_lived"))
-        bound = raw.get("mailbox_size") or DEFAULT_MAILBOX_SIZE
-        self.inbox = Inbox(bound if isinstance(bound, int) and bound > 0 else DEFAULT_MAILBOX_SIZE, prior)
-        self.replies: dict[str, AgentReply] = {r.message_id: r for r in replies or []}
+    def __init__(self, config: Any, carry: Any = None) -> None:
+        """``config``: the run's RunConfig; ``carry``: the Carry of a continued run (None: a fresh one)."""
+        self.live = config.long_lived
+        self.inbox = Inbox(config.mailbox_size, carry.inbox if carry is not None else None)
+        self.replies: dict[str, AgentReply] = {r.message_id: r for r in (carry.replies if carry is not None else [])}
         self._failed: dict[str, str] = {}
         self._awaited: set[str] = set()
         self.closing = False
         # A stop that arrived while the previous run of the chain was closing is carried.
-        self.stop_requested = stop_requested
+        self.stop_requested = bool(carry is not None and carry.stop_requested)
         self.current: AgentMessage | None = None
 
     # --------------------------------------------------------------------- checking
@@ -163,17 +153,6 @@ class Mailbox:
     def summary(self) -> dict[str, Any]:
         return {**self.inbox.summary(), "current": self.current.id if self.current else None,
                 "closing": self.closing, "live": self.live}
-
-
-def prior_inbox(carry: Any) -> tuple[InboxState | None, list[AgentReply], bool]:
-    """The carried mailbox of a continued run (none for a fresh one or an unreadable carry)."""
-    if carry is None:
-        return None, [], False
-    try:
-        return (InboxState.model_validate(carry.inbox) if carry.inbox is not None else None,
-                [AgentReply.model_validate(r) for r in carry.replies or []], bool(carry.stop_requested))
-    except ValidationError:
-        return None, [], False
 
 
 async def serve(wf: Any, args: Any, config: Any, carry: Any, prompt: Any, run: Any) -> Any:

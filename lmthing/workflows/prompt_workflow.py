@@ -50,7 +50,7 @@ from .config import AgentFrame, Carry, RunConfig, warn_unknown_fields
 from .errors import non_deterministic, user_error
 from .events import RunEvents, RunStream
 from .humans import HumanLoop, RejectedDecision
-from .live_agent import Mailbox, prior_inbox, serve
+from .live_agent import Mailbox, serve
 from .messaging_host import WorkflowMessaging
 from .search_attributes import child_attributes
 from .telemetry import WorkflowTelemetry
@@ -109,6 +109,7 @@ class PromptWorkflow:
     @workflow.init
     def __init__(self, args: Any = None, config: RunConfig | None = None, carry: Carry | None = None) -> None:
         prior = _carry_or_none(carry)
+        early = _config_or_default(config)
         # The event stream must be created here (Workflow Streams registers its handlers
         # from @workflow.init); after continue-as-new it resumes the retained events.
         self._stream = RunStream(prior_state=prior.stream if prior else None)
@@ -120,7 +121,7 @@ class PromptWorkflow:
             decisions=prior.decisions if prior else None,
             answers=prior.answers if prior else None,
             counter=prior.human_counter if prior else 0,
-            mark_waiting=_waiting_marked(config),
+            mark_waiting=early.mark_waiting and early.search_attributes,
         )
         self._steps: list[StepRecord] = []
         # What the previous model call was sent, so the next sends only what is new.
@@ -139,7 +140,7 @@ class PromptWorkflow:
         # The function and model the run is (they change at a handoff): its sub-agents' parent.
         self._agent: tuple[AgentBody, str] | None = None
         # A long-lived agent's messages (created here: one may come with the first activation).
-        self._mailbox = Mailbox(config, *prior_inbox(prior))
+        self._mailbox = Mailbox(early, prior)
 
     @property
     def log_step(self) -> int:
@@ -686,14 +687,14 @@ RUN_PARAMETERS: dict[str, Any] = {"args": Any, "config": Any, "carry": Any}
 PromptWorkflow.__init__.__annotations__ = {**RUN_PARAMETERS, "return": None}
 
 
-def _waiting_marked(config: Any) -> bool:
-    """Whether the run upserts LmthingWaiting while a person is awaited (read in
-    ``__init__``, before ``_execute`` validates the config and reports a bad one)."""
+def _config_or_default(config: Any) -> RunConfig:
+    """The run config as ``__init__`` reads it (whether to mark LmthingWaiting, whether the
+    run is a long-lived agent), before ``_execute`` validates it and reports a bad one: an
+    invalid config reads as the default here, and the run then fails with the reason."""
     try:
-        run_config = RunConfig.model_validate(config or {})
+        return RunConfig.model_validate(config or {})
     except ValidationError:
-        run_config = RunConfig()
-    return run_config.mark_waiting and run_config.search_attributes
+        return RunConfig()
 
 
 def _carry_or_none(carry: Any) -> Carry | None:
