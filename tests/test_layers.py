@@ -12,7 +12,7 @@ FORBIDDEN = {
     # prompt/ is engine-neutral: no Temporal, no other lmthing layer.
     "prompt": (
         "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
-        "lmthing.orchestration", "lmthing.plugins",
+        "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging", "lmthing.resilience",
     ),
     # workflows/ is deterministic orchestration: activity *names* only, no I/O libraries.
     "workflows": (
@@ -31,6 +31,12 @@ FORBIDDEN = {
     "messaging": (
         "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
         "lmthing.orchestration", "lmthing.plugins",
+    ),
+    # resilience/ is engine-neutral like prompt/: the definitions of def_retry, def_fallback,
+    # def_guard, def_validator and def_constraint, and the checks the workflow layer runs.
+    "resilience": (
+        "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
+        "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging",
     ),
     # plugins/ is built on the public def_* API only, as a user's plugin would be.
     "plugins": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),

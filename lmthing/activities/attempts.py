@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from lmthing.prompt.tools import ATTEMPTS_USED_MARK
+
 T = TypeVar("T")
 _KEY = "lmthing_attempts"
 
@@ -99,7 +101,8 @@ class AttemptLedger:
         if self.failures < self.max_attempts:  # type: ignore[operator]
             return err
         kind = err.type if isinstance(err, ApplicationError) and err.type else type(err).__name__
-        return ApplicationError(getattr(err, "message", None) or str(err) or kind, type=kind, non_retryable=True)
+        return ApplicationError(getattr(err, "message", None) or str(err) or kind, ATTEMPTS_USED_MARK, type=kind,
+                                non_retryable=True)
 
 
 def _prior(details: Any) -> dict[str, Any]:

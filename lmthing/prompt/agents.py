@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ValidationError
 
 from .render import RESPONSE_SCHEMA_INSTRUCTION
-from .tools import CompositeDef, check_schema, format_validation_error, inline_refs, parse_tool_input, schema_of, validate_args
+from .tools import CompositeDef, check_resilience_options, check_schema, format_validation_error, inline_refs, parse_tool_input, schema_of, validate_args
 
 AgentFn = Callable[..., Any]
 
@@ -41,6 +41,14 @@ class AgentDef:
     response_instruction: str | None = None
     # What the agent can do, for selecting agents by capability (000's AgentPool.select).
     capabilities: list[str] = field(default_factory=list)
+    # Resilience (docs/resilience.md): the retry policy and model cascade of the agent's model
+    # calls and the guards checked before it starts, by def_retry/def_fallback/def_guard name.
+    retry: str | None = None
+    fallback: str | None = None
+    guards: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_resilience_options(f"def_agent({self.name!r})", self)
 
     def parameters(self) -> dict[str, Any]:
         return schema_of(self.schema)

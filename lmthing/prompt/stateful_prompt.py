@@ -468,6 +468,14 @@ class StatefulPrompt:
         """The tool the prompt function defined under ``name`` (so far in this run)."""
         return self._tools.get(name)
 
+    def defined_callables(self) -> tuple[dict[str, ToolDef | CompositeToolDef], dict[str, AgentDef | CompositeAgentDef]]:
+        """The tools and the agents the last run of the function defined, by name."""
+        return dict(self._tools), dict(self._agents)
+
+    def approval_names(self) -> set[str]:
+        """Names of the approval policies the last run of the function defined."""
+        return set(self._approval_policies)
+
     def defined_names(self) -> tuple[list[str], list[str]]:
         """Names of the tools and of the agents defined so far, for error messages."""
         return list(self._tools), list(self._agents)

@@ -61,6 +61,9 @@ DEFAULT_TOOL_HEARTBEAT = timedelta(seconds=5)
 # heartbeats on, the activity counts the tool's own failures (and timeouts) against
 # maximum_attempts itself (activities/tools.py), so a crashing worker does not use them up.
 LOST_ATTEMPTS_ALLOWANCE = 10
+# The detail of the non-retryable error a tool activity raises when the tool's own attempts
+# are used up: the error itself was retryable, so a workflow-run retry policy may go on.
+ATTEMPTS_USED_MARK = "lmthing:attempts-used"
 
 
 @dataclass(frozen=True)
@@ -372,6 +375,23 @@ class ToolDef:
     # Functions of the function plugin: on_error gets the exception, as lmthing's defFunction
     # passed its Error (defTool's onError got ``{"error": message}``).
     on_error_gets_exception: bool = False
+    # Resilience (docs/resilience.md), by the names of the prompt's def_retry, def_fallback,
+    # def_guard and def_validator; the engine checks the names after the function runs.
+    retry: str | None = None
+    fallback: str | None = None
+    guards: tuple[str, ...] = ()
+    validator: str | None = None
+    # A failed validation goes back to the model as an error asking it to call again, at
+    # most max_retries times in the run; after that the failure is final.
+    retry_on_failure: bool = False
+    max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        check_resilience_options(f"def_tool({self.name!r})", self)
+        if (self.retry_on_failure or self.max_retries != 3) and self.validator is None:
+            raise TypeError(f"def_tool({self.name!r}): retry_on_failure/max_retries need validator=<a def_validator name>")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise TypeError(f"def_tool({self.name!r}): max_retries is an int >= 0; got {self.max_retries!r}")
 
     @property
     def runs_as_activity(self) -> bool:
@@ -401,6 +421,21 @@ class ToolDef:
         except ValidationError as err:
             return f"Tool '{self.name}' returned a result that does not match its response schema: {format_validation_error(err)}"
         return None
+
+
+def check_resilience_options(where: str, target: Any) -> None:
+    """The types of a tool's or agent's resilience options (their names are checked by the
+    engine once the prompt function has defined everything)."""
+    for attr in ("retry", "fallback", "validator"):
+        value = getattr(target, attr, None)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise TypeError(f"{where}: {attr}= is the name of a def_{'retry' if attr == 'retry' else attr}(...) definition; got {value!r}")
+    guards = getattr(target, "guards", ())
+    if isinstance(guards, str):
+        target.guards = guards = (guards,)
+    if not isinstance(guards, (list, tuple)) or not all(isinstance(g, str) and g for g in guards):
+        raise TypeError(f"{where}: guards= is a list of def_guard names; got {guards!r}")
+    target.guards = tuple(guards)
 
 
 @dataclass

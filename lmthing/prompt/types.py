@@ -183,6 +183,10 @@ class StepRecord(_Model):
     # Orchestrations (workflows, parallel groups, teams...) run during this step, by the
     # prompt function or by a tool: what ran, ballots, rounds, winners (docs/orchestration.md).
     orchestration: list[dict[str, Any]] = Field(default_factory=list)
+    # A model cascade (def_fallback "cascade", docs/resilience.md): the model that answered,
+    # and how each model before it failed ({"model", "error", "type"}).
+    answered_by: str | None = None
+    model_failures: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class RunStatus(_Model):

@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 from lmthing.messaging.plugin import messaging_plugin
 from lmthing.orchestration.plugin import orchestration_plugin
+from lmthing.resilience.plugin import resilience_plugin
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef
 from lmthing.prompt.stateful_prompt import ScanStop, StatefulPrompt
 from lmthing.prompt.stop import StopCondition
@@ -29,8 +30,9 @@ from .config import AgentFrame
 if TYPE_CHECKING:
     from .prompt_workflow import PromptSpec
 
-# Plugins every prompt run has (after the prompt's own): the orchestration and messaging APIs.
-BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin, messaging_plugin)
+# Plugins every prompt run has (after the prompt's own): the orchestration, messaging and
+# resilience APIs.
+BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin, messaging_plugin, resilience_plugin)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from lmthing.messaging.inbox import InboxState
 from lmthing.messaging.types import AgentReply
 from lmthing.prompt.humans import DecisionRecord
 from lmthing.prompt.types import Message, ModelOptions, StepRecord, Usage
+from lmthing.resilience.specs import ModelPolicy
 
 
 class _Model(BaseModel):
@@ -70,6 +71,10 @@ class RunConfig(_Model):
     mailbox_size: int = Field(default=100, ge=1)
     # Continue as new after this many turns of one run (None: when Temporal suggests it).
     turns_per_run: int | None = Field(default=None, ge=1)
+    # How the run calls its model (docs/resilience.md): a retry policy and/or a cascade of
+    # models. A sub-agent gets the one its def_agent(retry=, fallback=) names; None: the
+    # prompt's own @prompt(retry=, fallback=), else model_max_attempts above.
+    model_policy: ModelPolicy | None = None
 
 
 def warn_unknown_fields(config: RunConfig, run: str) -> None:
@@ -101,6 +106,7 @@ class Carry(_Model):
     # Run ids of the earlier runs of the chain, oldest first.
     earlier_runs: list[str] = Field(default_factory=list)
     schema_attempts: int = 0
+    answer_attempts: int = 0
     continued_runs: int = 0
     cost_usd: float | None = 0.0
     decisions: list[DecisionRecord] = Field(default_factory=list)
@@ -118,3 +124,5 @@ class Carry(_Model):
     turns: int = 0
     replies: list[AgentReply] = Field(default_factory=list)
     stop_requested: bool = False
+    # Failed tool-output validations per tool (def_validator, retry_on_failure).
+    validation_failures: dict[str, int] = Field(default_factory=dict)

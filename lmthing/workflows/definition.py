@@ -36,13 +36,19 @@ def prompt(
     options: dict[str, Any] | None = None,
     description: str | None = None,
     capabilities: list[str] | None = None,
+    retry: str | None = None,
+    fallback: str | None = None,
 ) -> Any:
     """Declare a prompt function ``fn(p)`` or ``fn(p, args)``; its workflow type is
     ``name`` (default: the function's name). ``description`` (default: the docstring's first
     line) and ``capabilities`` are what the agent registry shows and selects by
-    (``lmthing agents list``, ``p.select_agents``)."""
+    (``lmthing agents list``, ``p.select_agents``). ``retry`` and ``fallback`` name the
+    prompt's ``def_retry`` policy and ``def_fallback`` cascade for its model calls."""
 
     _check_prompt_options(name, model, max_steps, system, plugins, stop_when, options)
+    for option, value in (("retry", retry), ("fallback", fallback)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise TypeError(f"@prompt: {option}= is the name of a def_{option}(...) in the prompt function; got {value!r}")
 
     def wrap(f: Callable[..., Any]) -> type[PromptWorkflow]:
         if not inspect.isfunction(f):
@@ -70,6 +76,8 @@ def prompt(
             options=dict(options or {}),
             description=description if description is not None else (inspect.getdoc(f) or "").split("\n", 1)[0],
             capabilities=registry.check_capabilities(f"@prompt {f.__qualname__}", capabilities),
+            retry=retry,
+            fallback=fallback,
         )
         registry.register(registry.AgentEntry(
             name=spec.name, kind="prompt", description=spec.description, capabilities=spec.capabilities,

@@ -52,6 +52,8 @@ from .events import RunEvents, RunStream
 from .humans import HumanLoop, RejectedDecision
 from .live_agent import Mailbox, serve
 from .messaging_host import WorkflowMessaging
+from .resilience_host import ANSWER_RETRY_MESSAGE, AllModelsFailed, RunResilience
+from .retries import retry_policy
 from .search_attributes import child_attributes
 from .telemetry import WorkflowTelemetry
 from .tool_calls import AgentNotStarted, ToolRunner, _cause_message, child_summary
@@ -81,6 +83,10 @@ class _Progress:
     cost: float | None
     step: int
     schema_attempts: int = 0
+    answer_attempts: int = 0
+    # The last answer's value parsed by the response schema, and why it failed validation.
+    structured: Any = None
+    validation_error: str | None = None
 
 
 @dataclass
@@ -99,6 +105,10 @@ class PromptSpec:
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     capabilities: tuple[str, ...] = ()
+    # The retry policy and model cascade of the prompt's model calls, by def_retry /
+    # def_fallback name (docs/resilience.md).
+    retry: str | None = None
+    fallback: str | None = None
 
 
 class PromptWorkflow:
@@ -141,6 +151,8 @@ class PromptWorkflow:
         self._agent: tuple[AgentBody, str] | None = None
         # A long-lived agent's messages (created here: one may come with the first activation).
         self._mailbox = Mailbox(early, prior)
+        # def_retry / def_fallback / def_guard / def_validator of the run (resilience_host.py).
+        self._resilience = RunResilience(validation_failures=dict(prior.validation_failures) if prior else {})
 
     @property
     def log_step(self) -> int:
@@ -340,7 +352,8 @@ class PromptWorkflow:
         self._sender = RequestSender(carried=carry.messages)  # see prompt/conversation.py
         prompt = self._start_prompt(body, config, carry, model, args)
         run = _Progress(body=body, model=model, options=self._options_of(config, body), usage=carry.usage,
-                        cost=carry.cost_usd, step=carry.step, schema_attempts=carry.schema_attempts)
+                        cost=carry.cost_usd, step=carry.step, schema_attempts=carry.schema_attempts,
+                        answer_attempts=carry.answer_attempts)
         if config.long_lived:
             return await serve(self, args, config, carry, prompt, run)  # workflows/live_agent.py
         result = await self._turn(args, config, carry, prompt, run, first_step=0)
@@ -357,8 +370,7 @@ class PromptWorkflow:
         max_steps = config.max_steps or run.body.max_steps or self.spec.max_steps
         stop_reason = "max_steps"
         text = ""
-        structured: Any = None
-        validation_error: str | None = None
+        run.structured = run.validation_error = None
         while True:
             prepared, record, response = await self._model_step(prompt, run.body, config, run.model, run.options,
                                                                 run.step, incoming)
@@ -374,16 +386,9 @@ class PromptWorkflow:
 
             if not response.tool_calls:
                 await self._fire("on_step", lambda: StepEvent(name="on_step", step=step, record=record))
-                if run.body.response_schema is None:
+                if not await self._answer_again(prompt, run, record, response.text, first_step, max_steps):
                     stop_reason = "answer"
                     break
-                structured, validation_error = parse_structured(response.text, run.body.response_schema)
-                if (validation_error is None or run.schema_attempts >= run.body.schema_retries
-                        or run.step - first_step >= max_steps):
-                    stop_reason = "answer"
-                    break
-                run.schema_attempts += 1
-                prompt.record_user(SCHEMA_RETRY_MESSAGE.format(error=validation_error))
             else:
                 await self._tool_step(prompt, prepared, record, response.tool_calls, step)
                 handoff = prompt.take_handoff()
@@ -413,8 +418,8 @@ class PromptWorkflow:
             usage=run.usage,
             cost_usd=run.cost,
             state=prompt.state,
-            structured=structured,
-            validation_error=validation_error,
+            structured=run.structured,
+            validation_error=run.validation_error,
             decisions=self._humans.decisions,
             handoffs=[f.agent for f in self._handoffs],
         )
@@ -422,6 +427,31 @@ class PromptWorkflow:
             await self._fire("on_finish", lambda: FinishEvent(name="on_finish", step=run.step - 1, result=result))
             result.state = prompt.state  # what the handlers set is part of the outcome
         return result
+
+    async def _answer_again(self, prompt: StatefulPrompt, run: _Progress, record: StepRecord, text: str,
+                            first_step: int, max_steps: int) -> bool:
+        """Whether the model is asked to answer again: its answer does not match the
+        response schema, or fails a ``def_validator(answer=True)``, and retries are left.
+        Otherwise the answer stands, with its parsed value and error on ``run``."""
+        run.structured, run.validation_error = None, None
+        steps_left = run.step - first_step < max_steps
+        if run.body.response_schema is not None:
+            run.structured, run.validation_error = parse_structured(text, run.body.response_schema)
+            if run.validation_error is not None:
+                if run.schema_attempts < run.body.schema_retries and steps_left:
+                    run.schema_attempts += 1
+                    prompt.record_user(SCHEMA_RETRY_MESSAGE.format(error=run.validation_error))
+                    return True
+                return False
+        error, again = await self._resilience.check_answer(run.structured if run.structured is not None else text,
+                                                           run.answer_attempts)
+        run.validation_error = error
+        if error is not None and again and steps_left:
+            run.answer_attempts += 1
+            record.orchestration.append({"kind": "validation", "target": "answer", "error": error})
+            prompt.record_user(ANSWER_RETRY_MESSAGE.format(errors=error))
+            return True
+        return False
 
     def _carry(self, prompt: StatefulPrompt, run: _Progress, carry: Carry, **more: Any) -> Carry:
         """Everything the next run of the chain needs to go on where this one is."""
@@ -434,12 +464,14 @@ class PromptWorkflow:
             effect_memory=prompt.export_memory(),
             earlier_runs=[*carry.earlier_runs, workflow.info().run_id],
             schema_attempts=run.schema_attempts,
+            answer_attempts=run.answer_attempts,
             continued_runs=carry.continued_runs + 1,
             decisions=self._humans.decisions,
             answers=self._humans.answers,
             human_counter=self._humans.counter,
             handoffs=self._handoffs,
             handoff_args=_dump(run.body.args_for_children) if self._handoffs else None,
+            validation_failures=self._resilience.validation_failures,
             **more,
         )
 
@@ -447,6 +479,10 @@ class PromptWorkflow:
         """The run's model: the run config's, else the agent's, else the prompt's (an agent the
         run was handed to uses its own model first)."""
         model = (body.model if body.handed_off else None) or config.model or body.model or self.spec.model
+        if not model and config.model_policy is not None and config.model_policy.cascade:
+            model = config.model_policy.cascade[0].model
+        if not model and self.spec.fallback and not config.agent_path:
+            model = f"fallback:{self.spec.fallback}"  # the cascade's models answer (docs/resilience.md)
         if not model:
             raise ApplicationError(
                 f"Prompt '{self.spec.name}' has no model: pass model= to @prompt, to run_prompt(), "
@@ -488,7 +524,8 @@ class PromptWorkflow:
             step=lambda: self._status.step,
             prompt_runner=self._call_prompt,
             services={"messaging": WorkflowMessaging(
-                self._mailbox, self.spec.name, args, config.model_dump(mode="json", exclude={"agent_path"}))},
+                self._mailbox, self.spec.name, args, config.model_dump(mode="json", exclude={"agent_path"})),
+                "resilience": self._resilience.book},
         )
         prompt.import_memory(carry.effect_memory)
         self._runner = ToolRunner(
@@ -498,6 +535,10 @@ class PromptWorkflow:
             fire=self._fire,
             current_step=lambda: self._status.step,
             start_prompt=lambda name, a, cid: self._start_prompt_child(name, a, cid, config),
+            resilience=self._resilience,
+            state=lambda: prompt.state,
+            note=prompt.record_note,
+            tool_named=prompt.defined_tool,
         )
         return prompt
 
@@ -509,7 +550,9 @@ class PromptWorkflow:
         # A sub-agent started by the function itself (an orchestration) finds its definition
         # by re-running the function from the state it started with.
         self._prepared_state = to_jsonable_python(prompt.state)
+        self._resilience.begin()
         await prompt.run_body(body.call)
+        self._resilience.check(prompt)
         if incoming is not None:
             prompt.record_user(incoming)
         prepared = await prompt.prepare_step(step)
@@ -531,7 +574,7 @@ class PromptWorkflow:
         self._status.phase = "model"
         await self._fire("before_model_call", lambda: ModelCallEvent(name="before_model_call", step=step, request=request))
         self._events.step_start(step)
-        response = await self._call_model(request, config)
+        response = await self._call_model(request, config, record, body, model)
         await self._fire(
             "after_model_call",
             lambda: ModelCallEvent(name="after_model_call", step=step, request=request, response=response),
@@ -566,25 +609,28 @@ class PromptWorkflow:
         )
         raise AssertionError("unreachable: continue_as_new raises")  # pragma: no cover
 
-    async def _call_model(self, request: ModelRequest, config: RunConfig) -> ModelResponse:
-        if self._sender is None:
-            self._sender = RequestSender()
-        wire = self._sender.wire(request)  # what is new since the previous call, see prompt/conversation.py
+    async def _call_model(self, request: ModelRequest, config: RunConfig, record: StepRecord, body: AgentBody,
+                          model: str) -> ModelResponse:
+        """The step's model call: one activity under the run config's retry policy, or, with
+        a model policy (``def_retry`` / ``def_fallback`` cascade), its models in order."""
+        policy = self._resilience.model_policy(config.model_policy, self.spec.retry if not config.agent_path else None,
+                                               self.spec.fallback if not config.agent_path else None, model,
+                                               f"@prompt({self.spec.name!r})")
         try:
-            return await workflow.execute_activity(
-                MODEL_CALL,
-                wire,
-                result_type=ModelResponse,
-                task_queue=routing.model_task_queue(),
-                start_to_close_timeout=timedelta(seconds=config.model_timeout_seconds),
-                heartbeat_timeout=timedelta(seconds=config.model_heartbeat_seconds),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1),
-                    backoff_coefficient=2.0,
-                    maximum_interval=timedelta(seconds=60),
-                    maximum_attempts=config.model_max_attempts,
-                ),
-            )
+            if policy is None:
+                return await self._call_model_once(request, config, None)
+            response, record.answered_by, record.model_failures = await self._resilience.call_models(
+                policy, request, lambda one, retry: self._call_model_once(one, config, retry, True))
+            return response
+        except AllModelsFailed as failed:
+            record.model_failures = failed.failures
+            raise ApplicationError(
+                f"The model call of step {request.step} failed with every model of fallback '{policy.fallback}': {failed}"
+                if policy is not None and policy.fallback else
+                f"The model call of step {request.step} ({request.model}) failed: {failed.failures[-1]['error']}",
+                type="ModelCallFailed",
+                non_retryable=True,
+            ) from None
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise  # the run itself is being cancelled (a parallel group's loser, a timeout): it ends cancelled
@@ -593,6 +639,28 @@ class PromptWorkflow:
                 type="ModelCallFailed",
                 non_retryable=True,
             ) from None
+
+    async def _call_model_once(self, request: ModelRequest, config: RunConfig, retry: Any,
+                               via_policy: bool = False) -> ModelResponse:
+        if self._sender is None:
+            self._sender = RequestSender()
+        wire = self._sender.wire(request)  # what is new since the previous call, see prompt/conversation.py
+        return await workflow.execute_activity(
+            MODEL_CALL,
+            wire,
+            result_type=ModelResponse,
+            task_queue=routing.model_task_queue(),
+            start_to_close_timeout=timedelta(seconds=config.model_timeout_seconds),
+            heartbeat_timeout=timedelta(seconds=config.model_heartbeat_seconds),
+            retry_policy=retry_policy(retry, RetryPolicy(
+                initial_interval=timedelta(seconds=1),
+                backoff_coefficient=2.0,
+                maximum_interval=timedelta(seconds=60),
+                maximum_attempts=config.model_max_attempts,
+            )),
+            # Under a model policy the history says which model each call asked.
+            summary=request.model if retry is not None or via_policy else None,
+        )
 
     # ----------------------------------------------------------------------- sub-agents
     def _hand_off(self, prompt: StatefulPrompt, body: AgentBody, config: RunConfig, handoff: tuple[str, Any],
@@ -653,9 +721,11 @@ class PromptWorkflow:
             agent=composite or adef.name,
             sub=adef.name if composite else None,
         )
+        child_model = adef.model or model
         child_config = config.model_copy(
-            update={"agent_path": [*body.parent_frames, frame], "model": adef.model or model, "max_steps": None,
-                    "system": None}
+            update={"agent_path": [*body.parent_frames, frame], "model": child_model, "max_steps": None,
+                    "system": None, "model_policy": self._resilience.child_policy(
+                        adef.retry, adef.fallback, child_model, f"def_agent({adef.name!r})")}
         )
         return await self._run_child(adef.name, child_id, workflow.info().workflow_type, [_dump(args), child_config])
 

@@ -14,6 +14,7 @@ also what its ``on_error`` receives; a sub-agent's answer arrives as its text.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ from lmthing.prompt.types import RunResult, ToolActivityInput, ToolCall, ToolRes
 from . import routing
 from .errors import non_deterministic
 from .humans import HumanLoop, dump_args, modified_args
+from .resilience_host import RunResilience
+from .retries import retry_options, with_retries
 
 # Starts a sub-agent as a child workflow: (agent, args, child id, composite name) -> result.
 StartAgent = Callable[[AgentDef, Any, str, str | None], Awaitable[RunResult]]
@@ -84,6 +87,12 @@ class ToolRunner:
     start_prompt: StartPrompt | None = None
     running_tools: list[str] = field(default_factory=list)
     running_agents: list[str] = field(default_factory=list)
+    # Guards, validators, retries and fallbacks (def_guard... docs/resilience.md); the run's
+    # state for guards, a note on the step's record, and the prompt's tools by name.
+    resilience: RunResilience | None = None
+    state: Callable[[], dict[str, Any]] = dict
+    note: Callable[[dict[str, Any]], None] = lambda note: None
+    tool_named: Callable[[str], Any] = lambda name: None
     _approvals: dict[str, ApprovalPolicy] = field(default_factory=dict)
 
     async def run_all(self, calls: list[ToolCall], prepared: PreparedStep, step: int) -> list[ToolResult]:
@@ -134,11 +143,17 @@ class ToolRunner:
             ))
 
     async def _run_tool_traced(
-        self, tdef: ToolDef, raw_args: Any, call_id: str, step: int, key_id: str
+        self, tdef: ToolDef, raw_args: Any, call_id: str, step: int, key_id: str, tried: frozenset[str] = frozenset()
     ) -> tuple[Any, bool, str | None]:
         args, problem = tdef.parse_input(raw_args)
         if problem is not None:
             return {"error": problem}, True, problem
+        stopped = await self._guard(tdef.name, tdef.guards, args, step, tdef)
+        if stopped is not None:
+            action, result, is_error = stopped
+            if action == "throw":
+                return await self._handle_failure(tdef, args, ToolFailure(result["error"]))
+            return result, is_error, None
         if tdef.approval and self.humans is not None:
             record = await self.humans.request_approval(
                 self._approvals[tdef.approval], tool=tdef.name, args=dump_args(args), tool_def=tdef
@@ -157,17 +172,77 @@ class ToolRunner:
             else:
                 output = await _call_in_workflow(tdef, args, ToolCallInfo(tool_call_id=call_id, step=step, workflow_id=self.workflow_id))
         except ToolFailure as failure:
-            return await self._handle_failure(tdef, args, failure)
+            return await self._recover(tdef, args, failure, call_id, step, key_id, tried)
         finally:
             self.running_tools.remove(tdef.name)
         problem = tdef.check_response(output)
+        if problem is None and tdef.validator is not None:
+            output, problem = await self._validate(tdef, output)
         if problem is not None:
-            return await self._handle_failure(tdef, args, ToolFailure(problem))
+            return await self._recover(tdef, args, ToolFailure(problem), call_id, step, key_id, tried)
         if tdef.on_success is not None:
             replaced = await _call_user(tdef.on_success, f"on_success of tool '{tdef.name}'", args, output)
             if replaced is not None:
                 output = replaced
         return (*_jsonable(output, tdef.name), None)
+
+    async def _guard(self, name: str, guards: tuple[str, ...], args: Any, step: int,
+                     tdef: ToolDef | None = None) -> tuple[str, Any, bool] | None:
+        """``(action, result, is_error)`` when a guard of tool or agent ``name`` stops the
+        call (``action``: throw, skip or denied), else None: the call goes on."""
+        if self.resilience is None:
+            return None
+
+        async def ask(policy: ApprovalPolicy, message: str) -> Any:
+            assert self.humans is not None
+            return await self.humans.request_approval(policy, tool=name, args=dump_args(args), message=message,
+                                                      tool_def=tdef)
+
+        outcome = await self.resilience.guard(name, guards, self.state(), args, step,
+                                              ask if self.humans is not None else None)
+        if outcome is None:
+            return None
+        self.note({"kind": "guard", "guard": outcome.guard, "tool": name, "action": outcome.action})
+        return outcome.action, outcome.result, outcome.is_error
+
+    async def _validate(self, tdef: ToolDef, output: Any) -> tuple[Any, str | None]:
+        """The output its ``def_validator`` passed (sanitized), or the failure's text; with
+        ``retry_on_failure`` it asks the model to call again while retries are left."""
+        assert self.resilience is not None and tdef.validator is not None
+        verdict = await self.resilience.validate_output(tdef.name, tdef.validator, output)
+        if verdict is None or verdict.valid:
+            return (verdict.value if verdict is not None else output), None
+        message = verdict.message(tdef.validator)
+        if tdef.retry_on_failure and self.resilience.tool_retry_allowed(tdef.name, tdef.max_retries):
+            message += ". Call the tool again with arguments that fix this."
+        self.note({"kind": "validation", "target": tdef.name, "validator": tdef.validator, "error": message})
+        return output, message
+
+    async def _recover(self, tdef: ToolDef, args: Any, failure: ToolFailure, call_id: str, step: int, key_id: str,
+                       tried: frozenset[str]) -> tuple[Any, bool, str | None]:
+        """A failed call under a ``def_fallback``: its alternative tools in order (same
+        arguments), then a ``default`` value; else the failure as usual."""
+        spec, alternatives = self.resilience.book.tool_fallback(tdef.name, tdef.fallback) if self.resilience else (None, ())
+        if spec is None:
+            return await self._handle_failure(tdef, args, failure)
+        errors = [{"tool": tdef.name, "error": failure.message}]
+        tried = tried | {tdef.name}
+        for name in alternatives:
+            alt = self.tool_named(name)
+            if not isinstance(alt, ToolDef) or name in tried:
+                continue
+            output, is_error, content = await self._run_tool_traced(alt, dump_args(args), call_id, step,
+                                                                    f"{key_id}:{name}", tried | {name})
+            if not is_error:
+                self.note({"kind": "fallback", "fallback": spec.name, "tool": tdef.name, "answered_by": name, "errors": errors})
+                return output, False, content
+            errors.append({"tool": name, "error": _error_text(output)})
+        if spec.strategy == "default":
+            self.note({"kind": "fallback", "fallback": spec.name, "tool": tdef.name, "answered_by": "default",
+                       "errors": errors if spec.log_error else []})
+            return (*_jsonable(spec.default_value, tdef.name), None)
+        self.note({"kind": "fallback", "fallback": spec.name, "tool": tdef.name, "answered_by": None, "errors": errors})
+        return await self._handle_failure(tdef, args, failure)
 
     async def _handle_failure(self, tdef: ToolDef, args: Any, failure: ToolFailure) -> tuple[Any, bool, str | None]:
         if tdef.critical:
@@ -189,9 +264,12 @@ class ToolRunner:
     async def _run_activity(self, tdef: ToolDef, args: Any, call_id: str, key_id: str, step: int) -> Any:
         at = tdef.fn
         opts: ActivityOptions = tdef.activity_options or at.options  # type: ignore[union-attr]
+        spec = self.resilience.book.retries.get(tdef.retry) if self.resilience and tdef.retry else None
+        if spec is not None:  # def_retry: its policy instead of the tool's own
+            opts = dataclasses.replace(opts, retry=retry_options(spec))
         payload = args.model_dump(mode="json") if isinstance(args, BaseModel) else dict(args)
         try:
-            return await workflow.execute_activity(
+            return await with_retries(spec, lambda: workflow.execute_activity(
                 at.activity_name,  # type: ignore[union-attr]
                 ToolActivityInput(args=payload, tool_call_id=call_id, idempotency_key=f"{self.workflow_id}:{key_id}", step=step,
                                   max_attempts=counted_attempts(opts)),
@@ -206,7 +284,8 @@ class ToolRunner:
                     maximum_attempts=temporal_attempts(opts),
                     non_retryable_error_types=list(opts.retry.non_retryable_error_types),
                 ),
-            )
+                summary=f"{tdef.name} (retry {spec.name})" if spec is not None else None,
+            ))
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise  # the caller is being cancelled: no tool error goes back to a model
@@ -314,8 +393,13 @@ class ToolRunner:
             problem = None
             if args is None:
                 args, problem = adef.parse_input(raw_args)
+            stopped = await self._guard(adef.name, adef.guards, args, step) if problem is None else None
             if problem is not None:
                 outcome: dict[str, Any] = {"error": problem}
+            elif stopped is not None:
+                action, result, is_error = stopped
+                outcome = {"error": result.get("error") or f"denied: {result.get('reason')}"} if is_error else {
+                    "response": f"Skipped: {result['reason']} (guard '{result['guard']}')"}
             else:
                 outcome = await self._agent_outcome_traced(adef, args, child_id, composite, structured)
             if "error" in outcome:
