@@ -18,7 +18,12 @@ BOARD_WORKFLOW = "lmthing.board"
 TOPIC_ID_PREFIX = "lmthing-topic:"
 BOARD_ID_PREFIX = "lmthing-board:"
 
+# Budgets (docs/resilience.md): a sub-agent's run reports its spend to the root run, and
+# asks it for rate-limit slots; the root's update handler of that name answers.
+BUDGET = "lmthing.budget"
+BUDGET_UPDATE = "lmthing_budget"
+
 __all__ = [
-    "BOARD", "BOARD_ID_PREFIX", "BOARD_WORKFLOW", "DELIVER", "MODEL_CALL", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
+    "BOARD", "BUDGET", "BUDGET_UPDATE", "BOARD_ID_PREFIX", "BOARD_WORKFLOW", "DELIVER", "MODEL_CALL", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
     "TOPIC_ID_PREFIX", "TOPIC_WORKFLOW",
 ]

@@ -214,7 +214,7 @@ class RunResult(_Model):
 
     text: str
     steps: int
-    stop_reason: Literal["answer", "max_steps", "stop_when"]
+    stop_reason: Literal["answer", "max_steps", "stop_when", "budget"]
     usage: Usage = Field(default_factory=Usage)
     # Estimated cost of every model call of the run and its sub-agents; None if any is unknown.
     cost_usd: float | None = None
@@ -248,6 +248,8 @@ StreamEventType = Literal[
     "step_finish", "finish", "error",
     # A long-lived agent took a message to process, and answered it (docs/messaging.md).
     "message", "reply",
+    # A budget of the tree (def_constraint) reached its warn mark, or its max (docs/resilience.md).
+    "budget",
 ]
 
 

@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from lmthing.activities import messaging
+from lmthing.activities import budget, messaging
 from lmthing.activities.model import ModelActivities
 from lmthing.activities.providers.base import ProviderRegistry, default_registry
 from lmthing.activities.tools import tool_activity, unregistered_activity
@@ -126,7 +126,8 @@ def create_worker(
         )
     activities: list[Any] = [ModelActivities(providers or default_registry()).model_call] if plan.model_calls else []
     if plan.tools:
-        activities += [*(tool_activity(t) for t in names.values()), unregistered_activity, *messaging.ACTIVITIES]
+        activities += [*(tool_activity(t) for t in names.values()), unregistered_activity, *messaging.ACTIVITIES,
+                       budget.budget_call]
     if unknown_workflows not in ("fail", "retry"):
         raise ValueError(f"create_worker: unknown_workflows is 'fail' or 'retry', not {unknown_workflows!r}")
     # Every workflows worker also runs the messaging entities (docs/messaging.md).

@@ -16,6 +16,7 @@ from lmthing.messaging.inbox import InboxState
 from lmthing.messaging.types import AgentReply
 from lmthing.prompt.humans import DecisionRecord
 from lmthing.prompt.types import Message, ModelOptions, StepRecord, Usage
+from lmthing.resilience.budget import BudgetLink, LedgerState
 from lmthing.resilience.specs import ModelPolicy
 
 
@@ -75,6 +76,9 @@ class RunConfig(_Model):
     # models. A sub-agent gets the one its def_agent(retry=, fallback=) names; None: the
     # prompt's own @prompt(retry=, fallback=), else model_max_attempts above.
     model_policy: ModelPolicy | None = None
+    # Set by a parent for a run below the root of a budgeted tree (def_constraint): where
+    # the tree's ledger is, and its constraints.
+    budget: BudgetLink | None = None
 
 
 def warn_unknown_fields(config: RunConfig, run: str) -> None:
@@ -126,3 +130,5 @@ class Carry(_Model):
     stop_requested: bool = False
     # Failed tool-output validations per tool (def_validator, retry_on_failure).
     validation_failures: dict[str, int] = Field(default_factory=dict)
+    # The root's budget ledger (def_constraint): the tree's spend so far, warnings given.
+    budget: LedgerState | None = None

@@ -102,6 +102,9 @@ class RunEvents:
     def reply(self, step: int, message_id: str, text: str, usage: Usage) -> None:
         self.publish(StreamEvent(type="reply", step=step, message_id=message_id, text=text, usage=usage))
 
+    def budget(self, step: int, text: str) -> None:
+        self.publish(StreamEvent(type="budget", step=step, text=text))
+
     def finish(self, step: int, text: str, usage: Usage) -> None:
         self.publish(StreamEvent(type="finish", step=step, text=text, usage=usage))
 

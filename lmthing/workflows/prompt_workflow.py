@@ -20,7 +20,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
-from lmthing.activities.names import MODEL_CALL
+from lmthing.activities.names import BUDGET_UPDATE, MODEL_CALL
 from lmthing.messaging.types import AgentReply
 from lmthing.observability import tracing
 from lmthing.orchestration import registry
@@ -31,6 +31,7 @@ from lmthing.prompt.humans import PendingRequest
 from lmthing.prompt.lifecycle import ErrorEvent, EventError, FinishEvent, LifecycleEvent, ModelCallEvent, StepEvent
 from lmthing.prompt.tools import format_validation_error, schema_of
 from lmthing.prompt.conversation import RequestSender
+from lmthing.resilience.budget import FINAL_INSTRUCTIONS, Crossing
 from lmthing.prompt.types import (
     Conversation,
     Message,
@@ -41,10 +42,12 @@ from lmthing.prompt.types import (
     RunStatus,
     StepRecord,
     ToolCall,
+    ToolResult,
     Usage,
 )
 
 from . import routing
+from .budget_host import RunBudget
 from .agent_body import BUILTIN_PLUGINS, AgentBody, agent_label, dump as _dump, handed_off, resolve_body
 from .config import AgentFrame, Carry, RunConfig, warn_unknown_fields
 from .errors import non_deterministic, user_error
@@ -153,6 +156,10 @@ class PromptWorkflow:
         self._mailbox = Mailbox(early, prior)
         # def_retry / def_fallback / def_guard / def_validator of the run (resilience_host.py).
         self._resilience = RunResilience(validation_failures=dict(prior.validation_failures) if prior else {})
+        # The tree's budget (def_constraint): this run's ledger if it is the root (budget_host.py).
+        self._budget = RunBudget(early.budget, prior.budget if prior else None, self._events,
+                                 note=lambda n: self._prompt.record_note(n) if self._prompt else None,
+                                 step=lambda: self._status.step, constraints=lambda: self._resilience.book.constraints)
 
     @property
     def log_step(self) -> int:
@@ -257,6 +264,17 @@ class PromptWorkflow:
     @deliver.validator
     def _check_delivery(self, messages: Any) -> None:
         self._mailbox.check_delivery(messages)
+
+    @workflow.query(name="budget")
+    def budget(self) -> dict[str, Any] | None:
+        """The tree's budget ledger if this run is its root: spend, warnings, the crossing."""
+        state = self._budget.state()
+        return state.model_dump(mode="json") if state is not None else None
+
+    @workflow.update(name=BUDGET_UPDATE)
+    def budget_update(self, call: Any) -> dict[str, Any]:
+        """A run below this one reports a step's spend, or asks for a rate-limit slot."""
+        return self._budget.answer(call)
 
     @workflow.signal(name="stop")
     def stop_signal(self) -> None:
@@ -383,6 +401,12 @@ class PromptWorkflow:
             prompt.record_assistant(response.text, response.tool_calls)
             run.step = step + 1
             text = response.text
+            crossing = await self._budget.spent(response.usage, response.cost_usd) if self._budget.active else None
+            if crossing is not None:  # this step crossed the tree's budget: it is the last
+                self._skip_tools(prompt, record, response.tool_calls, step, crossing)
+                text = await self._final_answer(prompt, run, config, crossing) or text
+                stop_reason = "budget"
+                break
 
             if not response.tool_calls:
                 await self._fire("on_step", lambda: StepEvent(name="on_step", step=step, record=record))
@@ -401,6 +425,11 @@ class PromptWorkflow:
                 run.cost, self._child_cost = _add_cost(run.cost, self._child_cost), 0.0
                 self._status.usage, self._status.cost_usd = run.usage, run.cost
                 await self._fire("on_step", lambda: StepEvent(name="on_step", step=step, record=record))
+                crossing = self._budget.exceeded() if self._budget.active else None
+                if crossing is not None:  # sub-agents crossed it during this step
+                    text = await self._final_answer(prompt, run, config, crossing) or text
+                    stop_reason = "budget"
+                    break
                 if run.body.stop_when is not None and run.body.stop_when(self._steps):
                     stop_reason = "stop_when"
                     break
@@ -453,6 +482,36 @@ class PromptWorkflow:
             return True
         return False
 
+    def _skip_tools(self, prompt: StatefulPrompt, record: StepRecord, calls: list[ToolCall], step: int,
+                    crossing: Crossing) -> None:
+        """The tool calls of the step that crossed the budget do not run; the conversation
+        gets an error result for each, so it stays well-formed."""
+        if not calls:
+            return
+        message = f"Not run: the budget '{crossing.name}' is used up ({crossing.detail})"
+        results = [ToolResult(tool_call_id=c.id, name=c.name, result={"error": message}, is_error=True, content=message)
+                   for c in calls]
+        record.tool_results = results
+        self._events.tool_results(step, results)
+        prompt.record_tool_results(results, {c.id: c.args for c in calls})
+
+    async def _final_answer(self, prompt: StatefulPrompt, run: _Progress, config: RunConfig, crossing: Crossing) -> str | None:
+        """``graceful_stop`` / ``summarize``: one more model call, without tools, asking for
+        the final answer (or a summary) from what the run has; None for ``stop``."""
+        instruction = FINAL_INSTRUCTIONS.get(crossing.action)
+        if instruction is None:
+            return None
+        prompt.record_user(instruction.format(name=crossing.name, detail=crossing.detail))
+        _, _, response = await self._model_step(prompt, run.body, config, run.model, run.options, run.step, no_tools=True)
+        run.usage = run.usage + response.usage
+        run.cost = _add_cost(run.cost, response.cost_usd)
+        self._status.usage, self._status.cost_usd = run.usage, run.cost
+        await self._budget.spent(response.usage, response.cost_usd)  # the tree's totals count it too
+        self._events.step_finish(run.step, response.text, response.usage)
+        prompt.record_assistant(response.text, [])
+        run.step += 1
+        return response.text
+
     def _carry(self, prompt: StatefulPrompt, run: _Progress, carry: Carry, **more: Any) -> Carry:
         """Everything the next run of the chain needs to go on where this one is."""
         return Carry(
@@ -472,6 +531,7 @@ class PromptWorkflow:
             handoffs=self._handoffs,
             handoff_args=_dump(run.body.args_for_children) if self._handoffs else None,
             validation_failures=self._resilience.validation_failures,
+            budget=self._budget.state(),
             **more,
         )
 
@@ -544,7 +604,7 @@ class PromptWorkflow:
 
     async def _model_step(
         self, prompt: StatefulPrompt, body: AgentBody, config: RunConfig, model: str, options: ModelOptions, step: int,
-        incoming: str | None = None,
+        incoming: str | None = None, no_tools: bool = False,
     ) -> tuple[PreparedStep, StepRecord, ModelResponse]:
         """Re-run the prompt function, prepare the step and call the model."""
         # A sub-agent started by the function itself (an orchestration) finds its definition
@@ -553,6 +613,7 @@ class PromptWorkflow:
         self._resilience.begin()
         await prompt.run_body(body.call)
         self._resilience.check(prompt)
+        self._budget.configure()
         if incoming is not None:
             prompt.record_user(incoming)
         prepared = await prompt.prepare_step(step)
@@ -561,7 +622,7 @@ class PromptWorkflow:
             model=model,
             system=prepared.system,
             conversation=Conversation(messages=prepared.messages),
-            tools=prepared.tools,
+            tools=[] if no_tools else prepared.tools,
             options=options,
             step=step,
             workflow_id=workflow.info().workflow_id,
@@ -574,6 +635,8 @@ class PromptWorkflow:
         self._status.phase = "model"
         await self._fire("before_model_call", lambda: ModelCallEvent(name="before_model_call", step=step, request=request))
         self._events.step_start(step)
+        if self._budget.active:
+            await self._budget.wait_for_slot()
         response = await self._call_model(request, config, record, body, model)
         await self._fire(
             "after_model_call",
@@ -695,7 +758,8 @@ class PromptWorkflow:
         """Start prompt ``name`` as a child: its own model and definition, this run's settings
         for timeouts, attempts and streaming."""
         child_config = config.model_copy(
-            update={"agent_path": [], "model": None, "max_steps": None, "system": None, "options": ModelOptions()}
+            update={"agent_path": [], "model": None, "max_steps": None, "system": None, "options": ModelOptions(),
+                    "model_policy": None, "budget": self._budget.child_link()}
         )
         return await self._run_child(name, child_id, name, [args, child_config])
 
@@ -725,7 +789,8 @@ class PromptWorkflow:
         child_config = config.model_copy(
             update={"agent_path": [*body.parent_frames, frame], "model": child_model, "max_steps": None,
                     "system": None, "model_policy": self._resilience.child_policy(
-                        adef.retry, adef.fallback, child_model, f"def_agent({adef.name!r})")}
+                        adef.retry, adef.fallback, child_model, f"def_agent({adef.name!r})"),
+                    "budget": self._budget.child_link()}
         )
         return await self._run_child(adef.name, child_id, workflow.info().workflow_type, [_dump(args), child_config])
 

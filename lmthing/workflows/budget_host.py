@@ -1,0 +1,176 @@
+"""A run's part in its tree's budget (``def_constraint``), workflow side.
+
+The root run keeps the ledger (lmthing/resilience/budget.py) in its own memory and answers
+the ``lmthing_budget`` update; a run below it reports each step through the
+``lmthing.budget`` activity and learns from the answer whether to stop. A duration budget is
+a durable timer in the root (and a deadline every run below checks after each step).
+Warnings and the crossing go on the root's stream (``budget`` events) and its step notes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from lmthing.activities.names import BUDGET
+from lmthing.prompt.types import Usage
+from lmthing.resilience.book import ConstraintDef
+from lmthing.resilience.budget import BudgetLedger, BudgetLink, BudgetStatus, Constraint, Crossing, LedgerState, Spend
+
+from . import routing
+from .events import RunEvents
+
+_CALL_TIMEOUT = timedelta(seconds=30)
+# How long a run below the root takes from the root's answer to its model call (the
+# activity's return and a workflow task), for spacing the calls after it (budget.slot).
+REMOTE_LEAD = 0.3
+
+
+class RunBudget:
+    def __init__(self, link: BudgetLink | None, carried: LedgerState | None, events: RunEvents,
+                 note: Callable[[dict[str, Any]], None], step: Callable[[], int],
+                 constraints: Callable[[], dict[str, ConstraintDef]]) -> None:
+        self._step = step
+        # The constraints the prompt function has defined so far: a root takes them as soon as
+        # it needs them (a child it starts from the function's body, before its first step).
+        self._constraints = constraints
+        self.link = link  # set for a run below the root
+        self.ledger: BudgetLedger | None = None
+        self._carried = carried
+        self._events = events
+        self._note = note
+        self._timer: asyncio.Task[None] | None = None
+        self.crossing: Crossing | None = None  # what this run last learned
+
+    @property
+    def active(self) -> bool:
+        if self.link is None and self.ledger is None:
+            self.configure()
+        return self.link is not None or self.ledger is not None
+
+    def configure(self) -> None:
+        """The root takes its constraints, once (a sub-agent spends from its root's budget;
+        its own def_constraint is ignored)."""
+        constraints = self._constraints()
+        if self.link is not None or self.ledger is not None or not constraints:
+            if self.link is not None and constraints:
+                workflow.logger.warning("def_constraint in a sub-agent is ignored: the tree spends from its root's budget")
+            return
+        kept = [Constraint.of(c) for c in constraints.values()]
+        self.ledger = BudgetLedger(kept, self._carried)
+        duration = next((c for c in kept if c.type == "duration" and c.max), None)
+        if duration is not None:
+            if self.ledger.state.deadline is None:
+                self.ledger.state.deadline = workflow.now().timestamp() + float(duration.max or 0)
+            self._timer = asyncio.create_task(self._run_out(duration))
+
+    async def _run_out(self, duration: Constraint) -> None:
+        assert self.ledger is not None and self.ledger.state.deadline is not None
+        left = self.ledger.state.deadline - workflow.now().timestamp()
+        if left > 0:
+            await workflow.sleep(timedelta(seconds=left), summary=f"budget {duration.name}: {duration.max:g} s")
+        crossing = self.ledger.out_of_time(workflow.now().timestamp())
+        if crossing is not None:
+            self._announce(crossing)
+
+    def child_link(self) -> BudgetLink | None:
+        """What a child run is given: the same link, or one to this root."""
+        if not self.active:
+            return None
+        if self.link is not None:
+            return self.link
+        if self.ledger is None:
+            return None
+        return BudgetLink(root_id=workflow.info().workflow_id, constraints=self.ledger.constraints,
+                          deadline=self.ledger.state.deadline)
+
+    def state(self) -> LedgerState | None:
+        return self.ledger.state if self.ledger is not None else None
+
+    # --------------------------------------------------------------------- each step
+    async def spent(self, usage: Usage, cost: float | None) -> Crossing | None:
+        """Report a model step's spend; the crossing when the tree's budget is used up."""
+        if not self.active:
+            return None
+        spend = Spend(run_id=workflow.info().workflow_id, tokens=usage.input_tokens + usage.output_tokens,
+                      cost_usd=cost or 0.0)
+        if self.ledger is not None:
+            status = self.answer({"op": "spend", "spend": spend.model_dump()})
+        else:
+            status = await self._ask_root("spend", spend)
+        self.crossing = BudgetStatus.model_validate(status).exceeded or self._past_deadline()
+        return self.crossing
+
+    def exceeded(self) -> Crossing | None:
+        """The crossing as known now (the root's ledger, the deadline, the last answer)."""
+        if self.ledger is not None:
+            return self.ledger.status().exceeded or self.ledger.out_of_time(workflow.now().timestamp())
+        return self.crossing or self._past_deadline()
+
+    async def wait_for_slot(self) -> None:
+        """Before a model call under a rate limit: wait (a durable timer) for its slot."""
+        if self.ledger is not None:
+            at = self.ledger.slot(workflow.now().timestamp())
+        elif self.link is not None and self.link.rate_limited:
+            at = float((await self._ask_root("slot", None)).get("at", 0.0))
+        else:
+            return
+        wait = at - workflow.now().timestamp()
+        if wait > 0:
+            await workflow.sleep(timedelta(seconds=wait), summary=f"rate limit: {wait:.2f} s")
+
+    def _past_deadline(self) -> Crossing | None:
+        link = self.link
+        if link is None or link.deadline is None or workflow.now().timestamp() < link.deadline:
+            return None
+        c = next(c for c in link.constraints if c.type == "duration")
+        return Crossing(name=c.name, action=c.on_exceeded, detail=f"{c.max:g} s passed")
+
+    async def _ask_root(self, op: str, spend: Spend | None) -> dict[str, Any]:
+        assert self.link is not None
+        try:
+            return await workflow.execute_activity(
+                BUDGET, {"root_id": self.link.root_id, "op": op, "spend": spend.model_dump() if spend else None},
+                result_type=dict, start_to_close_timeout=_CALL_TIMEOUT, task_queue=routing.tool_task_queue(),
+                summary=f"budget {op}",
+                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5),
+            )
+        except ActivityError as err:
+            # The root has ended or refuses: this run has nothing left to spend from.
+            workflow.logger.warning("budget root %s did not answer: %s", self.link.root_id, err.cause)
+            return {"exceeded": {"name": "budget", "action": "stop", "detail": "the root run has ended"}, "at": 0.0}
+
+    # ------------------------------------------------------------------ root's update
+    def answer(self, call: Any) -> dict[str, Any]:
+        """The root's answer to a report (``lmthing_budget`` update) or its own step."""
+        if self.ledger is None:
+            raise ApplicationError("This run keeps no budget (its prompt defines no def_constraint)",
+                                   type="NoBudget", non_retryable=True)
+        if not isinstance(call, dict) or call.get("op") not in ("spend", "slot"):
+            raise ApplicationError(f"lmthing_budget takes {{'op': 'spend'|'slot', ...}}; got {call!r}",
+                                   type="InvalidBudgetCall", non_retryable=True)
+        if call["op"] == "slot":
+            return {"at": self.ledger.slot(workflow.now().timestamp(), lead=REMOTE_LEAD)}
+        before = self.ledger.state.exceeded
+        status, warnings = self.ledger.spend(Spend.model_validate(call.get("spend") or {}))
+        for crossing in warnings:
+            self._announce(crossing)
+        if before is None and self.ledger.state.exceeded is not None and self.ledger.state.exceeded.action != "warn":
+            self._announce(self.ledger.state.exceeded)
+        out_of_time = self.ledger.out_of_time(workflow.now().timestamp())
+        if status.exceeded is None and out_of_time is not None and out_of_time.action != "warn":
+            status.exceeded = out_of_time
+        return status.model_dump(mode="json")
+
+    def _announce(self, crossing: Crossing) -> None:
+        verb = "reached its warn mark" if crossing.action == "warn" else "is used up"
+        text = f"Budget '{crossing.name}' {verb}: {crossing.detail}"
+        workflow.logger.warning(text)
+        self._events.budget(self._step(), text)
+        self._note({"kind": "budget", "constraint": crossing.name, "action": crossing.action, "detail": crossing.detail})

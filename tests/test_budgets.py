@@ -1,0 +1,99 @@
+"""Budgets over the whole agent tree (def_constraint, docs/resilience.md) in real runs: the
+step that crosses a token budget is the last one, sub-agents and parallel branches spend
+from the root's budget while they run, warn fires once, a duration budget is a durable
+timer, and a rate limit holds under a parallel plan of 20 branches."""
+
+from __future__ import annotations
+
+import json
+
+from temporalio.api.enums.v1 import EventType
+
+from tests.apps import budget_app as app
+from tests.support import history, run, start
+
+
+def _tokens(steps) -> list[int]:
+    return [s.response.usage.input_tokens + s.response.usage.output_tokens for s in steps]
+
+
+async def _children(client, handle) -> dict[str, object]:
+    """The tree's child runs (workflow id -> handle), from the agent_start events."""
+    ids = [e.workflow_id async for e in _events(handle) if e.type == "agent_start"]
+    return {i: client.get_workflow_handle(i) for i in ids}
+
+
+async def _events(handle):
+    for e in [e async for e in handle.full_stream()]:
+        yield e
+
+
+async def test_the_step_that_crosses_a_token_budget_is_the_last(client, worker):
+    unlimited, steps = await run(client, app.alone, {"task": "1000000"}, max_steps=8)
+    per_step = _tokens(steps)
+    limit = sum(per_step[:3]) + 1  # crossed by the fourth step
+    result, steps = await run(client, app.alone, {"task": str(limit)})
+    assert result.stop_reason == "budget" and result.steps == 4
+    spent = _tokens(steps)
+    assert sum(spent[:3]) < limit <= sum(spent)
+    assert "Not run: the budget 'tokens' is used up" in str(steps[-1].tool_results[0].result)
+    assert result.state["notes"] == 3  # the crossing step's tool call did not run
+
+
+async def test_a_tree_spends_from_the_roots_budget_while_it_runs(client, worker):
+    handle = await start(client, app.tree, {"task": "2500"})
+    result = await handle.result()
+    assert result.stop_reason == "budget"
+    children = await _children(client, handle)
+    assert len(children) == 5  # three sub-agents and a parallel group's two branches
+    child_tokens = 0
+    for child in children.values():
+        child_result = await child.result()
+        assert child_result["stop_reason"] == "budget", child_result  # each stopped early, not at max_steps=30
+        assert child_result["steps"] < 30
+        child_tokens += child_result["usage"]["input_tokens"] + child_result["usage"]["output_tokens"]
+    ledger = await handle.handle.query("budget")
+    own = sum(_tokens(await handle.steps()))
+    assert ledger["tokens"] == own + child_tokens  # the children's spend is counted, once
+    assert ledger["exceeded"]["name"] == "tokens" and ledger["warned"] == ["tokens"]
+    budget_events = [e.text async for e in _events(handle) if e.type == "budget"]
+    assert len([t for t in budget_events if "warn mark" in t]) == 1  # warn fires once
+    assert len([t for t in budget_events if "is used up" in t]) == 1
+
+
+async def test_graceful_stop_asks_the_model_for_a_final_answer_without_tools(client, worker):
+    result, steps = await run(client, app.graceful)
+    assert result.stop_reason == "budget"
+    last = steps[-1]
+    assert last.request.tools == [] and "Give your final answer now" in last.request.messages[-1].content
+
+
+async def test_a_duration_budget_is_a_durable_timer_that_ends_the_run(client, worker):
+    handle = await start(client, app.clock)
+    result = await handle.result()
+    assert result.stop_reason == "budget" and result.steps == 1  # the timer fired during step 0's tool
+    events = await history(handle)
+    timers = [json.loads(e.user_metadata.summary.data) for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+              and e.user_metadata.HasField("summary")]
+    assert "budget time: 1 s" in timers
+
+
+async def test_a_rate_limit_holds_under_a_parallel_plan_of_twenty_branches(client, worker):
+    handle = await start(client, app.rate_limited)
+    await handle.result()
+    starts = []
+    for child in (await _children(client, handle)).values():
+        for e in (await child.fetch_history()).events:
+            if e.HasField("activity_task_scheduled_event_attributes") and \
+                    e.activity_task_scheduled_event_attributes.activity_type.name == "lmthing.model_call":
+                starts.append(e.event_time.ToDatetime().timestamp())
+    for e in await history(handle):
+        if e.HasField("activity_task_scheduled_event_attributes") and \
+                e.activity_task_scheduled_event_attributes.activity_type.name == "lmthing.model_call":
+            starts.append(e.event_time.ToDatetime().timestamp())
+    starts.sort()
+    assert len(starts) == 21
+    # No 1-second window holds more than 5 model calls: call i+5 starts a period after call
+    # i, less the time a workflow task takes from a timer to scheduling (server event times).
+    assert all(starts[i + 5] - starts[i] >= 0.9 for i in range(len(starts) - 5)), str([round(t - starts[0], 3) for t in starts])
+    assert starts[-1] - starts[0] >= 3.0  # 21 calls at 5 a second take at least 4 windows
