@@ -176,16 +176,23 @@ def codec_from_env() -> EncryptionCodec | None:
 DEFAULT_CORS_ORIGINS = ("http://localhost:8233",)
 
 
-def codec_server_app(codec: PayloadCodec, cors_origins: Iterable[str] = DEFAULT_CORS_ORIGINS) -> Any:
+def codec_server_app(codec: PayloadCodec, cors_origins: Iterable[str] = DEFAULT_CORS_ORIGINS, *, auth: Any) -> Any:
     """An ``aiohttp`` application speaking the Temporal codec server protocol.
 
     ``POST /encode`` and ``POST /decode`` take and return ``{"payloads": [...]}`` (protobuf
     JSON of ``temporal.api.common.v1.Payloads``: metadata values and data in base64), as the
     Temporal UI and ``temporal --codec-endpoint`` send them. Requests from ``cors_origins``
-    get CORS headers (the UI calls the codec server from the browser)."""
+    get CORS headers (the UI calls the codec server from the browser).
+
+    ``auth`` (a :class:`lmthing.codec_auth.CodecAuth`, required so that no caller forgets
+    it) decides who may call it and for which namespace; refusals are 401/403 with a JSON
+    body ``{"error": reason, "message": ...}``. CORS preflights (``OPTIONS``) need no token:
+    browsers send them without credentials. Every request gets an audit log line."""
     from aiohttp import hdrs, web
     from google.protobuf import json_format
     from temporalio.api.common.v1 import Payloads
+
+    from lmthing.codec_auth import Refused, audit, www_authenticate
 
     origins = {o.rstrip("/") for o in cors_origins}
 
@@ -194,8 +201,9 @@ def codec_server_app(codec: PayloadCodec, cors_origins: Iterable[str] = DEFAULT_
         if origin and (origin.rstrip("/") in origins or "*" in origins):
             response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
             response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = "POST, OPTIONS"
-            response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = "content-type, x-namespace, authorization"
+            response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = "content-type, x-namespace, authorization, authorization-extras"
             response.headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"
+            response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = "www-authenticate"
             response.headers[hdrs.VARY] = "Origin"
         return response
 
@@ -204,12 +212,28 @@ def codec_server_app(codec: PayloadCodec, cors_origins: Iterable[str] = DEFAULT_
 
     def handler(name: str) -> Any:
         async def apply(request: web.Request) -> web.StreamResponse:
+            namespace = request.headers.get("X-Namespace", "").strip()
+            seen = {"namespace": namespace, "endpoint": f"/{name}", "origin": request.headers.get(hdrs.ORIGIN), "remote": request.remote}
+            try:
+                caller = await auth.admit(request.headers, namespace)
+            except Refused as refusal:
+                audit(caller=None, payloads=0, key_ids=(), status=refusal.status, reason=refusal.reason, **seen)
+                headers = {hdrs.WWW_AUTHENTICATE: www_authenticate(refusal)} if refusal.status == 401 else None
+                body = {"error": refusal.reason, "message": refusal.message}
+                return cors(request, web.json_response(body, status=refusal.status, headers=headers))
+            count, key_ids = 0, []
             try:
                 payloads = json_format.Parse(await request.read(), Payloads())
+                count = len(payloads.payloads)
                 fn = codec.encode if name == "encode" else codec.decode
                 out = Payloads(payloads=await fn(payloads.payloads))
+                sealed = payloads.payloads if name == "decode" else out.payloads
+                key_ids = [p.metadata[KEY_ID_METADATA].decode(errors="replace") for p in sealed if KEY_ID_METADATA in p.metadata]
             except (json_format.ParseError, ValueError) as err:
+                # The audit line names the error type only: a parse error may quote the input.
+                audit(caller=caller, payloads=count, key_ids=key_ids, status=400, reason=type(err).__name__, **seen)
                 return cors(request, web.json_response({"error": f"{type(err).__name__}: {err}"}, status=400))
+            audit(caller=caller, payloads=count, key_ids=key_ids, status=200, **seen)
             return cors(request, web.Response(text=json_format.MessageToJson(out), content_type="application/json"))
 
         return apply

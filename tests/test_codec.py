@@ -28,6 +28,7 @@ from lmthing.codec import (
     codec_server_app,
     generate_key,
 )
+from lmthing.codec_auth import CodecAuth
 from lmthing.workers import create_worker
 
 from tests.support import free_port
@@ -180,6 +181,7 @@ async def test_codec_server_command_speaks_the_ui_protocol_with_cors():
     env = {**os.environ, "LMTHING_PAYLOAD_KEY": KEY_A, "LMTHING_PAYLOAD_KEY_ID": "ui"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "lmthing", "codec-server", "--port", str(port), "--cors-origin", "http://localhost:8233",
+        "--no-auth",  # this test is about the protocol; tests/test_codec_auth.py is about who may call it
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:
@@ -213,7 +215,7 @@ async def test_codec_server_command_speaks_the_ui_protocol_with_cors():
 async def test_codec_server_refuses_an_unknown_key_id_with_http_400():
     from aiohttp import web
 
-    runner = web.AppRunner(codec_server_app(codec()))
+    runner = web.AppRunner(codec_server_app(codec(), auth=CodecAuth.disabled()))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
