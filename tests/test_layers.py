@@ -32,6 +32,12 @@ FORBIDDEN = {
         "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
         "lmthing.orchestration", "lmthing.plugins",
     ),
+    # resilience/ is engine-neutral and a leaf: the breaker's state machine, which prompt/
+    # (definitions), workflows/ (the breaker workflow) and activities/ use.
+    "resilience": (
+        "temporalio", "lmthing.prompt", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
+        "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging",
+    ),
     # plugins/ is built on the public def_* API only, as a user's plugin would be.
     "plugins": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
 }

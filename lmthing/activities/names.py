@@ -18,7 +18,12 @@ BOARD_WORKFLOW = "lmthing.board"
 TOPIC_ID_PREFIX = "lmthing-topic:"
 BOARD_ID_PREFIX = "lmthing-board:"
 
+# Circuit breakers (docs/circuit-breakers.md): one workflow per breaker name, shared by
+# every run and worker; its updates are "acquire", "record" and "reset", its query "state".
+BREAKER_WORKFLOW = "lmthing.circuit_breaker"
+BREAKER_ID_PREFIX = "lmthing-breaker:"
+
 __all__ = [
-    "BOARD", "BOARD_ID_PREFIX", "BOARD_WORKFLOW", "DELIVER", "MODEL_CALL", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
+    "BOARD", "BOARD_ID_PREFIX", "BOARD_WORKFLOW", "BREAKER_ID_PREFIX", "BREAKER_WORKFLOW", "DELIVER", "MODEL_CALL", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
     "TOPIC_ID_PREFIX", "TOPIC_WORKFLOW",
 ]
