@@ -6,7 +6,8 @@ A thin layer over :mod:`lmthing.workers` (worker factory, embedded dev server) a
 One module per command group: :mod:`.common` (the typer app, errors, loading an app,
 connecting), :mod:`.worker`, :mod:`.dev`, :mod:`.run`, :mod:`.history` (replay, history
 export, reset), :mod:`.people` (approvals, approve, answer), :mod:`.codec_server` and
-:mod:`.agents` (agents list), :mod:`.breakers` (circuit breakers). Importing this package registers every command on ``app``.
+:mod:`.agents` (agents list), :mod:`.breakers` (circuit breakers). Importing this package
+registers every command on ``app``.
 
 Every ``lmthing`` command imports all of them, so none imports Temporal, the worker or the
 engine at module level (see :mod:`.common`): ``lmthing --help`` loads typer and rich only,
