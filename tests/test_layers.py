@@ -12,7 +12,9 @@ FORBIDDEN = {
     # prompt/ is engine-neutral: no Temporal, no other lmthing layer.
     "prompt": (
         "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
-        "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging", "lmthing.resilience",
+        "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging",
+        # of resilience/ only the breaker's state machine (a leaf): the rest is the engine's
+        *(f"lmthing.resilience.{m}" for m in ("plugin", "book", "checks", "budget", "specs")),
     ),
     # workflows/ is deterministic orchestration: activity *names* only, no I/O libraries.
     "workflows": (
@@ -33,7 +35,8 @@ FORBIDDEN = {
         "lmthing.orchestration", "lmthing.plugins",
     ),
     # resilience/ is engine-neutral like prompt/: the definitions of def_retry, def_fallback,
-    # def_guard, def_validator and def_constraint, and the checks the workflow layer runs.
+    # def_guard, def_validator and def_constraint, the checks and budgets the workflow layer
+    # runs, and the circuit breaker's state machine (breaker.py, a leaf prompt/ may use).
     "resilience": (
         "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
         "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging",

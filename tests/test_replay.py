@@ -42,10 +42,11 @@ def load(path: Path) -> WorkflowHistory:
 def all_prompts() -> list[type]:
     """Every workflow type of the test apps: prompts and standalone orchestrations."""
     from lmthing.workflows.board_workflow import BoardWorkflow
+    from lmthing.workflows.breaker_workflow import CircuitBreakerWorkflow
     from lmthing.workflows.topic_workflow import TopicWorkflow
 
     prompts, _, orchestrations = collect_all(f"tests.apps.{m.name}" for m in pkgutil.iter_modules(apps.__path__))
-    return [*prompts, *orchestrations, TopicWorkflow, BoardWorkflow]
+    return [*prompts, *orchestrations, TopicWorkflow, BoardWorkflow, CircuitBreakerWorkflow]
 
 
 def replayer(workflows: list[type]) -> Replayer:
@@ -92,6 +93,16 @@ def test_the_messaging_histories_hold_a_long_lived_agent_a_topic_and_a_board() -
     topic = json.dumps(json.loads((HISTORY_DIR / "lmthing-topic:replay-news.json").read_text()))
     assert '"name": "lmthing.deliver"' in topic and kinds("lmthing-topic:replay-news.json").count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") >= 3
     assert "WORKFLOW_EXECUTION_UPDATE_COMPLETED" in kinds("lmthing-board:replay-board.json")
+
+
+def test_the_breaker_history_holds_a_whole_cycle() -> None:
+    """Recorded by ``python -m tests.histories.record breaker``: acquire/record updates that
+    open the breaker, the probe that closes it, and a reset."""
+    events = json.loads((HISTORY_DIR / "lmthing-breaker:replay-breaker.json").read_text())["events"]
+    names = [e["workflowExecutionUpdateAcceptedEventAttributes"]["acceptedRequest"]["input"]["name"]
+             for e in events if e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED"]
+    assert names == ["acquire", "record", "acquire", "record", "acquire", "record", "reset"]
+    assert events[0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"] == "lmthing.circuit_breaker"
 
 
 async def test_recorded_histories_replay_without_nondeterminism() -> None:

@@ -25,6 +25,7 @@ from lmthing.observability import metrics, tracing
 from lmthing.observability.logging import current_step
 from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent
 
+from .breakers import guarded
 from .conversation import RequestCache, resolve
 from .names import MODEL_CALL
 from .providers.base import (
@@ -173,7 +174,12 @@ class ModelActivities:
         try:
             provider, model_id = self.registry.resolve(request.model)
             async with _sink_for(request) as sink:
-                response = await provider.complete(model_id, request, sink)
+                response = await guarded(
+                    request.circuit_breaker, lambda: provider.complete(model_id, request, sink),
+                    # A permanent error (bad key, unknown model, invalid request) is the
+                    # caller's, not the provider being down: no verdict.
+                    counts=lambda err: err.retryable if isinstance(err, ModelCallError) else not isinstance(err, ModelConfigError),
+                )
         except ModelConfigError as err:
             # Configuration does not fix itself between attempts: fail fast.
             raise ApplicationError(str(err), type="ModelConfigError", non_retryable=True) from None

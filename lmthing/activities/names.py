@@ -23,7 +23,13 @@ BOARD_ID_PREFIX = "lmthing-board:"
 BUDGET = "lmthing.budget"
 BUDGET_UPDATE = "lmthing_budget"
 
+# Circuit breakers (docs/circuit-breakers.md): one workflow per breaker name, shared by
+# every run and worker; its updates are "acquire", "record" and "reset", its query "state".
+BREAKER_WORKFLOW = "lmthing.circuit_breaker"
+BREAKER_ID_PREFIX = "lmthing-breaker:"
+
 __all__ = [
-    "BOARD", "BUDGET", "BUDGET_UPDATE", "BOARD_ID_PREFIX", "BOARD_WORKFLOW", "DELIVER", "MODEL_CALL", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
+    "BOARD", "BOARD_ID_PREFIX", "BOARD_WORKFLOW", "BREAKER_ID_PREFIX", "BREAKER_WORKFLOW", "BUDGET", "BUDGET_UPDATE",
+    "DELIVER", "MODEL_CALL", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
     "TOPIC_ID_PREFIX", "TOPIC_WORKFLOW",
 ]

@@ -16,6 +16,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from lmthing.activities.attempts import AttemptLedger
+from lmthing.activities.breakers import guarded
 from lmthing.activities.limits import check_size
 from lmthing.observability import metrics
 from lmthing.observability.logging import current_step
@@ -68,8 +69,12 @@ def tool_activity(tool: ActivityTool) -> Callable[..., Any]:
             )
         ledger = AttemptLedger(payload.max_attempts)  # see activities/attempts.py
         ledger.check_left(tool.name)
+
+        def call() -> Any:
+            return tool.fn(**kwargs) if is_async else asyncio.to_thread(tool.fn, **kwargs)
+
         try:
-            result = await ledger.run(tool.fn(**kwargs) if is_async else asyncio.to_thread(tool.fn, **kwargs))
+            result = await ledger.run(guarded(payload.circuit_breaker, call))
         except Exception as err:  # noqa: BLE001  (the tool's own failure: counted, then raised)
             failure = ledger.failed(err)
             if failure is err:

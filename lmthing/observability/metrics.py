@@ -82,6 +82,18 @@ ACTIVE_RUNS = Gauge(
     ["task_queue"], registry=REGISTRY,
 )
 
+# Circuit breakers (docs/circuit-breakers.md): the state a breaker answered this worker's
+# last call with (0 closed, 1 half-open, 2 open; aggregate with max), and the calls it failed fast.
+BREAKER_STATE = Gauge(
+    "lmthing_circuit_breaker_state", "Circuit breaker state as last seen by this worker: 0 closed, 1 half-open, 2 open.",
+    ["breaker"], registry=REGISTRY,
+)
+BREAKER_FAST_FAILURES = Counter(
+    "lmthing_circuit_breaker_fast_failures", "Calls failed fast by an open (or busy half-open) circuit breaker.",
+    ["breaker"], registry=REGISTRY,
+)
+_BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+
 
 # ------------------------------------------------------------------ recording (activities)
 def record_model_call(
@@ -109,6 +121,15 @@ def record_tool_call(*, tool: str, outcome: str, seconds: float) -> None:
         TOOL_CALL_SECONDS.labels(tool).observe(seconds)
     except Exception:
         log.exception("could not record tool call metrics")
+
+
+def record_breaker(name: str, state: str, *, fast_failed: bool = False) -> None:
+    try:
+        BREAKER_STATE.labels(name).set(_BREAKER_VALUES.get(state, 0))
+        if fast_failed:
+            BREAKER_FAST_FAILURES.labels(name).inc()
+    except Exception:
+        log.exception("could not record circuit breaker metrics")
 
 
 def outcome_of(err: BaseException | None) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from lmthing.resilience.breaker import BreakerConfig, check_breaker_name
+
 from .agents import AGENT_SYSTEM_PART, RESPONSE_FORMAT_PART, AgentDef, CompositeAgentDef, response_schema_instruction
 from .definitions import Definition, Kind
 from .humans import ApprovalPolicy, DecisionRecord, HumanHost, as_timedelta
@@ -84,6 +86,8 @@ class PreparedStep:
     # Every tool and agent the prompt defines at this step, in definition order, whether or
     # not it is offered at this call (disabled, filtered): lmthing's "Available tools" list.
     defined: list[str] = field(default_factory=list)
+    # The def_circuit_breaker configs, by name (docs/circuit-breakers.md).
+    breakers: dict[str, BreakerConfig] = field(default_factory=dict)
 
 
 @dataclass
@@ -195,6 +199,7 @@ class StatefulPrompt:
         self._agent_runner = agent_runner
         self._tool_runner = tool_runner
         self._approval_policies: dict[str, ApprovalPolicy] = {}
+        self._breakers: dict[str, BreakerConfig] = {}
         self._state: dict[str, Any] = dict(state or {})
         self._messages: list[Message] = list(messages or [])
         self._plugins = list(plugins)
@@ -437,6 +442,8 @@ class StatefulPrompt:
             _check_definition(f"def_tool({name!r})", description, schema)
             tdef = ToolDef(name, description or "", schema, fn, **options)
         self._check_tool_name(tdef.name, "def_tool")
+        for t in tdef.sub_tools if isinstance(tdef, CompositeToolDef) else [tdef]:
+            self._check_breaker_attachment(t)
         self._tools[tdef.name] = tdef
         self._agents.pop(tdef.name, None)
         self._order.setdefault(tdef.name, None)
@@ -484,6 +491,48 @@ class StatefulPrompt:
     def current_step(self) -> int:
         """The run's model step (0-based) that is being prepared or whose tools are running."""
         return self._current_step()
+    # ------------------------------------------------------------------- resilience
+    def def_circuit_breaker(
+        self, name: str, failure_threshold: int = 5, reset_timeout: Any = 60.0, half_open_requests: int = 1
+    ) -> BreakerConfig:
+        """A circuit breaker shared by every run and worker (docs/circuit-breakers.md);
+        ``@tool`` tools opt in with ``def_tool(t, circuit_breaker="<name>")``. After
+        ``failure_threshold`` consecutive failed attempts it opens: calls fail fast (error
+        type ``CircuitOpen``) until ``reset_timeout`` (seconds or timedelta) has passed; then
+        ``half_open_requests`` probe calls go through, and it closes when they all succeed."""
+        try:
+            check_breaker_name(name)
+            config = BreakerConfig.of(name, failure_threshold, reset_timeout, half_open_requests)
+        except ValueError as err:
+            raise PromptError(str(err)) from None
+        self._breakers[name] = config
+        return config
+
+    def circuit_breaker(self, name: str) -> BreakerConfig:
+        config = self._breakers.get(name)
+        if config is None:
+            known = ", ".join(self._breakers) or "(none)"
+            raise PromptError(
+                f"circuit breaker {name!r} is not defined; declare it with p.def_circuit_breaker({name!r}, ...) in the "
+                f"prompt function (defined: {known})"
+            )
+        return config
+
+    def _check_breaker_attachment(self, tdef: ToolDef) -> None:
+        name = tdef.circuit_breaker
+        if name is None:
+            return
+        if not isinstance(name, str):
+            raise PromptError(f"def_tool({tdef.name!r}): circuit_breaker is the name of a def_circuit_breaker, got {name!r}")
+        if not tdef.runs_as_activity:
+            raise PromptError(
+                f"def_tool({tdef.name!r}): circuit_breaker={name!r} needs an @tool function (an activity): a tool that "
+                "runs inside the workflow has no dependency to protect and cannot fail over I/O; make it a module-level "
+                "@tool function, or drop circuit_breaker="
+            )
+        # An unknown name is refused by prepare_step, before the first model call: the
+        # breaker may be defined later in the prompt function.
+
     def _check_tool_name(self, name: str, api: str) -> None:
         if not isinstance(name, str) or not _TOOL_NAME.match(name):
             raise PromptError(f"{api}: tool name {name!r} is invalid; use 1-64 letters, digits, '_' or '-'")
@@ -688,6 +737,7 @@ class StatefulPrompt:
         self._effects = []
         self._event_handlers.clear()
         self._approval_policies = {}
+        self._breakers = {}
         self._in_body = True
         try:
             result = body(self)
@@ -752,6 +802,8 @@ class StatefulPrompt:
             for t in c.members if isinstance(c, CompositeToolDef) else [c]:
                 if isinstance(t, ToolDef) and t.approval:
                     self.approval_policy(t.approval)  # a tool names an approval nobody defined
+                if isinstance(t, ToolDef) and t.circuit_breaker:
+                    self.circuit_breaker(t.circuit_breaker)  # ... or a breaker nobody defined
         return PreparedStep(
             system=system,
             messages=messages,
@@ -760,6 +812,7 @@ class StatefulPrompt:
             state_snapshot=state_snapshot,
             approvals=dict(self._approval_policies),
             defined=self._defined_names(),
+            breakers=dict(self._breakers),
         )
 
     def _defined_names(self) -> list[str]:

@@ -371,6 +371,8 @@ class ToolDef:
     activity_options: ActivityOptions | None = None
     # Name of a def_approval policy: a person decides before each call runs.
     approval: str | None = None
+    # Name of a def_circuit_breaker: the tool's activity asks it before each attempt.
+    circuit_breaker: str | None = None
 
     # Functions of the function plugin: on_error gets the exception, as lmthing's defFunction
     # passed its Error (defTool's onError got ``{"error": message}``).

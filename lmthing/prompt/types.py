@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lmthing.resilience.breaker import CircuitBreakerRef
+
 from .humans import DecisionRecord
 
 
@@ -124,6 +126,8 @@ class ModelRequest(_Model):
     # Delivery, not generation: how often the model activity sends text deltas to callers
     # (milliseconds); None sends none. Never passed to the provider.
     stream_batch_ms: int | None = None
+    # The circuit breaker the call sits behind (docs/circuit-breakers.md); None: none.
+    circuit_breaker: CircuitBreakerRef | None = None
 
     @property
     def messages(self) -> list[Message]:
@@ -239,7 +243,8 @@ class ToolActivityInput(_Model):
     # The tool's own maximum_attempts, counted by the activity (failures and timeouts, not
     # worker deaths); None: Temporal's retry policy counts every attempt.
     max_attempts: int | None = None
-
+    # The circuit breaker the tool sits behind (def_tool(..., circuit_breaker=...)); None: none.
+    circuit_breaker: CircuitBreakerRef | None = None
 
 
 

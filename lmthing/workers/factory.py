@@ -19,6 +19,7 @@ from lmthing.activities.providers.base import ProviderRegistry, default_registry
 from lmthing.activities.tools import tool_activity, unregistered_activity
 from lmthing.prompt.tools import ActivityTool
 from lmthing.workflows.board_workflow import BoardWorkflow
+from lmthing.workflows.breaker_workflow import CircuitBreakerWorkflow
 from lmthing.workflows.definition import check_importable, is_prompt
 from lmthing.workflows.orchestration import OrchestrationWorkflow, bind_to_module, check_agents_known, is_orchestration
 from lmthing.workflows.prompt_workflow import PromptWorkflow
@@ -130,8 +131,10 @@ def create_worker(
                        budget.budget_call]
     if unknown_workflows not in ("fail", "retry"):
         raise ValueError(f"create_worker: unknown_workflows is 'fail' or 'retry', not {unknown_workflows!r}")
-    # Every workflows worker also runs the messaging entities (docs/messaging.md).
-    workflows = [*all_prompts, *orchestrations, TopicWorkflow, BoardWorkflow, *extra_workflows] if plan.workflows else []
+    # Every workflows worker also runs the messaging entities (docs/messaging.md) and the
+    # circuit breakers (docs/circuit-breakers.md).
+    workflows = [*all_prompts, *orchestrations, TopicWorkflow, BoardWorkflow, CircuitBreakerWorkflow,
+                 *extra_workflows] if plan.workflows else []
     if plan.workflows:
         set_routes(plan.task_queue, plan.routes)
         set_known_types(plan.task_queue, [n for n in (_type_name(w) for w in workflows) if n])

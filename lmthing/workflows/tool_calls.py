@@ -44,6 +44,7 @@ from lmthing.prompt.tools import (
     unavailable_tool_message,
 )
 from lmthing.prompt.types import RunResult, ToolActivityInput, ToolCall, ToolResult
+from lmthing.resilience.breaker import BreakerConfig, CircuitBreakerRef
 
 from . import routing
 from .errors import non_deterministic
@@ -94,9 +95,11 @@ class ToolRunner:
     note: Callable[[dict[str, Any]], None] = lambda note: None
     tool_named: Callable[[str], Any] = lambda name: None
     _approvals: dict[str, ApprovalPolicy] = field(default_factory=dict)
+    _breakers: dict[str, BreakerConfig] = field(default_factory=dict)
 
     async def run_all(self, calls: list[ToolCall], prepared: PreparedStep, step: int) -> list[ToolResult]:
         self._approvals = prepared.approvals
+        self._breakers = prepared.breakers
         return list(await asyncio.gather(*(self._run_call(c, prepared, step) for c in calls)))
 
     async def _run_call(self, call: ToolCall, prepared: PreparedStep, step: int) -> ToolResult:
@@ -272,7 +275,7 @@ class ToolRunner:
             return await with_retries(spec, lambda: workflow.execute_activity(
                 at.activity_name,  # type: ignore[union-attr]
                 ToolActivityInput(args=payload, tool_call_id=call_id, idempotency_key=f"{self.workflow_id}:{key_id}", step=step,
-                                  max_attempts=counted_attempts(opts)),
+                                  max_attempts=counted_attempts(opts), circuit_breaker=self._breaker_ref(tdef)),
                 start_to_close_timeout=opts.start_to_close_timeout,
                 schedule_to_close_timeout=opts.schedule_to_close_timeout,
                 heartbeat_timeout=opts.heartbeat_timeout,
@@ -291,6 +294,18 @@ class ToolRunner:
                 raise  # the caller is being cancelled: no tool error goes back to a model
             cause = _cause_message(err) or "Error"
             raise ToolFailure(cause, f"Tool '{tdef.name}' failed: {cause}") from None
+
+    def _breaker_ref(self, tdef: ToolDef) -> CircuitBreakerRef | None:
+        """The breaker the tool's activity asks before each attempt (docs/circuit-breakers.md)."""
+        if tdef.circuit_breaker is None:
+            return None
+        config = self._breakers.get(tdef.circuit_breaker)
+        if config is None:
+            raise ApplicationError(
+                f"Tool '{tdef.name}' names circuit breaker {tdef.circuit_breaker!r}, which the prompt function does not "
+                f"define; add p.def_circuit_breaker({tdef.circuit_breaker!r}, ...)", type="PromptError", non_retryable=True,
+            )
+        return CircuitBreakerRef(name=tdef.circuit_breaker, config=config, task_queue=workflow.info().task_queue)
 
     # -------------------------------------------------------------------- composite tool
     async def _run_composite_tool(self, cdef: CompositeToolDef, call: ToolCall, step: int) -> ToolResult:

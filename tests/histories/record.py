@@ -1,6 +1,6 @@
 """Re-record the workflow histories that tests/test_replay.py replays.
 
-    python -m tests.histories.record [WORKFLOW_ID ... | messaging]    (from the repository root)
+    python -m tests.histories.record [WORKFLOW_ID ... | messaging | breaker]    (from the repository root)
 
 With workflow ids (``replay-tools-state-followed``...), only those examples are recorded:
 add a new example's history without rewriting the older ones, which are worth keeping as
@@ -154,6 +154,27 @@ async def record_messaging(client: Client) -> list[Path]:
     return written
 
 
+async def record_breaker(client: Client) -> list[Path]:
+    """The circuit breaker ``replay-breaker`` through a whole cycle, driven by the same calls
+    the activities make: two failures open it, a refused call (no event), a probe after the
+    reset timeout closes it, and a reset."""
+    from lmthing.activities.breakers import acquire, record
+    from lmthing.resilience import BreakerConfig, CircuitBreakerRef
+
+    ref = CircuitBreakerRef(name="replay-breaker", config=BreakerConfig(failure_threshold=2, reset_timeout_seconds=0.5))
+    for key in ("run-1/1", "run-2/1"):
+        assert (await acquire(client, ref, key, 30, TASK_QUEUE)).allowed
+        await record(client, ref, key, False, TASK_QUEUE, "RuntimeError: service answered 500")
+    assert not (await acquire(client, ref, "run-3/1", 30, TASK_QUEUE)).allowed
+    await asyncio.sleep(0.6)
+    assert (await acquire(client, ref, "run-4/1", 30, TASK_QUEUE)).probe
+    await record(client, ref, "run-4/1", True, TASK_QUEUE)
+    handle = client.get_workflow_handle("lmthing-breaker:replay-breaker")
+    await handle.execute_update("reset", None)
+    await handle.terminate("recorded")  # a breaker runs for ever; its history so far is the record
+    return [_write(file_for(handle.id), await handle.fetch_history())]
+
+
 def _write(path: Path, history: WorkflowHistory) -> Path:
     as_json = history.to_json_dict()
     leaks = [s for s in machine_specific_strings() if s in readable_text(as_json)]
@@ -175,7 +196,7 @@ async def main(only: list[str]) -> None:
     runs = [(prompt.spec.name.replace("_", "-"), prompt, False) for prompt in EXAMPLES]
     runs += [(workflow_id, prompt, True) for workflow_id, prompt in FOLLOWED.items()]
     runs += [(workflow_id, flow, False) for workflow_id, flow in STANDALONE.items()]
-    unknown = sorted(set(only) - {workflow_id for workflow_id, _, _ in runs} - {"messaging"})
+    unknown = sorted(set(only) - {workflow_id for workflow_id, _, _ in runs} - {"messaging", "breaker"})
     if unknown:
         raise SystemExit(f"no example recorded as {unknown}; known: {', '.join(w for w, _, _ in runs)}")
     env = await start_dev_server()
@@ -190,6 +211,9 @@ async def main(only: list[str]) -> None:
                     print(f"wrote {path.relative_to(REPO_ROOT)}")
             if not only or "messaging" in only:
                 for path in await record_messaging(client):
+                    print(f"wrote {path.relative_to(REPO_ROOT)}")
+            if not only or "breaker" in only:
+                for path in await record_breaker(client):
                     print(f"wrote {path.relative_to(REPO_ROOT)}")
     finally:
         await env.shutdown()
