@@ -6,6 +6,8 @@ crosses the limit is known to be the last one before the next step starts.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -24,10 +26,16 @@ class BudgetCall(BaseModel):
     root_id: str
     op: Literal["spend", "slot"]
     spend: Spend | None = None
+    # For "slot": the asking activity's clock (epoch seconds), the one its request goes by.
+    now: float | None = None
 
 
 @activity.defn(name=BUDGET)
 async def budget_call(call: BudgetCall) -> dict[str, Any]:
+    return await _call(call)
+
+
+async def _call(call: BudgetCall) -> dict[str, Any]:
     handle = activity.client().get_workflow_handle(call.root_id)
     try:
         return await handle.execute_update(BUDGET_UPDATE, call.model_dump(mode="json"), result_type=dict)
@@ -40,3 +48,19 @@ async def budget_call(call: BudgetCall) -> dict[str, Any]:
             raise ApplicationError(f"The budget's root run {call.root_id!r} has ended ({err})",
                                    type="BudgetRootGone", non_retryable=True) from None
         raise
+
+
+# A slot is asked for this far ahead: the root's answer must be back before the slot comes,
+# or the request goes out late and bunches up with the ones after it.
+SLOT_LEAD_SECONDS = 0.5
+
+
+async def wait_for_slot(root_id: str) -> None:
+    """In the model activity, just before the request: take a slot of the tree's rate limit
+    from its root run and sleep until it (so the provider sees at most the limit)."""
+    answer = await _call(BudgetCall(root_id=root_id, op="slot", now=time.time() + SLOT_LEAD_SECONDS))
+    wait = float(answer.get("at", 0.0)) - time.time()
+    if wait > 0:
+        await asyncio.sleep(wait)
+    elif wait < -0.05:
+        activity.logger.warning("Rate-limit slot answered %.2f s late; the request goes out late", -wait)

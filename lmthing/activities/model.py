@@ -26,6 +26,7 @@ from lmthing.observability.logging import current_step
 from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent
 
 from .breakers import guarded
+from .budget import wait_for_slot
 from .conversation import RequestCache, resolve
 from .names import MODEL_CALL
 from .providers.base import (
@@ -173,6 +174,8 @@ class ModelActivities:
         heartbeats = asyncio.create_task(_heartbeat_forever())
         try:
             provider, model_id = self.registry.resolve(request.model)
+            if request.rate_limit:
+                await wait_for_slot(request.rate_limit)
             async with _sink_for(request) as sink:
                 response = await guarded(
                     request.circuit_breaker, lambda: provider.complete(model_id, request, sink),

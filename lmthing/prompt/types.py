@@ -128,6 +128,9 @@ class ModelRequest(_Model):
     stream_batch_ms: int | None = None
     # The circuit breaker the call sits behind (docs/circuit-breakers.md); None: none.
     circuit_breaker: CircuitBreakerRef | None = None
+    # Under a rate limit of its tree (def_constraint "rate"): the workflow id of the run whose
+    # ledger hands out the slots; the activity waits for its slot just before the request.
+    rate_limit: str | None = None
 
     @property
     def messages(self) -> list[Message]:

@@ -5,8 +5,8 @@ The root (the outermost run whose function defines a constraint) holds the one l
 Every run below it, sub-agents, task-graph children and parallel branches alike, reports
 each model step's spend to the root as it happens and is told whether the budget is used
 up, so a tree stops at the step that crosses the limit rather than when its children
-finish. A rate limit is a sliding window of model calls in the same ledger: a run asks the
-root for a slot before each call and waits (a durable timer) until its slot comes.
+finish. A rate limit is a sliding window of model calls in the same ledger: the model activity of
+any run of the tree asks the root for a slot just before its request and waits until then.
 """
 
 from __future__ import annotations
@@ -137,13 +137,10 @@ class BudgetLedger:
         stopping = s.exceeded if s.exceeded is not None and s.exceeded.action != "warn" else None
         return BudgetStatus(exceeded=stopping, tokens=s.tokens, cost_usd=s.cost_usd)
 
-    def slot(self, now: float, lead: float = 0.0) -> float:
+    def slot(self, now: float) -> float:
         """The time (epoch seconds) a model call asked for at ``now`` may start under the
         rate limits; the slot is taken. Slots are handed out in order, each at least one
-        period after the call ``requests`` places before it. ``lead``: how long the asking
-        run takes to start after the answer (a run below the root hears it through an
-        activity): its slot is kept no earlier than that, so that the calls after it are
-        spaced from when it really starts."""
+        period after the call ``requests`` places before it."""
         calls = self.state.calls
         start = max([now, *calls[-1:]])
         rates = [c for c in self.constraints if c.type == "rate" and c.requests and c.period]
@@ -153,7 +150,7 @@ class BudgetLedger:
             if len(calls) >= (c.requests or 0):
                 start = max(start, calls[-(c.requests or 0)] + (c.period or 0))
         keep = max(c.requests or 0 for c in rates)
-        self.state.calls = [*calls, max(start, now + lead)][-keep:]
+        self.state.calls = [*calls, start][-keep:]
         return start
 
     def _used(self, c: Constraint) -> float | None:

@@ -27,9 +27,6 @@ from . import routing
 from .events import RunEvents
 
 _CALL_TIMEOUT = timedelta(seconds=30)
-# How long a run below the root takes from the root's answer to its model call (the
-# activity's return and a workflow task), for spacing the calls after it (budget.slot).
-REMOTE_LEAD = 0.3
 
 
 class RunBudget:
@@ -113,17 +110,12 @@ class RunBudget:
             return self.ledger.status().exceeded or self.ledger.out_of_time(workflow.now().timestamp())
         return self.crossing or self._past_deadline()
 
-    async def wait_for_slot(self) -> None:
-        """Before a model call under a rate limit: wait (a durable timer) for its slot."""
-        if self.ledger is not None:
-            at = self.ledger.slot(workflow.now().timestamp())
-        elif self.link is not None and self.link.rate_limited:
-            at = float((await self._ask_root("slot", None)).get("at", 0.0))
-        else:
-            return
-        wait = at - workflow.now().timestamp()
-        if wait > 0:
-            await workflow.sleep(timedelta(seconds=wait), summary=f"rate limit: {wait:.2f} s")
+    def rate_root(self) -> str | None:
+        """The run whose ledger hands out the tree's rate-limit slots (None: no rate limit).
+        The model activity takes its slot there, just before its request."""
+        if self.ledger is not None and any(c.type == "rate" for c in self.ledger.constraints):
+            return workflow.info().workflow_id
+        return self.link.root_id if self.link is not None and self.link.rate_limited else None
 
     def _past_deadline(self) -> Crossing | None:
         link = self.link
@@ -156,7 +148,10 @@ class RunBudget:
             raise ApplicationError(f"lmthing_budget takes {{'op': 'spend'|'slot', ...}}; got {call!r}",
                                    type="InvalidBudgetCall", non_retryable=True)
         if call["op"] == "slot":
-            return {"at": self.ledger.slot(workflow.now().timestamp(), lead=REMOTE_LEAD)}
+            # The asker's clock (in the update's input, so replay gives the same slot): the
+            # slot is when its request may go out, by the clock it waits with.
+            now = call.get("now")
+            return {"at": self.ledger.slot(float(now) if isinstance(now, (int, float)) else workflow.now().timestamp())}
         before = self.ledger.state.exceeded
         status, warnings = self.ledger.spend(Spend.model_validate(call.get("spend") or {}))
         for crossing in warnings:

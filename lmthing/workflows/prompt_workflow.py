@@ -617,6 +617,7 @@ class PromptWorkflow:
         if incoming is not None:
             prompt.record_user(incoming)
         prepared = await prompt.prepare_step(step)
+        self._resilience.breakers = prepared.breakers
         self._prepared_state = prepared.state_snapshot
         request = ModelRequest(
             model=model,
@@ -628,6 +629,7 @@ class PromptWorkflow:
             workflow_id=workflow.info().workflow_id,
             agent=self._agent_label(config),
             stream_batch_ms=config.stream_batch_ms if config.stream else None,
+            rate_limit=self._budget.rate_root() if self._budget.active else None,
         )
         record = StepRecord(step=step, request=request, orchestration=prompt.take_notes())
         self._steps.append(record)
@@ -635,8 +637,6 @@ class PromptWorkflow:
         self._status.phase = "model"
         await self._fire("before_model_call", lambda: ModelCallEvent(name="before_model_call", step=step, request=request))
         self._events.step_start(step)
-        if self._budget.active:
-            await self._budget.wait_for_slot()
         response = await self._call_model(request, config, record, body, model)
         await self._fire(
             "after_model_call",

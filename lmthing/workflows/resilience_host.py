@@ -22,6 +22,7 @@ from lmthing.prompt.humans import ApprovalPolicy
 from lmthing.prompt.stateful_prompt import PromptError, StatefulPrompt
 from lmthing.prompt.types import ModelRequest, ModelResponse
 from lmthing.resilience.book import GuardDef, ResilienceBook
+from lmthing.resilience.breaker import CircuitBreakerRef
 from lmthing.resilience.checks import CheckError, GuardCheck, Verdict, guard_holds, validate
 from lmthing.resilience.specs import ModelChoice, ModelPolicy, ResilienceError, RetrySpec
 
@@ -58,6 +59,8 @@ class RunResilience:
     book: ResilienceBook = field(default_factory=ResilienceBook)
     # Failed validations per tool so far (carried across continue-as-new).
     validation_failures: dict[str, int] = field(default_factory=dict)
+    # The prompt's def_circuit_breaker configs at this step (for a cascade's models).
+    breakers: dict[str, Any] = field(default_factory=dict)
 
     def begin(self) -> None:
         """Before the prompt function runs: its definitions are made anew."""
@@ -107,9 +110,16 @@ class RunResilience:
                 failures.append({"model": choice.model, "error": _cause(err), "type": failure_type(err)})
         raise AllModelsFailed(failures)
 
-    @staticmethod
-    async def _call_choice(choice: ModelChoice, request: ModelRequest, call: CallModel) -> ModelResponse:
-        one = request.model_copy(update={"model": choice.model})
+    async def _call_choice(self, choice: ModelChoice, request: ModelRequest, call: CallModel) -> ModelResponse:
+        update: dict[str, Any] = {"model": choice.model}
+        if choice.circuit_breaker is not None:  # this model's calls sit behind a def_circuit_breaker
+            config = self.breakers.get(choice.circuit_breaker)
+            if config is None:
+                raise PromptError(f"def_fallback: circuit_breaker={choice.circuit_breaker!r} is not defined; define it "
+                                  f"with p.def_circuit_breaker({choice.circuit_breaker!r}, ...)")
+            update["circuit_breaker"] = CircuitBreakerRef(name=choice.circuit_breaker, config=config,
+                                                          task_queue=workflow.info().task_queue)
+        one = request.model_copy(update=update)
         return await with_retries(choice.retry, lambda: call(one, choice.retry))
 
     # ------------------------------------------------------------------------- guards

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+import time
+
+from temporalio import workflow
+
 from lmthing import call_agent, prompt
 from lmthing.testing import scripted_model, text, tool_call
+
+with workflow.unsafe.imports_passed_through():
+    from tests.apps.rate_clock import CALLS as RATE_CALLS
 
 
 class Task(BaseModel):
@@ -68,7 +75,17 @@ async def clock(p):
 
 
 BRANCHES = 20
-RATE = scripted_model("budget-rate", [text("all branches ran")], agents={f"w{i}": [text(f"w{i} ok")] for i in range(BRANCHES)})
+
+
+def _clocked(reply: str):
+    def answer(request):
+        RATE_CALLS.append(time.time())  # in the model activity, when the provider is asked
+        return text(reply)
+    return answer
+
+
+RATE = scripted_model("budget-rate", [_clocked("all branches ran")],
+                      agents={f"w{i}": [_clocked(f"w{i} ok")] for i in range(BRANCHES)})
 
 
 @prompt(model=RATE, max_steps=3)
