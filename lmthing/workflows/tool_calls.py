@@ -198,6 +198,7 @@ class ToolRunner:
 
         async def ask(policy: ApprovalPolicy, message: str) -> Any:
             assert self.humans is not None
+            policy = self._approvals.get(policy.name, policy)  # the guard's approval=, when the prompt defines it
             return await self.humans.request_approval(policy, tool=name, args=dump_args(args), message=message,
                                                       tool_def=tdef)
 
