@@ -40,7 +40,7 @@ from lmthing.workers.dev_server import start_dev_server
 from tests.codec_process import CodecServer, codec_server, self_signed_cert
 from tests.oidc_issuer import Issuer, start_issuer
 from tests.support import free_port
-from tests.test_ui import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, wait_for_http
+from tests.test_ui import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, screenshot_on_failure, wait_for_http
 
 KEY, KEY_ID = generate_key(), "ui-key"
 PAYLOAD_ENV = {"LMTHING_PAYLOAD_KEY": KEY, "LMTHING_PAYLOAD_KEY_ID": KEY_ID}
@@ -112,7 +112,7 @@ async def show_workflow_through(stack: Stack, endpoint: str, tmp_path: Path, *, 
                 await context.add_cookies([{"name": "user0", "value": base64.b64encode(json.dumps(user).encode()).decode(), "url": stack.ui_url}])
             page = await context.new_page()
             page.set_default_timeout(UI_TIMEOUT_MS)
-            try:
+            async with screenshot_on_failure(page, tmp_path / "codec-ui.png"):
                 await page.goto(f"{stack.ui_url}/namespaces/default/workflows/{stack.workflow_id}")
                 await expect(page.get_by_role("heading", name=stack.workflow_id)).to_be_visible()
                 await page.locator('[data-testid^="data-encoder-status"]').first.click()
@@ -133,11 +133,6 @@ async def show_workflow_through(stack: Stack, endpoint: str, tmp_path: Path, *, 
                 await page.wait_for_timeout(1000)  # let every payload of the page come back
                 text = await page.inner_text("body")
                 stored_user = await page.evaluate("localStorage.getItem('AuthUser')")
-            except BaseException as e:
-                shot = tmp_path / "codec-ui.png"
-                await page.screenshot(path=str(shot))
-                e.add_note(f"screenshot of the UI: {shot}")
-                raise
         finally:
             await browser.close()
     return text, stored_user

@@ -9,6 +9,7 @@ The browser is Debian's `chromium` package (installed by .ci/run), driven by the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -16,6 +17,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +31,17 @@ from tests.support import free_port, new_id, pending_of, start
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 UI_TIMEOUT_MS = 20_000  # the UI renders a few seconds after `load`; every wait is on text or a role
+
+
+@contextlib.asynccontextmanager
+async def screenshot_on_failure(page: Any, shot: Path) -> AsyncIterator[None]:
+    """A failing browser check keeps a screenshot of the page, named in the error."""
+    try:
+        yield
+    except BaseException as e:
+        await page.screenshot(path=str(shot))
+        e.add_note(f"screenshot of the UI: {shot}")
+        raise
 
 
 async def wait_for_http(url: str, timeout: float = 30.0) -> None:
@@ -90,7 +103,7 @@ async def test_the_temporal_ui_sends_the_approval_signal_and_the_run_finishes(wa
         try:
             page = await browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(UI_TIMEOUT_MS)
-            try:
+            async with screenshot_on_failure(page, tmp_path / "temporal-ui.png"):
                 await page.goto(f"{waiting_run.ui_url}/namespaces/default/workflows/{handle.id}")
                 await expect(page.get_by_role("heading", name=handle.id)).to_be_visible(timeout=UI_TIMEOUT_MS)
 
@@ -120,11 +133,6 @@ async def test_the_temporal_ui_sends_the_approval_signal_and_the_run_finishes(wa
 
                 # The page refreshes itself and shows the finished run.
                 await expect(page.get_by_text("Completed", exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
-            except BaseException as e:
-                shot = tmp_path / "temporal-ui.png"
-                await page.screenshot(path=str(shot))
-                e.add_note(f"screenshot of the UI: {shot}")
-                raise
         finally:
             await browser.close()
 

@@ -13,11 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .budget import Constraint
 from .specs import ModelChoice, ModelPolicy, ResilienceError, RetrySpec, ToolFallbackSpec
 
 GuardAction = Literal["throw", "skip", "ask"]
-ConstraintType = Literal["tokens", "cost", "duration", "rate"]
-OnExceeded = Literal["stop", "warn", "graceful_stop", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -54,19 +53,6 @@ class ValidatorDef:
     max_retries: int = 2
 
 
-@dataclass(frozen=True)
-class ConstraintDef:
-    """A ``def_constraint``: a token, cost or duration budget, or a rate limit."""
-
-    name: str
-    type: ConstraintType
-    max: float | None = None
-    warn: float | None = None
-    on_exceeded: OnExceeded = "stop"
-    requests: int | None = None
-    period: float | None = None
-
-
 @dataclass
 class ResilienceBook:
     """One run's resilience definitions, by name."""
@@ -76,7 +62,7 @@ class ResilienceBook:
     tool_fallbacks: dict[str, ToolFallbackSpec] = field(default_factory=dict)
     guards: dict[str, GuardDef] = field(default_factory=dict)
     validators: dict[str, ValidatorDef] = field(default_factory=dict)
-    constraints: dict[str, ConstraintDef] = field(default_factory=dict)
+    constraints: dict[str, Constraint] = field(default_factory=dict)
 
     def clear(self) -> None:
         for store in (self.retries, self.cascades, self.tool_fallbacks, self.guards, self.validators, self.constraints):

@@ -15,8 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .book import ConstraintDef
-
+ConstraintType = Literal["tokens", "cost", "duration", "rate"]
 Action = Literal["stop", "warn", "graceful_stop", "summarize"]
 
 FINAL_INSTRUCTIONS = {
@@ -30,20 +29,17 @@ class _Model(BaseModel):
 
 
 class Constraint(_Model):
-    """A ``def_constraint`` as the ledger keeps it (durations in seconds)."""
+    """A ``def_constraint`` (durations in seconds): in the run's book, the root's ledger, and
+    the link a run below the root gets."""
 
     name: str
-    type: Literal["tokens", "cost", "duration", "rate"]
+    type: ConstraintType
     max: float | None = None
     warn: float | None = None
     on_exceeded: Action = "stop"
     requests: int | None = None
     period: float | None = None
 
-    @classmethod
-    def of(cls, d: ConstraintDef) -> Constraint:
-        return cls(name=d.name, type=d.type, max=d.max, warn=d.warn, on_exceeded=d.on_exceeded, requests=d.requests,
-                   period=d.period)
 
 
 class BudgetLink(_Model):

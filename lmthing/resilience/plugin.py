@@ -18,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 from lmthing.prompt.stateful_prompt import PromptError, StatefulPrompt
 from lmthing.prompt.tools import check_schema, format_validation_error
 
-from .book import ConstraintDef, ConstraintType, GuardAction, GuardDef, OnExceeded, ResilienceBook, ValidatorDef, CascadeDef
+from .book import CascadeDef, GuardAction, GuardDef, ResilienceBook, ValidatorDef
+from .budget import Action as OnExceeded, Constraint, ConstraintType
 from .specs import ResilienceError, RetrySpec, ToolFallbackSpec, as_seconds
 
 _NAME_HINT = "use letters, digits, '_', '-' or '.'"
@@ -29,7 +30,7 @@ def _book(p: StatefulPrompt) -> ResilienceBook:
     return book if isinstance(book, ResilienceBook) else ResilienceBook()
 
 
-def _name(api: str, name: Any, book: ResilienceBook) -> str:
+def _name(api: str, name: Any) -> str:
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_-." for c in name):
         raise PromptError(f"{api}: the name must be a non-empty string ({_NAME_HINT}); got {name!r}")
     return name
@@ -70,7 +71,7 @@ def def_retry(
     book = _book(p)
     try:
         spec = RetrySpec(
-            name=_name(api, name, book), max_attempts=max_attempts, backoff=backoff,  # type: ignore[arg-type]
+            name=_name(api, name), max_attempts=max_attempts, backoff=backoff,  # type: ignore[arg-type]
             base_delay=_seconds(api, "base_delay", base_delay), max_delay=_seconds(api, "max_delay", max_delay),
             multiplier=multiplier, jitter=jitter,
             retryable_errors=None if retryable_errors is None else _names(api, "retryable_errors", retryable_errors),
@@ -103,7 +104,7 @@ def def_fallback(
     ``default_value`` instead of an error."""
     api = f"def_fallback({name!r})"
     book = _book(p)
-    _name(api, name, book)
+    _name(api, name)
     if strategy == "cascade":
         if cascade is None or isinstance(cascade, (str, Mapping)) or not list(cascade):
             raise PromptError(f"{api}: a cascade needs cascade=[model, ...], e.g. cascade=['openai:gpt-4o', 'anthropic:claude-sonnet-4-5']")
@@ -150,7 +151,7 @@ def def_guard(
     person decides, through ``approval=`` (a ``def_approval``) or a default approval)."""
     api = f"def_guard({name!r})"
     book = _book(p)
-    _name(api, name, book)
+    _name(api, name)
     if not callable(condition):
         raise PromptError(f"{api}: condition is a function of the check, e.g. lambda c: c.state.get('authenticated'); got {condition!r}")
     if on_fail not in get_args(GuardAction):
@@ -178,7 +179,7 @@ def def_validator(
     ``max_retries`` times; then it is accepted and the run's result says what failed."""
     api = f"def_validator({name!r})"
     book = _book(p)
-    _name(api, name, book)
+    _name(api, name)
     if schema is None and check is None:
         raise PromptError(f"{api}: give a schema (a pydantic model class) and/or check=function")
     if schema is not None:
@@ -213,7 +214,7 @@ def def_constraint(
     ``requests`` per ``period`` seconds) that every run of the tree shares."""
     api = f"def_constraint({name!r})"
     book = _book(p)
-    _name(api, name, book)
+    _name(api, name)
     if type not in get_args(ConstraintType):
         raise PromptError(f"{api}: type is 'tokens', 'cost', 'duration' or 'rate'; got {type!r}")
     if on_exceeded not in get_args(OnExceeded):
@@ -224,7 +225,7 @@ def def_constraint(
         seconds = _seconds(api, "period", period if period is not None else 1.0)
         if seconds <= 0:
             raise PromptError(f"{api}: period must be > 0 seconds; got {period!r}")
-        book.constraints[name] = ConstraintDef(name, "rate", requests=requests, period=seconds)
+        book.constraints[name] = Constraint(name=name, type="rate", requests=requests, period=seconds)
         return
     if max is None and warn is None:
         raise PromptError(f"{api}: give max= (and/or warn=), e.g. def_constraint({name!r}, {type!r}, max=100000)")
@@ -238,7 +239,8 @@ def def_constraint(
         limits[what] = float(number)
     if "max" in limits and "warn" in limits and limits["warn"] > limits["max"]:
         raise PromptError(f"{api}: warn ({warn}) is above max ({max}); warn is the earlier mark")
-    book.constraints[name] = ConstraintDef(name, type, limits.get("max"), limits.get("warn"), on_exceeded)  # type: ignore[arg-type]
+    book.constraints[name] = Constraint(name=name, type=type, max=limits.get("max"), warn=limits.get("warn"),  # type: ignore[arg-type]
+                                        on_exceeded=on_exceeded)
 
 
 resilience_plugin = {

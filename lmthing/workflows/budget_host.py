@@ -20,7 +20,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from lmthing.activities.names import BUDGET
 from lmthing.prompt.types import Usage
-from lmthing.resilience.book import ConstraintDef
 from lmthing.resilience.budget import BudgetLedger, BudgetLink, BudgetStatus, Constraint, Crossing, LedgerState, Spend
 
 from . import routing
@@ -32,7 +31,7 @@ _CALL_TIMEOUT = timedelta(seconds=30)
 class RunBudget:
     def __init__(self, link: BudgetLink | None, carried: LedgerState | None, events: RunEvents,
                  note: Callable[[dict[str, Any]], None], step: Callable[[], int],
-                 constraints: Callable[[], dict[str, ConstraintDef]]) -> None:
+                 constraints: Callable[[], dict[str, Constraint]]) -> None:
         self._step = step
         # The constraints the prompt function has defined so far: a root takes them as soon as
         # it needs them (a child it starts from the function's body, before its first step).
@@ -59,7 +58,7 @@ class RunBudget:
             if self.link is not None and constraints:
                 workflow.logger.warning("def_constraint in a sub-agent is ignored: the tree spends from its root's budget")
             return
-        kept = [Constraint.of(c) for c in constraints.values()]
+        kept = list(constraints.values())
         self.ledger = BudgetLedger(kept, self._carried)
         duration = next((c for c in kept if c.type == "duration" and c.max), None)
         if duration is not None:

@@ -7,7 +7,7 @@ ends the run with a message that names what went wrong and how to fix it.
 
 from __future__ import annotations
 
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, TemporalError
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from lmthing.prompt.stateful_prompt import PromptError
@@ -18,6 +18,14 @@ DETERMINISM_HELP = (
     "workflow.random() / workflow.uuid4()), no file, network or environment access, no "
     "threads. Move side effects into a module-level @tool function, which runs as an activity."
 )
+
+
+def cause_message(err: BaseException) -> str:
+    """The innermost failure message, which is the one that says what actually went wrong."""
+    inner: BaseException = err
+    while isinstance(inner, TemporalError) and inner.cause is not None:
+        inner = inner.cause
+    return getattr(inner, "message", None) or str(inner)
 
 
 def non_deterministic(where: str, err: RestrictedWorkflowAccessError) -> ApplicationError:

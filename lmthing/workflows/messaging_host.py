@@ -17,7 +17,7 @@ from lmthing.activities.names import BOARD, PUBLISH, SEND, SUBSCRIBE
 from lmthing.messaging.types import AgentMessage, MessagingError
 
 from . import routing
-from .tool_calls import _cause_message
+from .errors import cause_message as _cause_message
 
 # A publish or a delivery waits (heartbeating) while the receiver is full: no overall timeout.
 MESSAGING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),

@@ -33,7 +33,8 @@ from lmthing.prompt.types import RunResult
 from .config import RunConfig, warn_unknown_fields
 from .errors import non_deterministic
 from .search_attributes import child_attributes
-from .tool_calls import ToolRunner, _cause_message, child_summary, outcome_of
+from .errors import cause_message as _cause_message
+from .tool_calls import ToolRunner, child_summary, outcome_of
 
 _IDENTIFIER = re.compile(r"[^0-9A-Za-z_]")
 

@@ -50,7 +50,7 @@ from . import routing
 from .budget_host import RunBudget
 from .agent_body import BUILTIN_PLUGINS, AgentBody, agent_label, dump as _dump, handed_off, resolve_body
 from .config import AgentFrame, Carry, RunConfig, warn_unknown_fields
-from .errors import non_deterministic, user_error
+from .errors import cause_message as _cause_message, non_deterministic, user_error
 from .events import RunEvents, RunStream
 from .humans import HumanLoop, RejectedDecision
 from .live_agent import Mailbox, serve
@@ -59,7 +59,7 @@ from .resilience_host import ANSWER_RETRY_MESSAGE, AllModelsFailed, RunResilienc
 from .retries import retry_policy
 from .search_attributes import child_attributes
 from .telemetry import WorkflowTelemetry
-from .tool_calls import AgentNotStarted, ToolRunner, _cause_message, child_summary
+from .tool_calls import AgentNotStarted, ToolRunner, child_summary
 
 if TYPE_CHECKING:
     from collections.abc import Callable

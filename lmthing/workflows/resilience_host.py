@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
@@ -26,6 +25,7 @@ from lmthing.resilience.breaker import CircuitBreakerRef
 from lmthing.resilience.checks import CheckError, GuardCheck, Verdict, guard_holds, validate
 from lmthing.resilience.specs import ModelChoice, ModelPolicy, ResilienceError, RetrySpec
 
+from .errors import cause_message
 from .retries import failure_type, with_retries
 
 # Calls one model once (one activity, under the given retry policy).
@@ -87,10 +87,8 @@ class RunResilience:
             raise PromptError(str(err)) from None
 
     def child_policy(self, retry: str | None, fallback: str | None, model: str, where: str) -> ModelPolicy | None:
-        try:
-            return self.book.model_policy(retry, fallback, model, where)
-        except ResilienceError as err:
-            raise PromptError(str(err)) from None
+        """The policy a sub-agent's run is given for its def_agent(retry=, fallback=)."""
+        return self.model_policy(None, retry, fallback, model, where)
 
     async def call_models(self, policy: ModelPolicy, request: ModelRequest, call: CallModel
                           ) -> tuple[ModelResponse, str, list[dict[str, Any]]]:
@@ -107,7 +105,7 @@ class RunResilience:
             except ActivityError as err:
                 if is_cancelled_exception(err):
                     raise
-                failures.append({"model": choice.model, "error": _cause(err), "type": failure_type(err)})
+                failures.append({"model": choice.model, "error": cause_message(err), "type": failure_type(err)})
         raise AllModelsFailed(failures)
 
     async def _call_choice(self, choice: ModelChoice, request: ModelRequest, call: CallModel) -> ModelResponse:
@@ -152,7 +150,7 @@ class RunResilience:
         return GuardOutcome(guard.name, "throw", {"error": f"Guard '{guard.name}' failed: {reason}"}, True)
 
     # ------------------------------------------------------------------------ validators
-    async def validate_output(self, tool: str, validator: str | None, output: Any) -> Verdict | None:
+    async def validate_output(self, validator: str | None, output: Any) -> Verdict | None:
         if validator is None:
             return None
         try:
@@ -177,14 +175,3 @@ class RunResilience:
             if not verdict.valid:
                 return verdict.message(validator.name), attempts < validator.max_retries
         return None, False
-
-
-def _cause(err: BaseException) -> str:
-    cause: BaseException | None = err
-    while isinstance(cause, ActivityError) and cause.cause is not None:
-        cause = cause.cause
-    return str(cause) or type(cause).__name__
-
-
-def dump(value: Any) -> Any:
-    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value

@@ -47,7 +47,7 @@ from lmthing.prompt.types import RunResult, ToolActivityInput, ToolCall, ToolRes
 from lmthing.resilience.breaker import BreakerConfig, CircuitBreakerRef
 
 from . import routing
-from .errors import non_deterministic
+from .errors import cause_message as _cause_message, non_deterministic
 from .humans import HumanLoop, dump_args, modified_args
 from .resilience_host import RunResilience
 from .retries import retry_options, with_retries
@@ -213,7 +213,7 @@ class ToolRunner:
         """The output its ``def_validator`` passed (sanitized), or the failure's text; with
         ``retry_on_failure`` it asks the model to call again while retries are left."""
         assert self.resilience is not None and tdef.validator is not None
-        verdict = await self.resilience.validate_output(tdef.name, tdef.validator, output)
+        verdict = await self.resilience.validate_output(tdef.validator, output)
         if verdict is None or verdict.valid:
             return (verdict.value if verdict is not None else output), None
         message = verdict.message(tdef.validator)
@@ -470,14 +470,6 @@ def _error_text(output: Any) -> str:
     if isinstance(output, dict) and "error" in output:
         return str(output["error"])
     return str(output)
-
-
-def _cause_message(err: BaseException) -> str:
-    """The innermost failure message, which is the one that says what actually went wrong."""
-    inner: BaseException = err
-    while isinstance(inner, TemporalError) and inner.cause is not None:
-        inner = inner.cause
-    return getattr(inner, "message", None) or str(inner)
 
 
 def _jsonable(output: Any, tool_name: str) -> tuple[Any, bool]:

@@ -29,7 +29,7 @@ from lmthing.messaging.types import MessageError, check_message
 from lmthing.orchestration import registry
 
 from . import routing
-from .tool_calls import _cause_message
+from .errors import cause_message as _cause_message
 
 RETRY_FAILED_AFTER = timedelta(seconds=30)
 DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=5)
