@@ -86,9 +86,11 @@ async def test_a_rate_limit_holds_under_a_parallel_plan_of_twenty_branches(clien
     assert len(await _children(client, handle)) == 20
     starts = sorted(rate_clock.CALLS)  # when each model call reached the provider
     assert len(starts) == 21
-    # No 1-second window holds more than 5 calls: call i+5 comes a period after call i (less
-    # the lateness of an asyncio wake-up on a loaded machine: the slots themselves are exact).
-    assert all(starts[i + 5] - starts[i] >= 0.75 for i in range(len(starts) - 5)), str([round(t - starts[0], 3) for t in starts])
-    assert starts[-1] - starts[0] >= 4.0  # 21 calls at 5 a second span at least 4 periods
+    # No 1-second window holds more than 5 calls: call i+5 comes a period after call i, and
+    # 21 calls span 4 periods, less the lateness of a wake-up on a loaded machine (LATE:
+    # a request can go out after its slot, never before; the slots themselves are exact).
+    late = 0.25
+    assert all(starts[i + 5] - starts[i] >= 1.0 - late for i in range(len(starts) - 5)), str([round(t - starts[0], 3) for t in starts])
+    assert starts[-1] - starts[0] >= 4.0 - late
     events = await history(handle)
     assert "lmthing.model_call" in scheduled_activities(events)
