@@ -23,6 +23,10 @@ BOARD_ID_PREFIX = "lmthing-board:"
 BUDGET = "lmthing.budget"
 BUDGET_UPDATE = "lmthing_budget"
 
+# Moderation (def_moderation with a model, docs/resilience.md): texts to a moderation model,
+# on the model-call task queue.
+MODERATE = "lmthing.moderate"
+
 # Circuit breakers (docs/circuit-breakers.md): one workflow per breaker name, shared by
 # every run and worker; its updates are "acquire", "record" and "reset", its query "state".
 BREAKER_WORKFLOW = "lmthing.circuit_breaker"
@@ -30,6 +34,6 @@ BREAKER_ID_PREFIX = "lmthing-breaker:"
 
 __all__ = [
     "BOARD", "BOARD_ID_PREFIX", "BOARD_WORKFLOW", "BREAKER_ID_PREFIX", "BREAKER_WORKFLOW", "BUDGET", "BUDGET_UPDATE",
-    "DELIVER", "MODEL_CALL", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
+    "DELIVER", "MODEL_CALL", "MODERATE", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
     "TOPIC_ID_PREFIX", "TOPIC_WORKFLOW",
 ]

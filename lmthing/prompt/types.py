@@ -194,6 +194,9 @@ class StepRecord(_Model):
     # and how each model before it failed ({"model", "error", "type"}).
     answered_by: str | None = None
     model_failures: list[dict[str, Any]] = Field(default_factory=list)
+    # What def_moderation flagged at this step ({"moderation", "target", "categories",
+    # "action", "by", "excerpt", ...}); a blocked input leaves the step without a response.
+    moderation: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class RunStatus(_Model):
@@ -221,7 +224,7 @@ class RunResult(_Model):
 
     text: str
     steps: int
-    stop_reason: Literal["answer", "max_steps", "stop_when", "budget"]
+    stop_reason: Literal["answer", "max_steps", "stop_when", "budget", "moderation"]
     usage: Usage = Field(default_factory=Usage)
     # Estimated cost of every model call of the run and its sub-agents; None if any is unknown.
     cost_usd: float | None = None
@@ -232,6 +235,8 @@ class RunResult(_Model):
     decisions: list[DecisionRecord] = Field(default_factory=list)
     # The agents the run was handed to (def_handoff), in order; the last one answered.
     handoffs: list[str] = Field(default_factory=list)
+    # What def_moderation flagged during the run (each as its step records it), oldest first.
+    moderation: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ToolActivityInput(_Model):
@@ -258,6 +263,8 @@ StreamEventType = Literal[
     "message", "reply",
     # A budget of the tree (def_constraint) reached its warn mark, or its max (docs/resilience.md).
     "budget",
+    # def_moderation flagged an input or an output (docs/resilience.md).
+    "moderation",
 ]
 
 

@@ -1,5 +1,6 @@
 """The resilience definitions of one run of a prompt function (``p.def_retry``,
-``p.def_fallback``, ``p.def_guard``, ``p.def_validator``, ``p.def_constraint``).
+``p.def_fallback``, ``p.def_guard``, ``p.def_validator``, ``p.def_constraint``,
+``p.def_moderation``).
 
 Like every definition, they are made again each time the function runs (before every
 step), so the engine empties the book before the function runs and checks it after
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .budget import Constraint
+from .moderation import ModerationDef, ModerationTarget
 from .specs import ModelChoice, ModelPolicy, ResilienceError, RetrySpec, ToolFallbackSpec
 
 GuardAction = Literal["throw", "skip", "ask"]
@@ -63,13 +65,18 @@ class ResilienceBook:
     guards: dict[str, GuardDef] = field(default_factory=dict)
     validators: dict[str, ValidatorDef] = field(default_factory=dict)
     constraints: dict[str, Constraint] = field(default_factory=dict)
+    moderations: dict[str, ModerationDef] = field(default_factory=dict)
+
+    def _stores(self) -> tuple[dict[str, Any], ...]:
+        return (self.retries, self.cascades, self.tool_fallbacks, self.guards, self.validators, self.constraints,
+                self.moderations)
 
     def clear(self) -> None:
-        for store in (self.retries, self.cascades, self.tool_fallbacks, self.guards, self.validators, self.constraints):
+        for store in self._stores():
             store.clear()
 
     def names(self) -> set[str]:
-        return {*self.retries, *self.cascades, *self.tool_fallbacks, *self.guards, *self.validators, *self.constraints}
+        return {name for store in self._stores() for name in store}
 
     # ------------------------------------------------------------------------- lookups
     def retry(self, name: str | None, where: str) -> RetrySpec | None:
@@ -123,6 +130,9 @@ class ResilienceBook:
 
     def answer_validators(self) -> list[ValidatorDef]:
         return [v for v in self.validators.values() if v.answer]
+
+    def moderations_on(self, target: ModerationTarget) -> list[ModerationDef]:
+        return [m for m in self.moderations.values() if target in m.on]
 
     # --------------------------------------------------------------------------- checks
     def check(self, tools: dict[str, Any], agents: dict[str, Any], approvals: set[str], breakers: set[str] | None = None) -> None:

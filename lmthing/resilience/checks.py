@@ -47,7 +47,8 @@ class Verdict:
         return text + (f". Fix: {self.fix}" if self.fix else "")
 
 
-async def _call(fn: Any, what: str, *args: Any) -> Any:
+async def call_user_fn(fn: Any, what: str, *args: Any) -> Any:
+    """Call the user's guard, check or sanitizer (sync or async); its error names it."""
     try:
         result = fn(*args)
         if inspect.isawaitable(result):
@@ -58,13 +59,13 @@ async def _call(fn: Any, what: str, *args: Any) -> Any:
 
 
 async def guard_holds(guard: GuardDef, check: GuardCheck) -> bool:
-    return bool(await _call(guard.condition, f"The condition of guard '{guard.name}'", check))
+    return bool(await call_user_fn(guard.condition, f"The condition of guard '{guard.name}'", check))
 
 
 async def validate(validator: ValidatorDef, value: Any) -> Verdict:
     """Sanitize, then the schema, then the check; the first failure is the verdict."""
     if validator.sanitize is not None:
-        value = await _call(validator.sanitize, f"The sanitizer of validator '{validator.name}'", value)
+        value = await call_user_fn(validator.sanitize, f"The sanitizer of validator '{validator.name}'", value)
     if validator.schema is not None:
         try:
             raw = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
@@ -73,7 +74,7 @@ async def validate(validator: ValidatorDef, value: Any) -> Verdict:
             return Verdict(False, value, [format_validation_error(err)])
     if validator.check is None:
         return Verdict(True, value)
-    return _verdict(await _call(validator.check, f"The check of validator '{validator.name}'", value), value)
+    return _verdict(await call_user_fn(validator.check, f"The check of validator '{validator.name}'", value), value)
 
 
 def _verdict(found: Any, value: Any) -> Verdict:

@@ -1,6 +1,6 @@
 """Resilience on the prompt: ``p.def_retry``, ``p.def_fallback``, ``p.def_guard``,
-``p.def_validator`` and ``p.def_constraint`` (the seed's defRetry, defFallback, defGuard,
-defValidator, defConstraint; docs/resilience.md).
+``p.def_validator``, ``p.def_constraint`` and ``p.def_moderation`` (the seed's defRetry,
+defFallback, defGuard, defValidator, defConstraint and ContentModerator; docs/resilience.md).
 
 Every prompt has these (the engine adds this plugin to each run). A definition is checked
 where it is written (a bad value names the fix) and kept in the run's resilience book
@@ -20,6 +20,7 @@ from lmthing.prompt.tools import check_schema, format_validation_error
 
 from .book import CascadeDef, GuardAction, GuardDef, ResilienceBook, ValidatorDef
 from .budget import Action as OnExceeded, Constraint, ConstraintType
+from .moderation import ModerationAction, ModerationDef, ModerationTarget
 from .specs import ResilienceError, RetrySpec, ToolFallbackSpec, as_seconds
 
 _NAME_HINT = "use letters, digits, '_', '-' or '.'"
@@ -243,10 +244,65 @@ def def_constraint(
                                         on_exceeded=on_exceeded)
 
 
+def def_moderation(
+    p: StatefulPrompt,
+    name: str,
+    check: Callable[[str], Any] | None = None,
+    *,
+    model: str | None = None,
+    on: str | Iterable[str] = ("input", "output"),
+    action: str = "block",
+    categories: Iterable[str] | None = None,
+    threshold: float | None = None,
+    message: str | None = None,
+) -> None:
+    """Moderate the run's inputs (user messages, each once, before a model sees it) and/or
+    outputs (the model's text at every step): with ``check(text)``, a deterministic
+    function that returns what it flagged (None/False: clean; True, a category, a list of
+    them, or ``{"flagged": ..., "categories": [...], "text": cleaned}``), or with a
+    moderation ``model`` (``"openai:omni-moderation-latest"``, through the OpenAI SDK in an
+    activity). ``action``: ``"block"`` (the run ends, stop reason ``"moderation"``, its text
+    ``message``), ``"flag"`` (recorded in the step and the result; the run goes on) or
+    ``"filter"`` (a check's cleaned ``text`` replaces the flagged one). ``categories``: only
+    these count; ``threshold``: with a model, a category counts from this score on."""
+    api = f"def_moderation({name!r})"
+    book = _book(p)
+    _name(api, name)
+    if (check is None) == (model is None):
+        raise PromptError(f"{api}: give check=function or model='openai:omni-moderation-latest' (one of them)")
+    if check is not None and not callable(check):
+        raise PromptError(f"{api}: check is a function of the text; got {check!r}")
+    if model is not None and (not isinstance(model, str) or ":" not in model):
+        raise PromptError(f"{api}: model is 'provider:model', e.g. 'openai:omni-moderation-latest'; got {model!r}")
+    targets = _names(api, "on", on)
+    if not targets or any(t not in get_args(ModerationTarget) for t in targets):
+        raise PromptError(f"{api}: on is 'input', 'output' or both; got {on!r}")
+    if action not in get_args(ModerationAction):
+        raise PromptError(f"{api}: action is 'block', 'flag' or 'filter'; got {action!r}")
+    if action == "filter" and check is None:
+        raise PromptError(f"{api}: a moderation model only flags; action='filter' needs check= returning the cleaned text")
+    if action == "filter" and "input" in targets:
+        raise PromptError(f"{api}: action='filter' cleans outputs only (an input stays as the user sent it); "
+                          "use on='output', or action='block' for inputs")
+    if threshold is not None:
+        if model is None:
+            raise PromptError(f"{api}: threshold= applies to a moderation model's scores; a check decides itself")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
+            raise PromptError(f"{api}: threshold is a score in (0, 1]; got {threshold!r}")
+    if message is not None and not isinstance(message, str):
+        raise PromptError(f"{api}: message is the text a blocked run ends with; got {message!r}")
+    book.moderations[name] = ModerationDef(
+        name, check, model, tuple(dict.fromkeys(targets)), action,  # type: ignore[arg-type]
+        None if categories is None else _names(api, "categories", categories),
+        None if threshold is None else float(threshold), message,
+    )
+
+
 resilience_plugin = {
     "def_retry": def_retry,
     "def_fallback": def_fallback,
     "def_guard": def_guard,
     "def_validator": def_validator,
     "def_constraint": def_constraint,
+    "def_moderation": def_moderation,
 }

@@ -15,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from lmthing.activities import budget, messaging
 from lmthing.activities.model import ModelActivities
+from lmthing.activities.moderation import ModerationActivities
 from lmthing.activities.providers.base import ProviderRegistry, default_registry
 from lmthing.activities.tools import tool_activity, unregistered_activity
 from lmthing.prompt.tools import ActivityTool
@@ -125,7 +126,8 @@ def create_worker(
             "create_worker: role 'tools' but no @tool functions given; pass tools=[...] or app=<module with @tool "
             "functions> (tools defined inside a prompt run in the workflow and need no tools pool)"
         )
-    activities: list[Any] = [ModelActivities(providers or default_registry()).model_call] if plan.model_calls else []
+    registry = providers or default_registry()
+    activities: list[Any] = [ModelActivities(registry).model_call, ModerationActivities(registry).moderate] if plan.model_calls else []
     if plan.tools:
         activities += [*(tool_activity(t) for t in names.values()), unregistered_activity, *messaging.ACTIVITIES,
                        budget.budget_call]

@@ -132,3 +132,6 @@ class Carry(_Model):
     validation_failures: dict[str, int] = Field(default_factory=dict)
     # The root's budget ledger (def_constraint): the tree's spend so far, warnings given.
     budget: LedgerState | None = None
+    # def_moderation: digests of the input texts already checked, and the run's findings.
+    moderated: list[str] = Field(default_factory=list)
+    moderation: list[dict[str, Any]] = Field(default_factory=list)

@@ -105,6 +105,9 @@ class RunEvents:
     def budget(self, step: int, text: str) -> None:
         self.publish(StreamEvent(type="budget", step=step, text=text))
 
+    def moderation(self, step: int, text: str) -> None:
+        self.publish(StreamEvent(type="moderation", step=step, text=text))
+
     def finish(self, step: int, text: str, usage: Usage) -> None:
         self.publish(StreamEvent(type="finish", step=step, text=text, usage=usage))
 

@@ -55,6 +55,7 @@ from .events import RunEvents, RunStream
 from .humans import HumanLoop, RejectedDecision
 from .live_agent import Mailbox, serve
 from .messaging_host import WorkflowMessaging
+from .moderation_host import Blocked, RunModeration
 from .resilience_host import ANSWER_RETRY_MESSAGE, AllModelsFailed, RunResilience
 from .retries import retry_policy
 from .search_attributes import child_attributes
@@ -160,6 +161,10 @@ class PromptWorkflow:
         self._budget = RunBudget(early.budget, prior.budget if prior else None, self._events,
                                  note=lambda n: self._prompt.record_note(n) if self._prompt else None,
                                  step=lambda: self._status.step, constraints=lambda: self._resilience.book.constraints)
+        # def_moderation of the run's inputs and outputs (moderation_host.py).
+        self._moderation = RunModeration(self._resilience.book, checked=set(prior.moderated) if prior else set(),
+                                         findings=list(prior.moderation) if prior else [],
+                                         publish=lambda step, text: self._events.moderation(step, text))
 
     @property
     def log_step(self) -> int:
@@ -390,18 +395,26 @@ class PromptWorkflow:
         text = ""
         run.structured = run.validation_error = None
         while True:
-            prepared, record, response = await self._model_step(prompt, run.body, config, run.model, run.options,
-                                                                run.step, incoming)
+            try:
+                prepared, record, response = await self._model_step(prompt, run.body, config, run.model, run.options,
+                                                                    run.step, incoming)
+            except Blocked as blocked:  # def_moderation blocked an input: the model never saw it
+                text, stop_reason = str(blocked), "moderation"
+                break
             incoming = None
             step = run.step
             run.usage = run.usage + response.usage
             run.cost = _add_cost(run.cost, response.cost_usd)
             self._status.usage, self._status.cost_usd = run.usage, run.cost
             self._events.step_finish(step, response.text, response.usage)
-            prompt.record_assistant(response.text, response.tool_calls)
+            text, blocked_output = await self._moderated(response.text, step, record)
+            # A blocked output's tool calls do not run; the conversation keeps the block message.
+            prompt.record_assistant(text, [] if blocked_output else response.tool_calls)
             run.step = step + 1
-            text = response.text
             crossing = await self._budget.spent(response.usage, response.cost_usd) if self._budget.active else None
+            if blocked_output:
+                stop_reason = "moderation"
+                break
             if crossing is not None:  # this step crossed the tree's budget: it is the last
                 self._skip_tools(prompt, record, response.tool_calls, step, crossing)
                 text = await self._final_answer(prompt, run, config, crossing) or text
@@ -451,6 +464,7 @@ class PromptWorkflow:
             validation_error=run.validation_error,
             decisions=self._humans.decisions,
             handoffs=[f.agent for f in self._handoffs],
+            moderation=self._moderation.findings,
         )
         if prompt.has_handlers("on_finish"):
             await self._fire("on_finish", lambda: FinishEvent(name="on_finish", step=run.step - 1, result=result))
@@ -469,7 +483,7 @@ class PromptWorkflow:
             if run.validation_error is not None:
                 if run.schema_attempts < run.body.schema_retries and steps_left:
                     run.schema_attempts += 1
-                    prompt.record_user(SCHEMA_RETRY_MESSAGE.format(error=run.validation_error))
+                    self._engine_says(prompt, SCHEMA_RETRY_MESSAGE.format(error=run.validation_error))
                     return True
                 return False
         error, again = await self._resilience.check_answer(run.structured if run.structured is not None else text,
@@ -478,7 +492,7 @@ class PromptWorkflow:
         if error is not None and again and steps_left:
             run.answer_attempts += 1
             record.orchestration.append({"kind": "validation", "target": "answer", "error": error})
-            prompt.record_user(ANSWER_RETRY_MESSAGE.format(errors=error))
+            self._engine_says(prompt, ANSWER_RETRY_MESSAGE.format(errors=error))
             return True
         return False
 
@@ -501,16 +515,30 @@ class PromptWorkflow:
         instruction = FINAL_INSTRUCTIONS.get(crossing.action)
         if instruction is None:
             return None
-        prompt.record_user(instruction.format(name=crossing.name, detail=crossing.detail))
-        _, _, response = await self._model_step(prompt, run.body, config, run.model, run.options, run.step, no_tools=True)
+        self._engine_says(prompt, instruction.format(name=crossing.name, detail=crossing.detail))
+        _, record, response = await self._model_step(prompt, run.body, config, run.model, run.options, run.step,
+                                                     no_tools=True)
         run.usage = run.usage + response.usage
         run.cost = _add_cost(run.cost, response.cost_usd)
         self._status.usage, self._status.cost_usd = run.usage, run.cost
         await self._budget.spent(response.usage, response.cost_usd)  # the tree's totals count it too
         self._events.step_finish(run.step, response.text, response.usage)
-        prompt.record_assistant(response.text, [])
+        text, _ = await self._moderated(response.text, run.step, record)
+        prompt.record_assistant(text, [])
         run.step += 1
-        return response.text
+        return text
+
+    def _engine_says(self, prompt: StatefulPrompt, text: str) -> None:
+        """A user message of the engine's own (moderation does not check it)."""
+        self._moderation.engine_wrote(text)
+        prompt.record_user(text)
+
+    async def _moderated(self, text: str, step: int, record: StepRecord) -> tuple[str, bool]:
+        """The model's text after def_moderation of outputs, and whether it was blocked."""
+        try:
+            return await self._moderation.output(text, step, record.moderation), False
+        except Blocked as blocked:
+            return str(blocked), True
 
     def _carry(self, prompt: StatefulPrompt, run: _Progress, carry: Carry, **more: Any) -> Carry:
         """Everything the next run of the chain needs to go on where this one is."""
@@ -532,6 +560,8 @@ class PromptWorkflow:
             handoff_args=_dump(run.body.args_for_children) if self._handoffs else None,
             validation_failures=self._resilience.validation_failures,
             budget=self._budget.state(),
+            moderated=sorted(self._moderation.checked),
+            moderation=self._moderation.findings,
             **more,
         )
 
@@ -634,6 +664,7 @@ class PromptWorkflow:
         record = StepRecord(step=step, request=request, orchestration=prompt.take_notes())
         self._steps.append(record)
         self._status.step = step
+        await self._moderation.inputs(prepared.messages, step, record.moderation)  # raises Blocked
         self._status.phase = "model"
         await self._fire("before_model_call", lambda: ModelCallEvent(name="before_model_call", step=step, request=request))
         self._events.step_start(step)

@@ -13,6 +13,10 @@ error with the provider's real error body), or a callable ``(RecordedRequest) ->
 A request that finds the script empty gets a 400 whose message says so (non-retryable,
 so a test fails fast instead of retrying into a void).
 
+``POST /v1/moderations`` answers in OpenAI's moderation format: set ``moderation_words``
+(category -> words that flag a text for it) and queue ``moderation_faults``; the bodies
+received are in ``moderation_requests``.
+
 Every request is recorded (path, headers, JSON body); a client that goes away before the
 reply is complete is noticed (``RecordedRequest.disconnected``), so a test can check that
 cancelling a call closed its HTTP request.
@@ -162,6 +166,13 @@ def _retry_after_value(value: float | str) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+# The categories of OpenAI's omni-moderation models, as the API names them.
+MODERATION_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+    "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence",
+    "violence/graphic",
+)
+
 ScriptItem = Reply | Fault | Callable[["RecordedRequest"], "Reply | Fault"]
 
 
@@ -204,12 +215,18 @@ class FakeModelServer:
         self._script: deque[ScriptItem] = deque()
         self._runner: web.AppRunner | None = None
         self._new_request = asyncio.Condition()
+        # POST /v1/moderations (OpenAI's wire format): a text is flagged for a category when
+        # it contains one of that category's words; faults queued here answer first.
+        self.moderation_words: dict[str, list[str]] = {}
+        self.moderation_faults: deque[Fault] = deque()
+        self.moderation_requests: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> FakeModelServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/v1/messages", self._anthropic)
+        app.router.add_post("/v1/moderations", self._moderations)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
@@ -262,6 +279,25 @@ class FakeModelServer:
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         return await self._handle(request, ANTHROPIC)
+
+    async def _moderations(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.moderation_requests.append(body)
+        if self.moderation_faults:
+            return self._fault_response(self.moderation_faults.popleft(), OPENAI)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        results = []
+        for text in texts:
+            hits = {c: any(w.lower() in text.lower() for w in words) for c, words in self.moderation_words.items()}
+            flags = {c: hits.get(c, False) for c in MODERATION_CATEGORIES}
+            results.append({
+                "flagged": any(flags.values()),
+                "categories": flags,
+                "category_scores": {c: 0.97 if hit else 0.0004 for c, hit in flags.items()},
+                "category_applied_input_types": {c: ["text"] for c in MODERATION_CATEGORIES},
+            })
+        return web.json_response({"id": f"modr-{len(self.moderation_requests)}", "model": body.get("model"),
+                                  "results": results})
 
     async def _handle(self, request: web.Request, protocol: str) -> web.StreamResponse:
         try:

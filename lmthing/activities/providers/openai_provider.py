@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lmthing.prompt.types import Message, ModelRequest, ModelResponse, ToolCall, Usage
+from lmthing.resilience.moderation import ModerationScores
 
 from . import prices
 from ._http import (
@@ -28,7 +29,7 @@ from ._http import (
     status_error,
     transport_error,
 )
-from .base import StreamSink
+from .base import ModelCallError, StreamSink
 
 _clients = ClientCache()
 
@@ -229,6 +230,38 @@ class OpenAIProvider:
             model=f"{self.name}:{served}",
             cost_usd=prices.estimate_cost(self.name, model_id, usage, served),
         )
+
+
+    async def moderate(self, model_id: str, texts: list[str]) -> list[ModerationScores]:
+        """``moderations.create`` for ``texts`` (one request): each text's flag, the
+        categories it was flagged for, and every category's score."""
+        import openai
+
+        key, base, timeout_s = self._settings(model_id)
+        endpoint = Endpoint(self.name, self.key_var, self.base_var, base)
+        timeouts, transport = transport_exceptions()
+        try:
+            reply = await self._client(key, base).moderations.create(model=model_id, input=texts, timeout=timeout_s)
+        except openai.APIStatusError as err:
+            raise status_error(endpoint, model_id, f"{self.name}:{model_id}", err.status_code, _body(err),
+                               err.response.headers, err.message) from None
+        except (openai.APITimeoutError, *timeouts) as err:
+            raise transport_error(endpoint, model_id, err, timeout=True, streamed=False, read_timeout_s=timeout_s) from None
+        except (openai.APIConnectionError, *transport) as err:
+            raise transport_error(endpoint, model_id, err, timeout=False, streamed=False, read_timeout_s=timeout_s) from None
+        if len(reply.results) != len(texts):
+            raise ModelCallError(f"{self.name} moderation model {model_id!r} answered {len(reply.results)} results for "
+                                 f"{len(texts)} texts", retryable=True, error_type="ServerError")
+        out = []
+        for result in reply.results:
+            flags = result.categories.model_dump(by_alias=True)
+            scores = result.category_scores.model_dump(by_alias=True)
+            out.append(ModerationScores(
+                flagged=bool(result.flagged),
+                categories=[name for name, hit in flags.items() if hit],
+                scores={name: float(score) for name, score in scores.items() if isinstance(score, (int, float))},
+            ))
+        return out
 
 
 def _body(err: Any) -> Any:
