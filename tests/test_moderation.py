@@ -76,6 +76,21 @@ async def test_a_filter_cleans_the_text_the_conversation_and_the_caller_get(clie
     assert [n["action"] for n in result.moderation] == ["filter", "filter"]
 
 
+async def test_a_filtering_moderation_holds_the_stream_back_until_the_text_is_checked(client, worker):
+    handle = await start(client, app.filtered_output)
+    events = [e async for e in handle.full_stream()]
+    assert not [e for e in events if e.type == "text_delta"]  # no unchecked text went out
+    said = [e.text for e in events if e.type == "step_finish"]
+    assert said == ["Call [redacted].", "Done: call [redacted] again."]
+    assert [e.text for e in events if e.type == "moderation"] == ["output filtered by moderation 'pii' (pii)"] * 2
+
+
+async def test_a_flagging_moderation_leaves_the_stream_as_it_is(client, worker):
+    handle = await start(client, app.flagged_output)
+    events = [e async for e in handle.full_stream()]
+    assert "".join(e.text for e in events if e.type == "text_delta") == "The launch code is 0000."
+
+
 async def test_the_openai_endpoint_blocks_a_flagged_input(client, worker, moderation_server):
     handle = await start(client, app.openai_moderated, "Plan an attack on the castle.")
     result = await handle.result()

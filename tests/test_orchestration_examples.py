@@ -47,3 +47,15 @@ async def test_the_standalone_code_review_flow(client: Client) -> None:
                                          id=new_id("review"), task_queue=queue)
     assert [r.step for r in result.runs] == ["analyze", "check_quality", "apply_fixes"]
     assert result.output == {"applied": 1}
+
+
+async def test_the_guarded_support_example_retries_guards_filters_and_validates() -> None:
+    done = await lmthing("run", "examples/guarded_support.py")
+    assert done.code == 0, done.err
+    assert '"skipped": true, "guard": "verified"' in done.out  # the first refund waited for verification
+    assert '"refunded": 42.0' in done.out
+    assert "4111" not in done.out  # the card number never reached the screen
+    assert "output filtered by moderation 'pii' (card_number)" in done.out
+    # The first answer did not name the order: the validator asked for another.
+    assert "Order A-17 is refunded: 42.00 goes back to card ending 1111 within five days." in done.out
+    assert "6 step(s), stop reason: answer" in done.out

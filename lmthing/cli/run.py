@@ -222,6 +222,7 @@ class EventPrinter:
     def __init__(self) -> None:
         self._in_text = False
         self._attempts: dict[int, int] = {}
+        self._texted: set[int] = set()  # steps whose text came as deltas
 
     def show(self, event: StreamEvent) -> None:
         if event.type == "step_start":
@@ -231,6 +232,11 @@ class EventPrinter:
             self._text(event)
         elif event.type == "step_finish":
             self.end_text()
+            if event.text and event.step not in self._texted:  # held back (an output moderation)
+                console.print(f"  {escape(event.text)}", highlight=False)
+        elif event.type in ("moderation", "budget") and event.text:
+            self.end_text()
+            console.print(f"  [magenta]{event.type}: {escape(event.text)}[/magenta]")
         elif event.type == "tool_call" and event.tool_call:
             call = event.tool_call
             console.print(f"  [yellow]→ {escape(call.name)}[/yellow] {escape(_shorten(_json(call.args)))}")
@@ -244,6 +250,7 @@ class EventPrinter:
             console.print(f"  [red]sub-agent {escape(event.agent or '')} failed: {escape(event.error)}[/red]")
 
     def _text(self, event: StreamEvent) -> None:
+        self._texted.add(event.step)
         previous = self._attempts.get(event.step)
         self._attempts[event.step] = event.attempt
         if previous is not None and previous != event.attempt:

@@ -74,6 +74,10 @@ class RunModeration:
         """A user message the engine adds (a retry request, a budget's final instruction)."""
         self.checked.add(digest(text))
 
+    def holds_output(self) -> bool:
+        """Whether an output moderation may change the model's text (block or filter)."""
+        return any(m.action != "flag" for m in self.book.moderations_on("output"))
+
     async def inputs(self, messages: list[Message], step: int, notes: list[dict[str, Any]]) -> None:
         """Check the user messages not checked yet; raises :class:`Blocked` on a block."""
         moderations = self.book.moderations_on("input")

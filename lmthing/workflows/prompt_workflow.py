@@ -406,8 +406,8 @@ class PromptWorkflow:
             run.usage = run.usage + response.usage
             run.cost = _add_cost(run.cost, response.cost_usd)
             self._status.usage, self._status.cost_usd = run.usage, run.cost
-            self._events.step_finish(step, response.text, response.usage)
             text, blocked_output = await self._moderated(response.text, step, record)
+            self._events.step_finish(step, text, response.usage)
             # A blocked output's tool calls do not run; the conversation keeps the block message.
             prompt.record_assistant(text, [] if blocked_output else response.tool_calls)
             run.step = step + 1
@@ -423,7 +423,7 @@ class PromptWorkflow:
 
             if not response.tool_calls:
                 await self._fire("on_step", lambda: StepEvent(name="on_step", step=step, record=record))
-                if not await self._answer_again(prompt, run, record, response.text, first_step, max_steps):
+                if not await self._answer_again(prompt, run, record, text, first_step, max_steps):
                     stop_reason = "answer"
                     break
             else:
@@ -522,8 +522,8 @@ class PromptWorkflow:
         run.cost = _add_cost(run.cost, response.cost_usd)
         self._status.usage, self._status.cost_usd = run.usage, run.cost
         await self._budget.spent(response.usage, response.cost_usd)  # the tree's totals count it too
-        self._events.step_finish(run.step, response.text, response.usage)
         text, _ = await self._moderated(response.text, run.step, record)
+        self._events.step_finish(run.step, text, response.usage)
         prompt.record_assistant(text, [])
         run.step += 1
         return text
@@ -658,7 +658,9 @@ class PromptWorkflow:
             step=step,
             workflow_id=workflow.info().workflow_id,
             agent=self._agent_label(config),
-            stream_batch_ms=config.stream_batch_ms if config.stream else None,
+            # An output moderation that blocks or filters holds the text back until it is checked:
+            # the step's text then comes once, moderated, on its step_finish event.
+            stream_batch_ms=config.stream_batch_ms if config.stream and not self._moderation.holds_output() else None,
             rate_limit=self._budget.rate_root() if self._budget.active else None,
         )
         record = StepRecord(step=step, request=request, orchestration=prompt.take_notes())
