@@ -13,8 +13,9 @@ FORBIDDEN = {
     "prompt": (
         "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
         "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging",
-        # of resilience/ only the breaker's state machine (a leaf): the rest is the engine's
-        *(f"lmthing.resilience.{m}" for m in ("plugin", "book", "checks", "budget", "specs")),
+        # of resilience/ only the leaves: the breaker's state machine and the domain
+        # allowlists (ToolContext checks them); the rest is the engine's
+        *(f"lmthing.resilience.{m}" for m in ("plugin", "book", "checks", "budget", "specs", "moderation")),
     ),
     # workflows/ is deterministic orchestration: activity *names* only, no I/O libraries.
     "workflows": (

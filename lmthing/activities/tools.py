@@ -22,6 +22,7 @@ from lmthing.observability import metrics
 from lmthing.observability.logging import current_step
 from lmthing.prompt.tools import (
     ActivityTool,
+    DomainNotAllowed,
     ToolContext,
     context_param,
     format_validation_error,
@@ -66,6 +67,7 @@ def tool_activity(tool: ActivityTool) -> Callable[..., Any]:
                 tool_call_id=payload.tool_call_id,
                 idempotency_key=payload.idempotency_key,
                 attempt=info.attempt,
+                allowed_domains=payload.allowed_domains or [],
             )
         ledger = AttemptLedger(payload.max_attempts)  # see activities/attempts.py
         ledger.check_left(tool.name)
@@ -75,6 +77,8 @@ def tool_activity(tool: ActivityTool) -> Callable[..., Any]:
 
         try:
             result = await ledger.run(guarded(payload.circuit_breaker, call))
+        except DomainNotAllowed as err:  # the allowlist will not change between attempts
+            raise ApplicationError(str(err), type="DomainNotAllowed", non_retryable=True) from None
         except Exception as err:  # noqa: BLE001  (the tool's own failure: counted, then raised)
             failure = ledger.failed(err)
             if failure is err:

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from lmthing.resilience.domains import DomainAllowlist, refusal, refused_message
 
 Callback = Callable[..., Any | Awaitable[Any]]
 
@@ -111,6 +113,19 @@ class ToolContext(BaseModel):
     tool_call_id: str
     idempotency_key: str
     attempt: int = 1
+    # The domain allowlists the run's tool calls must pass (def_constraint "domains"); an
+    # HTTP client from lmthing.activities.http.allowed_http_client(ctx) enforces them.
+    allowed_domains: list[DomainAllowlist] = Field(default_factory=list)
+
+    def check_url(self, url: str) -> None:
+        """Raise :class:`DomainNotAllowed` unless every allowlist of the run allows ``url``'s host."""
+        refused = refusal({"url": url}, self.allowed_domains)
+        if refused is not None:
+            raise DomainNotAllowed(refused_message(*refused, prefix="Refused"))
+
+
+class DomainNotAllowed(PermissionError):
+    """A tool asked for a host its run's domain allowlists do not allow."""
 
 
 class ToolCallInfo(BaseModel):

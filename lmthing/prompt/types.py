@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lmthing.resilience.breaker import CircuitBreakerRef
+from lmthing.resilience.domains import DomainAllowlist
 
 from .humans import DecisionRecord
 
@@ -253,6 +254,8 @@ class ToolActivityInput(_Model):
     max_attempts: int | None = None
     # The circuit breaker the tool sits behind (def_tool(..., circuit_breaker=...)); None: none.
     circuit_breaker: CircuitBreakerRef | None = None
+    # The run's domain allowlists (def_constraint "domains"): ToolContext.allowed_domains.
+    allowed_domains: list[DomainAllowlist] | None = None
 
 
 

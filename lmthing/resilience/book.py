@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .budget import Constraint
+from .domains import DomainAllowlist
 from .moderation import ModerationDef, ModerationTarget
 from .specs import ModelChoice, ModelPolicy, ResilienceError, RetrySpec, ToolFallbackSpec
 
@@ -66,10 +67,11 @@ class ResilienceBook:
     validators: dict[str, ValidatorDef] = field(default_factory=dict)
     constraints: dict[str, Constraint] = field(default_factory=dict)
     moderations: dict[str, ModerationDef] = field(default_factory=dict)
+    domains: dict[str, DomainAllowlist] = field(default_factory=dict)
 
     def _stores(self) -> tuple[dict[str, Any], ...]:
         return (self.retries, self.cascades, self.tool_fallbacks, self.guards, self.validators, self.constraints,
-                self.moderations)
+                self.moderations, self.domains)
 
     def clear(self) -> None:
         for store in self._stores():

@@ -20,6 +20,7 @@ from lmthing.prompt.tools import check_schema, format_validation_error
 
 from .book import CascadeDef, GuardAction, GuardDef, ResilienceBook, ValidatorDef
 from .budget import Action as OnExceeded, Constraint, ConstraintType
+from .domains import DomainAllowlist, DomainError, pattern as domain_pattern
 from .moderation import ModerationAction, ModerationDef, ModerationTarget
 from .specs import ResilienceError, RetrySpec, ToolFallbackSpec, as_seconds
 
@@ -208,16 +209,29 @@ def def_constraint(
     on_exceeded: str = "stop",
     requests: int | None = None,
     period: Any = None,
+    allow: Iterable[str] | None = None,
 ) -> None:
     """A budget over the whole agent tree (``"tokens"``, ``"cost"`` in USD, ``"duration"``
     in seconds, with ``max`` and ``warn``; ``on_exceeded``: ``"stop"``, ``"warn"``,
-    ``"graceful_stop"`` or ``"summarize"``), or a rate limit of model calls (``"rate"``:
-    ``requests`` per ``period`` seconds) that every run of the tree shares."""
+    ``"graceful_stop"`` or ``"summarize"``), a rate limit of model calls (``"rate"``:
+    ``requests`` per ``period`` seconds) that every run of the tree shares, or a domain
+    allowlist for the tree's tool calls (``"domains"``: ``allow=["docs.python.org",
+    "*.wikipedia.org"]``)."""
     api = f"def_constraint({name!r})"
     book = _book(p)
     _name(api, name)
+    if type == "domains":
+        if allow is None or isinstance(allow, str) or not (allow := list(allow)):
+            raise PromptError(f"{api}: a domain allowlist needs allow=[host, ...], e.g. allow=['docs.python.org']")
+        try:
+            book.domains[name] = DomainAllowlist(name=name, allow=tuple(dict.fromkeys(domain_pattern(api, a) for a in allow)))
+        except DomainError as err:
+            raise PromptError(str(err)) from None
+        return
+    if allow is not None:
+        raise PromptError(f"{api}: allow= is for type='domains'")
     if type not in get_args(ConstraintType):
-        raise PromptError(f"{api}: type is 'tokens', 'cost', 'duration' or 'rate'; got {type!r}")
+        raise PromptError(f"{api}: type is 'tokens', 'cost', 'duration', 'rate' or 'domains'; got {type!r}")
     if on_exceeded not in get_args(OnExceeded):
         raise PromptError(f"{api}: on_exceeded is 'stop', 'warn', 'graceful_stop' or 'summarize'; got {on_exceeded!r}")
     if type == "rate":

@@ -17,6 +17,7 @@ from lmthing.messaging.types import AgentReply
 from lmthing.prompt.humans import DecisionRecord
 from lmthing.prompt.types import Message, ModelOptions, StepRecord, Usage
 from lmthing.resilience.budget import BudgetLink, LedgerState
+from lmthing.resilience.domains import DomainAllowlist
 from lmthing.resilience.specs import ModelPolicy
 
 
@@ -79,6 +80,9 @@ class RunConfig(_Model):
     # Set by a parent for a run below the root of a budgeted tree (def_constraint): where
     # the tree's ledger is, and its constraints.
     budget: BudgetLink | None = None
+    # Set by a parent: the domain allowlists (def_constraint "domains") of the runs above this
+    # one, which its tool calls must pass too.
+    domains: list[DomainAllowlist] = Field(default_factory=list)
 
 
 def warn_unknown_fields(config: RunConfig, run: str) -> None:

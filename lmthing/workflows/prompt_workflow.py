@@ -156,7 +156,8 @@ class PromptWorkflow:
         # A long-lived agent's messages (created here: one may come with the first activation).
         self._mailbox = Mailbox(early, prior)
         # def_retry / def_fallback / def_guard / def_validator of the run (resilience_host.py).
-        self._resilience = RunResilience(validation_failures=dict(prior.validation_failures) if prior else {})
+        self._resilience = RunResilience(validation_failures=dict(prior.validation_failures) if prior else {},
+                                         inherited_domains=list(early.domains))
         # The tree's budget (def_constraint): this run's ledger if it is the root (budget_host.py).
         self._budget = RunBudget(early.budget, prior.budget if prior else None, self._events,
                                  note=lambda n: self._prompt.record_note(n) if self._prompt else None,
@@ -792,7 +793,7 @@ class PromptWorkflow:
         for timeouts, attempts and streaming."""
         child_config = config.model_copy(
             update={"agent_path": [], "model": None, "max_steps": None, "system": None, "options": ModelOptions(),
-                    "model_policy": None, "budget": self._budget.child_link()}
+                    "model_policy": None, "budget": self._budget.child_link(), "domains": self._resilience.allowlists()}
         )
         return await self._run_child(name, child_id, name, [args, child_config])
 
@@ -823,7 +824,7 @@ class PromptWorkflow:
             update={"agent_path": [*body.parent_frames, frame], "model": child_model, "max_steps": None,
                     "system": None, "model_policy": self._resilience.child_policy(
                         adef.retry, adef.fallback, child_model, f"def_agent({adef.name!r})"),
-                    "budget": self._budget.child_link()}
+                    "budget": self._budget.child_link(), "domains": self._resilience.allowlists()}
         )
         return await self._run_child(adef.name, child_id, workflow.info().workflow_type, [_dump(args), child_config])
 

@@ -22,6 +22,7 @@ from lmthing.prompt.stateful_prompt import PromptError, StatefulPrompt
 from lmthing.prompt.types import ModelRequest, ModelResponse
 from lmthing.resilience.book import GuardDef, ResilienceBook
 from lmthing.resilience.breaker import CircuitBreakerRef
+from lmthing.resilience.domains import DomainAllowlist, refusal, refused_message
 from lmthing.resilience.checks import CheckError, GuardCheck, Verdict, guard_holds, validate
 from lmthing.resilience.specs import ModelChoice, ModelPolicy, ResilienceError, RetrySpec
 
@@ -61,6 +62,8 @@ class RunResilience:
     validation_failures: dict[str, int] = field(default_factory=dict)
     # The prompt's def_circuit_breaker configs at this step (for a cascade's models).
     breakers: dict[str, Any] = field(default_factory=dict)
+    # The domain allowlists of the runs above this one (its run config's).
+    inherited_domains: list[DomainAllowlist] = field(default_factory=list)
 
     def begin(self) -> None:
         """Before the prompt function runs: its definitions are made anew."""
@@ -148,6 +151,20 @@ class RunResilience:
             return GuardOutcome(guard.name, "denied", {"denied": True, "guard": guard.name, "by": record.by,
                                                        "reason": record.reason or reason}, True)
         return GuardOutcome(guard.name, "throw", {"error": f"Guard '{guard.name}' failed: {reason}"}, True)
+
+    # ------------------------------------------------------------------------- domains
+    def allowlists(self) -> list[DomainAllowlist]:
+        """Every allowlist this run's tool calls must pass: inherited, then its own."""
+        return [*self.inherited_domains, *self.book.domains.values()]
+
+    def domain_refusal(self, tool: str, args: Any) -> tuple[str, dict[str, Any]] | None:
+        """Why ``tool`` may not run with ``args`` (a host no allowlist allows), and the note."""
+        refused = refusal(args, self.allowlists())
+        if refused is None:
+            return None
+        host, allowlist = refused
+        return refused_message(host, allowlist), {"kind": "domains", "tool": tool, "host": host,
+                                                  "constraint": allowlist.name}
 
     # ------------------------------------------------------------------------ validators
     async def validate_output(self, validator: str | None, output: Any) -> Verdict | None:

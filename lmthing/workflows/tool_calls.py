@@ -151,6 +151,11 @@ class ToolRunner:
         args, problem = tdef.parse_input(raw_args)
         if problem is not None:
             return {"error": problem}, True, problem
+        refused = self.resilience.domain_refusal(tdef.name, args) if self.resilience is not None else None
+        if refused is not None:  # def_constraint "domains": a host the tree does not allow
+            message, note = refused
+            self.note(note)
+            return {"error": message}, True, message
         stopped = await self._guard(tdef.name, tdef.guards, args, step, tdef)
         if stopped is not None:
             action, result, is_error = stopped
@@ -276,7 +281,8 @@ class ToolRunner:
             return await with_retries(spec, lambda: workflow.execute_activity(
                 at.activity_name,  # type: ignore[union-attr]
                 ToolActivityInput(args=payload, tool_call_id=call_id, idempotency_key=f"{self.workflow_id}:{key_id}", step=step,
-                                  max_attempts=counted_attempts(opts), circuit_breaker=self._breaker_ref(tdef)),
+                                  max_attempts=counted_attempts(opts), circuit_breaker=self._breaker_ref(tdef),
+                                  allowed_domains=(self.resilience.allowlists() or None) if self.resilience else None),
                 start_to_close_timeout=opts.start_to_close_timeout,
                 schedule_to_close_timeout=opts.schedule_to_close_timeout,
                 heartbeat_timeout=opts.heartbeat_timeout,
