@@ -45,14 +45,22 @@ class Constraint(_Model):
 class BudgetLink(_Model):
     """What a run below the root knows of the tree's budget (in its run config)."""
 
+    # The nearest run above that keeps a ledger: reports go there (and it reports on up).
     root_id: str
     constraints: list[Constraint]
     # Seconds since the epoch when a duration budget runs out (None: no duration budget).
     deadline: float | None = None
+    # The run that hands out the tree's rate-limit slots, when it is not root_id (links
+    # made before nested budgets: root_id, if a constraint is a rate).
+    rate_root_id: str | None = None
 
     @property
     def rate_limited(self) -> bool:
-        return any(c.type == "rate" for c in self.constraints)
+        return self.rate_root_id is not None or any(c.type == "rate" for c in self.constraints)
+
+    @property
+    def rate_root(self) -> str | None:
+        return self.rate_root_id or (self.root_id if self.rate_limited else None)
 
 
 class Spend(_Model):

@@ -5,6 +5,11 @@ the ``lmthing_budget`` update; a run below it reports each step through the
 ``lmthing.budget`` activity and learns from the answer whether to stop. A duration budget is
 a durable timer in the root (and a deadline every run below checks after each step).
 Warnings and the crossing go on the root's stream (``budget`` events) and its step notes.
+
+A run below the root that defines constraints of its own keeps a ledger too: a budget for
+its subtree inside the tree's. Its subtree reports to it; it counts each report, passes it
+on up, and answers with whichever limit was crossed first, its own or one above. Rate
+limits stay tree-wide: the outermost run with a rate constraint hands out every slot.
 """
 
 from __future__ import annotations
@@ -51,14 +56,16 @@ class RunBudget:
         return self.link is not None or self.ledger is not None
 
     def configure(self) -> None:
-        """The root takes its constraints, once (a sub-agent spends from its root's budget;
-        its own def_constraint is ignored)."""
+        """The run takes its own constraints, once: the root's are the tree's budget, a
+        sub-agent's a budget of its subtree within it."""
         constraints = self._constraints()
-        if self.link is not None or self.ledger is not None or not constraints:
-            if self.link is not None and constraints:
-                workflow.logger.warning("def_constraint in a sub-agent is ignored: the tree spends from its root's budget")
+        if self.ledger is not None or not constraints:
             return
         kept = list(constraints.values())
+        if self.link is not None and self.link.rate_limited and any(c.type == "rate" for c in kept):
+            workflow.logger.warning("a sub-agent's rate constraint is ignored: its tree already has a rate limit, "
+                                    "which every run of the tree keeps")
+            kept = [c for c in kept if c.type != "rate"]
         self.ledger = BudgetLedger(kept, self._carried)
         duration = next((c for c in kept if c.type == "duration" and c.max), None)
         if duration is not None:
@@ -76,15 +83,20 @@ class RunBudget:
             self._announce(crossing)
 
     def child_link(self) -> BudgetLink | None:
-        """What a child run is given: the same link, or one to this root."""
+        """What a child run is given: the same link, or one to this run's own ledger (which
+        carries the limits above it too: the nearer deadline, the tree's rate root)."""
+        self.configure()  # a child started from the function's body, before this run's first step
         if not self.active:
             return None
-        if self.link is not None:
-            return self.link
         if self.ledger is None:
-            return None
-        return BudgetLink(root_id=workflow.info().workflow_id, constraints=self.ledger.constraints,
-                          deadline=self.ledger.state.deadline)
+            return self.link
+        me = workflow.info().workflow_id
+        above = self.link
+        deadlines = [d for d in (self.ledger.state.deadline, above.deadline if above else None) if d is not None]
+        own_rate = any(c.type == "rate" for c in self.ledger.constraints)
+        return BudgetLink(root_id=me, constraints=[*self.ledger.constraints, *(above.constraints if above else [])],
+                          deadline=min(deadlines) if deadlines else None,
+                          rate_root_id=(above.rate_root if above else None) or (me if own_rate else None))
 
     def state(self) -> LedgerState | None:
         return self.ledger.state if self.ledger is not None else None
@@ -97,7 +109,7 @@ class RunBudget:
         spend = Spend(run_id=workflow.info().workflow_id, tokens=usage.input_tokens + usage.output_tokens,
                       cost_usd=cost or 0.0)
         if self.ledger is not None:
-            status = self.answer({"op": "spend", "spend": spend.model_dump()})
+            status = await self.answer({"op": "spend", "spend": spend.model_dump()})
         else:
             status = await self._ask_root("spend", spend)
         self.crossing = BudgetStatus.model_validate(status).exceeded or self._past_deadline()
@@ -106,21 +118,25 @@ class RunBudget:
     def exceeded(self) -> Crossing | None:
         """The crossing as known now (the root's ledger, the deadline, the last answer)."""
         if self.ledger is not None:
-            return self.ledger.status().exceeded or self.ledger.out_of_time(workflow.now().timestamp())
+            own = self.ledger.status().exceeded or self.ledger.out_of_time(workflow.now().timestamp())
+            if own is not None or self.link is None:
+                return own
         return self.crossing or self._past_deadline()
 
     def rate_root(self) -> str | None:
         """The run whose ledger hands out the tree's rate-limit slots (None: no rate limit).
         The model activity takes its slot there, just before its request."""
+        if self.link is not None and self.link.rate_limited:
+            return self.link.rate_root
         if self.ledger is not None and any(c.type == "rate" for c in self.ledger.constraints):
             return workflow.info().workflow_id
-        return self.link.root_id if self.link is not None and self.link.rate_limited else None
+        return None
 
     def _past_deadline(self) -> Crossing | None:
         link = self.link
         if link is None or link.deadline is None or workflow.now().timestamp() < link.deadline:
             return None
-        c = next(c for c in link.constraints if c.type == "duration")
+        c = min((c for c in link.constraints if c.type == "duration"), key=lambda c: c.max or 0.0)
         return Crossing(name=c.name, action=c.on_exceeded, detail=f"{c.max:g} s passed")
 
     async def _ask_root(self, op: str, spend: Spend | None) -> dict[str, Any]:
@@ -138,8 +154,9 @@ class RunBudget:
             return {"exceeded": {"name": "budget", "action": "stop", "detail": "the root run has ended"}, "at": 0.0}
 
     # ------------------------------------------------------------------ root's update
-    def answer(self, call: Any) -> dict[str, Any]:
-        """The root's answer to a report (``lmthing_budget`` update) or its own step."""
+    async def answer(self, call: Any) -> dict[str, Any]:
+        """The answer to a report (``lmthing_budget`` update) or to this run's own step:
+        counted in this run's ledger and, below the root, passed on up."""
         if self.ledger is None:
             raise ApplicationError("This run keeps no budget (its prompt defines no def_constraint)",
                                    type="NoBudget", non_retryable=True)
@@ -160,6 +177,10 @@ class RunBudget:
         out_of_time = self.ledger.out_of_time(workflow.now().timestamp())
         if status.exceeded is None and out_of_time is not None and out_of_time.action != "warn":
             status.exceeded = out_of_time
+        if self.link is not None:  # a subtree's budget: the limits above count the spend too
+            above = BudgetStatus.model_validate(await self._ask_root("spend", Spend.model_validate(call.get("spend") or {})))
+            self.crossing = above.exceeded or self._past_deadline()
+            status.exceeded = status.exceeded or self.crossing
         return status.model_dump(mode="json")
 
     def _announce(self, crossing: Crossing) -> None:

@@ -278,9 +278,9 @@ class PromptWorkflow:
         return state.model_dump(mode="json") if state is not None else None
 
     @workflow.update(name=BUDGET_UPDATE)
-    def budget_update(self, call: Any) -> dict[str, Any]:
+    async def budget_update(self, call: Any) -> dict[str, Any]:
         """A run below this one reports a step's spend, or asks for a rate-limit slot."""
-        return self._budget.answer(call)
+        return await self._budget.answer(call)
 
     @workflow.signal(name="stop")
     def stop_signal(self) -> None:
