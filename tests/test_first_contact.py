@@ -151,7 +151,7 @@ async def test_lmthing_run_against_a_server_keeps_its_run_off_another_apps_worke
 
 async def test_an_agent_that_calls_itself_stops_at_the_depth_limit(client, worker) -> None:
     from lmthing.client import get_handle
-    from lmthing.workflows.prompt_workflow import MAX_AGENT_DEPTH
+    from lmthing.workflows.child_runs import MAX_AGENT_DEPTH
     from tests.apps import first_contact_app as app
     from tests.support import start
     from tests.test_orchestration import children_started, events_of

@@ -298,3 +298,8 @@ class StreamEvent(_Model):
     # Set by a merged stream (client/messaging.follow_team): the workflow id of the agent
     # whose stream the event comes from.
     source: str | None = None
+
+
+def add_cost(total: float | None, more: float | None) -> float | None:
+    """Costs add up while every part is known; one unknown price makes the total unknown."""
+    return None if total is None or more is None else total + more
