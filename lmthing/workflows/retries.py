@@ -7,6 +7,11 @@ server. Any other (linear backoff, jitter, ``retryable_errors``) is run here: on
 per attempt (``maximum_attempts=1``), the error's type decides, and a durable timer waits
 between attempts, with jitter from the workflow's deterministic random. Either way each
 attempt shows in the run's history.
+
+An attempt whose worker died (its heartbeats stopped: a heartbeat timeout) did not fail: it
+is made again at once and not counted, up to LOST_ATTEMPTS_ALLOWANCE times, as Temporal's
+own retries of a tool do (activities/attempts.py). Otherwise a crash during a model call
+under such a policy would count as the model failing, and a cascade would move on.
 """
 
 from __future__ import annotations
@@ -17,9 +22,15 @@ from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError as TemporalTimeout, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    TimeoutError as TemporalTimeout,
+    TimeoutType,
+    is_cancelled_exception,
+)
 
-from lmthing.prompt.tools import ATTEMPTS_USED_MARK, RetryOptions
+from lmthing.prompt.tools import ATTEMPTS_USED_MARK, LOST_ATTEMPTS_ALLOWANCE, RetryOptions
 from lmthing.resilience.specs import RetrySpec
 
 T = TypeVar("T")
@@ -60,6 +71,12 @@ def failure_type(err: BaseException) -> str:
     return type(cause).__name__ if cause is not None else type(err).__name__
 
 
+def _worker_died(err: ActivityError) -> bool:
+    """The attempt's heartbeats stopped: its worker died (lmthing's activities heartbeat
+    from a task of their own, so a live one does not miss them)."""
+    return isinstance(err.cause, TemporalTimeout) and err.cause.type == TimeoutType.HEARTBEAT
+
+
 def _non_retryable(err: BaseException) -> bool:
     """Whether the error says retrying cannot help (a tool activity whose own attempts ran
     out marks its error: the error itself was retryable)."""
@@ -72,13 +89,18 @@ async def with_retries(spec: RetrySpec | None, attempt: Callable[[], Awaitable[T
     else up to ``spec.max_attempts`` times, waiting ``spec.delay`` between them."""
     if spec is None or spec.temporal_native:
         return await attempt()
-    failed = 0
+    failed = lost = 0
     while True:
         try:
             return await attempt()
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
+            if _worker_died(err) and lost < LOST_ATTEMPTS_ALLOWANCE:
+                lost += 1
+                workflow.logger.warning("retry %s: an attempt was lost with its worker (heartbeat timeout); "
+                                        "making it again, uncounted (%d of %d)", spec.name, lost, LOST_ATTEMPTS_ALLOWANCE)
+                continue
             failed += 1
             if failed >= spec.max_attempts or _non_retryable(err) or not spec.retries(failure_type(err)):
                 raise
