@@ -81,9 +81,11 @@ class RunModeration:
     async def inputs(self, messages: list[Message], step: int, notes: list[dict[str, Any]]) -> None:
         """Check the user messages not checked yet; raises :class:`Blocked` on a block."""
         moderations = self.book.moderations_on("input")
+        if not moderations:
+            return  # most runs: no digests computed
         texts = list(dict.fromkeys(
             m.content for m in messages if m.role == "user" and m.content and digest(m.content) not in self.checked))
-        if not moderations or not texts:
+        if not texts:
             return
         for moderation in moderations:
             for finding in await self._findings(moderation, "input", texts):
