@@ -5,6 +5,12 @@ per prompt, named after it. The loop follows lmthing (run the prompt function, p
 step, call the model, run the tools, re-run the prompt function...) with Temporal doing the
 durable parts: the model call and ``@tool`` functions are activities, sub-agents are child
 workflows, and ``def_state`` is workflow memory rebuilt by replay.
+
+This module holds the loop itself; the class's other concerns are mixins next to it:
+``run_handlers.py`` (queries, signals, updates), ``model_calls.py`` (the model step),
+``step_endings.py`` (how a step's answer is checked and ends) and ``child_runs.py``
+(sub-agents, other prompts, handoffs). The run's parts they share are created in
+``__init__`` below.
 """
 
 from __future__ import annotations
