@@ -28,7 +28,9 @@ async def test_a_model_call_lost_with_its_worker_is_made_again_uncounted(dev_env
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)  # the worker processes inherit it
         server.script(Reply(text="never sent", first_byte_delay=60), Reply(text="the answer"))
-        config = RunConfig(model_heartbeat_seconds=2, model_timeout_seconds=90)
+        # A fresh worker imports the SDK during its first call (seconds on a busy machine) before
+        # it can heartbeat: a heartbeat timeout of 5 s leaves room for that.
+        config = RunConfig(model_heartbeat_seconds=5, model_timeout_seconds=90)
         async with worker_process(address, queue, "first-worker", tmp_path, app=APP) as first:
             handle = await start_prompt(client, app.retried_model, config=config, id=new_id("model-retry"),
                                         task_queue=queue)
