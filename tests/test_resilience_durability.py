@@ -21,6 +21,7 @@ file per run and tool); what the models were asked, at the fake wire servers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -31,11 +32,14 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 
 from lmthing import RunConfig
+from lmthing.activities.budget import BudgetCall, budget_call
 from lmthing.activities.names import BUDGET, MODEL_CALL
 from lmthing.client import PromptHandle
 from lmthing.prompt.types import RunResult, RunStatus, StepRecord
+from lmthing.resilience.budget import Spend
 from tests.apps import resilience_durable as app
 from tests.fakes import Call, FakeModelServer, Fault, Reply
 from tests.support import new_id, pending_of, scheduled_activities, start, worker_process
@@ -320,3 +324,26 @@ async def test_a_budgeted_tree_killed_while_a_sub_agent_spends_stops_where_it_wo
         assert got["by_agent"][name] == sum(spend[name][:agent_steps])
         assert activity_outcomes(history, BUDGET) == {"completed": agent_steps}, name
 
+
+
+async def test_a_budget_report_sent_again_by_the_next_attempt_of_its_activity_is_counted_once(client: Client, worker) -> None:
+    """The window the kill above rarely hits: the root took a sub-agent's report, and the
+    worker of the reporting ``lmthing.budget`` activity died before it could say so. Temporal
+    runs the activity again (attempt 2, same activity); the root must not count it twice.
+    The activity runs in the SDK's ActivityEnvironment as that worker would run it, against
+    a real budgeted root run."""
+    root = await start(client, app.resdur_waiting_root, config=CONFIG)
+    [asked] = await pending_of(root)  # the root is alive, waiting for a person
+    child = f"{root.id}/helper/call_0_0"
+    env = ActivityEnvironment(client=client)
+    env.info = dataclasses.replace(env.info, workflow_id=child, workflow_run_id="run-1", activity_id="4",
+                                   activity_type=BUDGET, workflow_type=app.resdur_waiting_root.spec.name)
+    report = BudgetCall(root_id=root.id, op="spend", spend=Spend(run_id=child, tokens=40))
+    first = await env.run(budget_call, report)
+    env.info = dataclasses.replace(env.info, attempt=2)
+    again = await env.run(budget_call, report)
+    ledger = await root.handle.query("budget")
+    assert ledger["by_run"][child] == 40, ledger  # once
+    assert again == first
+    await root.decide(asked.id, "deny")
+    await asyncio.wait_for(root.result(), 30)

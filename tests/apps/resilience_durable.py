@@ -136,3 +136,12 @@ def resdur_tree(p, args: Task):
     for name in AGENTS:
         p.def_agent(name, f"Ponderer {name}", Task, _ponderer, max_steps=PONDER_STEPS + 2)
     p.user("Split the work.")
+
+
+# A budgeted root that waits for a person: alive, so it answers budget reports meanwhile.
+@prompt(model=scripted_model("resdur-waiting-root", [tool_call("resdur_remove", {"path": "old.txt"}), text("done")]))
+def resdur_waiting_root(p):
+    p.def_constraint("tokens", "tokens", max=1000)
+    p.def_guard("safe_mode", lambda c: False, on_fail="ask", message="ask first")
+    p.def_tool(resdur_remove, guards=["safe_mode"])
+    p.user("Remove old.txt.")
