@@ -16,6 +16,7 @@ import pkgutil
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio import workflow
@@ -103,6 +104,42 @@ def test_the_breaker_history_holds_a_whole_cycle() -> None:
              for e in events if e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED"]
     assert names == ["acquire", "record", "acquire", "record", "acquire", "record", "reset"]
     assert events[0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"] == "lmthing.circuit_breaker"
+
+
+def _recorded(name: str) -> tuple[list[str], list[str], list[dict], Any]:
+    """A history file's event kinds, timer and activity summaries, failures and result."""
+    events = json.loads((HISTORY_DIR / f"{name}.json").read_text())["events"]
+    kinds = [e["eventType"].removeprefix("EVENT_TYPE_") for e in events]
+    summaries = [json.loads(base64.b64decode(e["userMetadata"]["summary"]["data"]))
+                 for e in events if "summary" in e.get("userMetadata", {})]
+    failures = [e["activityTaskFailedEventAttributes"]["failure"] for e in events if "activityTaskFailedEventAttributes" in e]
+    done = events[-1].get("workflowExecutionCompletedEventAttributes")
+    result = json.loads(base64.b64decode(done["result"]["payloads"][0]["data"])) if done else None
+    return kinds, summaries, failures, result
+
+
+def test_the_resilience_histories_hold_what_they_were_recorded_for() -> None:
+    """Recorded by ``python -m tests.histories.record replay-cascade replay-retries ...``."""
+    kinds, summaries, failures, result = _recorded("replay-cascade")
+    # Per step: the first model's two attempts fail (one activity), a timer, the next model.
+    assert summaries.count("fallback models: next model scripted:replay-backup") == 2
+    assert [f["applicationFailureInfo"]["type"] for f in failures] == ["ServerError"] * 2
+    assert result["text"] == "Oslo is 4 C."
+    kinds, summaries, failures, result = _recorded("replay-retries")
+    assert [s for s in summaries if s.startswith("retry")] == ["retry net: attempt 2 of 4", "retry net: attempt 3 of 4"]
+    assert summaries.count("replay_flaky (retry net)") == 3 and len(failures) == 2
+    assert '"calls":3' in result["text"]
+    kinds, summaries, _, result = _recorded("replay-guard-skip")
+    assert kinds.count("ACTIVITY_TASK_SCHEDULED") == 2 and result["text"] == "I may not look."  # two model calls, no lookup
+    kinds, _, _, result = _recorded("replay-guard-ask")
+    assert kinds.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 1 and result["decisions"][0]["by"] == "recorder"
+    assert kinds.count("ACTIVITY_TASK_SCHEDULED") == 3 and '"celsius":18' in result["text"]  # approved: it ran
+    kinds, _, _, result = _recorded("replay-validator")
+    assert result["steps"] == 4 and kinds.count("ACTIVITY_TASK_SCHEDULED") == 6  # 4 model calls, 2 lookups
+    kinds, _, _, result = _recorded("replay-budget-tree")
+    assert result["stop_reason"] == "budget" and kinds.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") >= 4
+    _, summaries, _, scout = _recorded("replay-budget-tree__scout__call_1_0")
+    assert scout["stop_reason"] == "budget" and summaries.count("budget spend") == scout["steps"]
 
 
 async def test_recorded_histories_replay_without_nondeterminism() -> None:

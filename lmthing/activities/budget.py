@@ -37,8 +37,15 @@ async def budget_call(call: BudgetCall) -> dict[str, Any]:
 
 async def _call(call: BudgetCall) -> dict[str, Any]:
     handle = activity.client().get_workflow_handle(call.root_id)
+    update_id = None
+    if call.op == "spend":
+        # The same for every attempt of this activity: when the root took the report but the
+        # attempt was lost with its worker, the next attempt gets the first one's answer from
+        # Temporal (updates are deduplicated by id) instead of counting the step again.
+        info = activity.info()
+        update_id = f"spend:{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}"
     try:
-        return await handle.execute_update(BUDGET_UPDATE, call.model_dump(mode="json"), result_type=dict)
+        return await handle.execute_update(BUDGET_UPDATE, call.model_dump(mode="json"), result_type=dict, id=update_id)
     except WorkflowUpdateFailedError as err:
         raise ApplicationError(f"The budget's root run {call.root_id!r} refused the report: {err.cause}",
                                type="BudgetRootRefused", non_retryable=True) from None

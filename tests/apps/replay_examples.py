@@ -17,6 +17,14 @@ Each one exercises a different shape of workflow history:
   have neither it nor ``ToolActivityInput.step``, which is why they are kept as they are);
   and ``replay_subagent`` the same way (recorded 2026-12-02: its root run and its children
   start with the ``LmthingAgent`` search attribute and a summary).
+- resilience (docs/resilience.md, recorded 2026-12-02): ``replay_cascade`` (a model that
+  answers 500 under a two-attempt policy, a timer, the next model; two steps),
+  ``replay_retries`` (retries the workflow runs: three tool activities, jittered timers
+  between them), ``replay_guard_skip``, ``replay_guard_ask`` (approved by a person through
+  the ``decide`` update, see ``DECISIONS``), ``replay_validator`` (a tool output and then an
+  answer fail their validators, so the model calls and answers again) and
+  ``replay_budget_tree`` (two sub-agents spend from the root's token budget through
+  ``lmthing.budget`` activities and ``lmthing_budget`` updates; the second crosses it).
 - ``MESSAGING`` (recorded 2026-12-02): ``replay_live`` as a long-lived agent that answers
   asks, subscribes to a topic, writes a board through its tool and continues as new every
   two turns (both runs of its chain are recorded), with the topic's and the board's own
@@ -29,9 +37,12 @@ The workflow sandbox re-imports this module: it imports only lmthing and pydanti
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pydantic import BaseModel
 
 from lmthing import call_agent, def_workflow, parallel, prompt, step, tool
+from lmthing.activities.providers.base import ModelCallError
 from lmthing.testing import scripted_model, text, tool_call
 
 CITIES = {"paris": 18, "oslo": 4, "lima": 22, "cairo": 30}
@@ -224,7 +235,114 @@ replay_flow = def_workflow("replay_flow", [
     step("fan", parallel({"a": call_agent("replay_analyst", {"task": "a"}), "b": call_agent("replay_analyst", {"task": "b"})})),
 ])
 
-EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel, replay_workflow, replay_race, replay_debate]
+# ---------------------------------------------------- resilience (recorded 2026-12-02)
+def _provider_down(request):
+    # What the model activity makes of an HTTP 500 from a real provider.
+    raise ModelCallError("the provider answered HTTP 500", retryable=True, error_type="ServerError")
+
+
+BROKEN_MODEL = scripted_model("replay-broken", [_provider_down], repeat=True)
+BACKUP_MODEL = scripted_model("replay-backup", [tool_call("replay_lookup", {"city": "Oslo"}), text("Oslo is 4 C.")])
+
+
+@prompt(fallback="models")
+def replay_cascade(p):
+    p.def_retry("twice", max_attempts=2, backoff="constant", base_delay=0.1)
+    p.def_fallback("models", "cascade", cascade=[{"model": BROKEN_MODEL, "retry": "twice"}, BACKUP_MODEL], retry_delay=0.1)
+    p.def_tool(replay_lookup)
+    p.user("How warm is Oslo?")
+
+
+FLAKY_CALLS: Counter[str] = Counter()  # per run; the tool runs in the worker, outside the sandbox
+
+
+@tool
+def replay_flaky(city: str) -> dict:
+    """Look a city up in a flaky service: the first two calls of a run reset the connection."""
+    from temporalio import activity
+
+    run = activity.info().workflow_id
+    FLAKY_CALLS[run] += 1
+    if FLAKY_CALLS[run] <= 2:
+        raise ConnectionError(f"connection reset (call {FLAKY_CALLS[run]})")
+    return {"city": city, "celsius": CITIES.get(city.lower(), 0), "calls": FLAKY_CALLS[run]}
+
+
+@prompt(model=scripted_model("replay-retries", [
+    tool_call("replay_flaky", {"city": "Lima"}), lambda req: text(f"got {req.messages[-1].content}"),
+]))
+def replay_retries(p):
+    # Linear backoff with jitter: the workflow runs the attempts, a durable timer between them.
+    p.def_retry("net", max_attempts=4, backoff="linear", base_delay=0.1, max_delay=0.3, jitter=True,
+                retryable_errors=["ConnectionError"])
+    p.def_tool(replay_flaky, retry="net")
+    p.user("How warm is Lima?")
+
+
+@prompt(model=scripted_model("replay-guard-skip", [tool_call("replay_lookup", {"city": "Cairo"}), text("I may not look.")]))
+def replay_guard_skip(p):
+    p.def_state("signed_in", False)
+    p.def_guard("signed_in", lambda c: c.state["signed_in"], on_fail="skip", message="sign in first", tools=["replay_lookup"])
+    p.def_tool(replay_lookup)
+    p.user("How warm is Cairo?")
+
+
+@prompt(model=scripted_model("replay-guard-ask", [
+    tool_call("replay_lookup", {"city": "Paris"}), lambda req: text(f"got {req.messages[-1].content}"),
+]))
+def replay_guard_ask(p):
+    p.def_guard("metered", lambda c: c.args.city != "Paris", on_fail="ask", message="Paris lookups are metered")
+    p.def_tool(replay_lookup, guards=["metered"])
+    p.user("How warm is Paris?")
+
+
+def _no_zero(output: dict) -> object:
+    return None if output["celsius"] else {"valid": False, "errors": ["no temperature"], "fix": "ask for a known city"}
+
+
+@prompt(model=scripted_model("replay-validator", [
+    [tool_call("replay_lookup", {"city": "Atlantis"})],
+    [tool_call("replay_lookup", {"city": "Lima"})],
+    text("Warm."),
+    text("Lima is 22 C, warmer than most."),
+]))
+def replay_validator(p):
+    # The tool's output fails its validator (the model calls again), then the answer fails
+    # the answer validator (the model answers again).
+    p.def_validator("known_city", check=_no_zero)
+    p.def_validator("long_enough", check=lambda t: None if len(t) > 10 else "write more than 10 characters",
+                    answer=True, max_retries=1)
+    p.def_tool(replay_lookup, validator="known_city", retry_on_failure=True, max_retries=2)
+    p.user("How warm is it somewhere?")
+
+
+def _scout(args: Ask, child):
+    child.def_tool(replay_lookup)
+    child.user(args.task)
+
+
+BUDGET_MODEL = scripted_model(
+    "replay-budget",
+    [[tool_call("scout", {"task": "paris"})], [tool_call("scout", {"task": "oslo"})], text("Both scouted.")],
+    agents={"scout": [*[lambda req: [tool_call("replay_lookup", {"city": req.messages[0].content or ""})]] * 3,
+                      text("scouted")]},
+)
+
+
+@prompt(model=BUDGET_MODEL, max_steps=4)
+def replay_budget_tree(p):
+    # The second scout crosses the tree's budget: it stops, and the root after it.
+    p.def_constraint("tokens", "tokens", max=BUDGET_TOKENS, warn=BUDGET_TOKENS / 2)
+    p.def_agent("scout", "Scout a city.", Ask, _scout, max_steps=6)
+    p.user("Scout Paris, then Oslo.")
+
+
+BUDGET_TOKENS = 110  # the tree spends ~90 before the second scout starts
+
+EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel, replay_workflow, replay_race, replay_debate,
+            replay_cascade, replay_retries, replay_guard_skip, replay_guard_ask, replay_validator, replay_budget_tree]
+# A person's decision the recorder gives (workflow id -> action), for examples that ask one.
+DECISIONS = {"replay-guard-ask": "approve"}
 # Standalone orchestrations, recorded under their workflow id.
 STANDALONE = {"replay-flow": replay_flow}
 # Recorded again under another id with a caller following the run's stream to its end: that

@@ -20,8 +20,11 @@ change would break them. Say in the change why the histories changed (and how ru
 workflows are handled: ``workflow.patched``, a new prompt name, or draining them first).
 
 Histories are kept machine-neutral: the client and worker identity is a fixed string (the
-SDK default is ``pid@hostname``), and the script refuses to write a history that contains
-this machine's host name, user name, home directory or repository path.
+SDK default is ``pid@hostname``), the stack traces of failures are left out (a failed
+activity's holds this machine's paths; replay does not read them), and the script refuses
+to write a history that contains this machine's host name, user name, home directory or
+repository path. An example that asks a person (``DECISIONS`` in replay_examples.py) gets
+its decision from the script, by the ``decide`` update, as ``lmthing approve`` gives it.
 """
 
 from __future__ import annotations
@@ -99,11 +102,14 @@ def child_ids(history: WorkflowHistory) -> list[str]:
     ]
 
 
-async def record(client: Client, prompt: type, workflow_id: str, *, follow: bool = False) -> list[Path]:
+async def record(client: Client, prompt: type, workflow_id: str, *, follow: bool = False,
+                 decision: str | None = None) -> list[Path]:
     if is_orchestration(prompt):
         handle: Any = await start_orchestration(client, prompt, None, id=workflow_id, task_queue=TASK_QUEUE)
     else:
         handle = await start_prompt(client, prompt, id=workflow_id, task_queue=TASK_QUEUE)
+    if decision is not None:  # a person decides what the run asks (the `decide` update)
+        await handle.decide((await _first_pending(handle)).id, decision, by="recorder")
     if follow:  # a caller reads the run's stream to its end, as `lmthing run` does
         await asyncio.wait_for(_drain(handle), 60)
     await asyncio.wait_for(handle.result(), 60)
@@ -112,17 +118,18 @@ async def record(client: Client, prompt: type, workflow_id: str, *, follow: bool
     while pending:
         wid = pending.pop(0)
         history = await client.get_workflow_handle(wid).fetch_history()
-        as_json = history.to_json_dict()
-        text = json.dumps(as_json, indent=2, sort_keys=True) + "\n"
-        readable = readable_text(as_json)
-        leaks = [s for s in machine_specific_strings() if s in readable]
-        if leaks:
-            raise SystemExit(f"history of {wid} contains machine-specific text {leaks}; not writing it")
-        path = file_for(wid)
-        path.write_text(text)
-        written.append(path)
+        written.append(_write(file_for(wid), history))
         pending += child_ids(history)
     return written
+
+
+async def _first_pending(handle: Any) -> Any:
+    for _ in range(200):
+        items = await handle.pending()
+        if items:
+            return items[0]
+        await asyncio.sleep(0.05)
+    raise SystemExit(f"{handle.id} never asked for a decision")
 
 
 async def record_messaging(client: Client) -> list[Path]:
@@ -176,12 +183,22 @@ async def record_breaker(client: Client) -> list[Path]:
 
 
 def _write(path: Path, history: WorkflowHistory) -> Path:
-    as_json = history.to_json_dict()
+    as_json = _without_stack_traces(history.to_json_dict())
     leaks = [s for s in machine_specific_strings() if s in readable_text(as_json)]
     if leaks:
         raise SystemExit(f"history of {history.workflow_id} contains machine-specific text {leaks}; not writing it")
     path.write_text(json.dumps(as_json, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def _without_stack_traces(node: Any) -> Any:
+    """The history without the stack traces of failures (a failed activity's holds this
+    machine's paths; replay does not read them)."""
+    if isinstance(node, dict):
+        return {k: _without_stack_traces(v) for k, v in node.items() if k != "stackTrace"}
+    if isinstance(node, list):
+        return [_without_stack_traces(v) for v in node]
+    return node
 
 
 async def _drain(handle: Any) -> None:
@@ -191,7 +208,7 @@ async def _drain(handle: Any) -> None:
 
 async def main(only: list[str]) -> None:
     os.chdir(REPO_ROOT)
-    from tests.apps.replay_examples import EXAMPLES, FOLLOWED, STANDALONE
+    from tests.apps.replay_examples import DECISIONS, EXAMPLES, FOLLOWED, STANDALONE
 
     runs = [(prompt.spec.name.replace("_", "-"), prompt, False) for prompt in EXAMPLES]
     runs += [(workflow_id, prompt, True) for workflow_id, prompt in FOLLOWED.items()]
@@ -207,7 +224,7 @@ async def main(only: list[str]) -> None:
             for workflow_id, prompt, follow in runs:
                 if only and workflow_id not in only:
                     continue
-                for path in await record(client, prompt, workflow_id, follow=follow):
+                for path in await record(client, prompt, workflow_id, follow=follow, decision=DECISIONS.get(workflow_id)):
                     print(f"wrote {path.relative_to(REPO_ROOT)}")
             if not only or "messaging" in only:
                 for path in await record_messaging(client):
