@@ -140,6 +140,16 @@ def test_the_resilience_histories_hold_what_they_were_recorded_for() -> None:
     assert result["stop_reason"] == "budget" and kinds.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") >= 4
     _, summaries, _, scout = _recorded("replay-budget-tree__scout__call_1_0")
     assert scout["stop_reason"] == "budget" and summaries.count("budget spend") == scout["steps"]
+    kinds, _, _, result = _recorded("replay-moderation")
+    assert result["text"] == "[city] is cold." and [m["action"] for m in result["moderation"]] == ["flag", "filter", "filter"]
+    kinds, summaries, _, result = _recorded("replay-domains")
+    assert kinds.count("ACTIVITY_TASK_SCHEDULED") == 3 and result["text"] == "Fetched one."  # 2 model calls, 1 fetch
+    kinds, summaries, _, lead = _recorded("replay-sub-budget__lead__call_0_0")
+    # The scout's reports reach the lead's update handler, which passes each on to the root.
+    assert lead["stop_reason"] == "budget" and kinds.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") >= 2
+    assert summaries.count("budget spend") >= 3
+    _, _, _, root = _recorded("replay-sub-budget")
+    assert root["stop_reason"] == "answer"
 
 
 async def test_recorded_histories_replay_without_nondeterminism() -> None:

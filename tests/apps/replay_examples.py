@@ -24,7 +24,11 @@ Each one exercises a different shape of workflow history:
   the ``decide`` update, see ``DECISIONS``), ``replay_validator`` (a tool output and then an
   answer fail their validators, so the model calls and answers again) and
   ``replay_budget_tree`` (two sub-agents spend from the root's token budget through
-  ``lmthing.budget`` activities and ``lmthing_budget`` updates; the second crosses it).
+  ``lmthing.budget`` activities and ``lmthing_budget`` updates; the second crosses it);
+  ``replay_moderation`` (an input flagged, outputs filtered), ``replay_domains`` (one tool
+  call refused by an allowlist, one run) and ``replay_sub_budget`` (a sub-agent's own
+  budget: its scout reports to it, and it passes each report on to the root, from its
+  update handler).
 - ``MESSAGING`` (recorded 2026-12-02): ``replay_live`` as a long-lived agent that answers
   asks, subscribes to a topic, writes a board through its tool and continues as new every
   two turns (both runs of its chain are recorded), with the topic's and the board's own
@@ -52,6 +56,12 @@ CITIES = {"paris": 18, "oslo": 4, "lima": 22, "cairo": 30}
 async def replay_lookup(city: str) -> dict:
     """Look up the temperature of a city."""
     return {"city": city, "celsius": CITIES.get(city.lower(), 0)}
+
+
+@tool
+async def replay_fetch(url: str) -> dict:
+    """Fetch a page (offline: says what it would fetch)."""
+    return {"url": url, "text": "a forecast"}
 
 
 class Note(BaseModel):
@@ -339,8 +349,60 @@ def replay_budget_tree(p):
 
 BUDGET_TOKENS = 110  # the tree spends ~90 before the second scout starts
 
+
+def _redact_city(said: str) -> object:
+    return {"flagged": True, "categories": ["place"], "text": said.replace("Oslo", "[city]")} if "Oslo" in said else None
+
+
+@prompt(model=scripted_model("replay-moderation", [
+    [text("Looking up Oslo."), tool_call("replay_lookup", {"city": "Oslo"})],
+    text("Oslo is cold."),
+]))
+def replay_moderation(p):
+    # Output moderation: both steps' text is filtered (the stream holds deltas back), and the
+    # input is checked (and flagged) once.
+    p.def_moderation("places", _redact_city, on="output", action="filter")
+    p.def_moderation("questions", lambda t: "question" if t.endswith("?") else None, on="input", action="flag")
+    p.def_tool(replay_lookup)
+    p.user("How cold is Oslo?")
+
+
+@prompt(model=scripted_model("replay-domains", [
+    [tool_call("replay_fetch", {"url": "https://weather.example/oslo"}),
+     tool_call("replay_fetch", {"url": "https://elsewhere.test/oslo"})],
+    text("Fetched one."),
+]))
+def replay_domains(p):
+    p.def_constraint("web", "domains", allow=["weather.example"])
+    p.def_tool(replay_fetch)
+    p.user("Fetch the forecast.")
+
+
+def _lead(args: Ask, child):
+    child.def_constraint("team", "tokens", max=SUB_BUDGET_TOKENS)  # a budget inside the tree's
+    child.def_agent("scout", "Scout a city.", Ask, _scout, max_steps=6)
+    child.user(args.task)
+
+
+SUB_BUDGET_MODEL = scripted_model(
+    "replay-sub-budget",
+    [[tool_call("lead", {"task": "scout paris"})], text("The lead is done.")],
+    agents={"lead": [[tool_call("scout", {"task": "paris"})], text("lead done")],
+            "scout": [*[lambda req: [tool_call("replay_lookup", {"city": "Paris"})]] * 4, text("scouted")]},
+)
+SUB_BUDGET_TOKENS = 60
+
+
+@prompt(model=SUB_BUDGET_MODEL, max_steps=3)
+def replay_sub_budget(p):
+    # The scout spends from the lead's budget (which it crosses) and, through the lead, the root's.
+    p.def_constraint("tree", "tokens", max=100_000)
+    p.def_agent("lead", "Lead the scouting.", Ask, _lead, max_steps=4)
+    p.user("Lead the scouting.")
+
 EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel, replay_workflow, replay_race, replay_debate,
-            replay_cascade, replay_retries, replay_guard_skip, replay_guard_ask, replay_validator, replay_budget_tree]
+            replay_cascade, replay_retries, replay_guard_skip, replay_guard_ask, replay_validator, replay_budget_tree,
+            replay_moderation, replay_domains, replay_sub_budget]
 # A person's decision the recorder gives (workflow id -> action), for examples that ask one.
 DECISIONS = {"replay-guard-ask": "approve"}
 # Standalone orchestrations, recorded under their workflow id.
