@@ -31,13 +31,16 @@ Two parts, in one command:
 
 Usage (from the repository root; both forms work):
 
-    python bench/resilience_checks.py [--steps 20] [--runs 10] [--rounds 3] [--warmup 2]
+    python bench/resilience_checks.py [--steps 20] [--runs 15] [--rounds 3] [--warmup 2]
                                       [--variants baseline,guards,...] [--micro-only] [--no-micro]
                                       [--profile VARIANT]
     python -m bench.resilience_checks [...]
 
-``--profile VARIANT`` runs cProfile over this process during that variant's runs (one
-round, no table) and prints the top functions by cumulative and by own time.
+``--timers`` also wraps the checks in the worker (``RunResilience.check`` / ``guard`` /
+``validate_output``, ``RunBudget.spent`` / ``answer``) in thread-CPU timers: their cost in
+situ, in the workflow threads, per model step. ``--profile VARIANT`` runs cProfile over the
+main thread (activities, client) during that variant's runs and over those checks in the
+workflow threads (one round, no table), and prints the top functions.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import cProfile
 import pstats
 import statistics
 import sys
+import threading
 import time
 import timeit
 import uuid
@@ -142,6 +146,155 @@ def micro(number: int, repeat: int) -> list[tuple[str, float, float]]:
     return out
 
 
+# ---------------------------------------------------------------------------- timers
+# --timers: the real checks in the real worker, each wrapped in a thread-CPU timer (lmthing is
+# passed through the workflow sandbox, so the workflows call these very class attributes).
+# A coroutine is timed step by step (each send), so time it spends suspended (a child's
+# budget activity) is not counted: what is counted is the workflow thread's CPU in the check.
+TIMED = [
+    ("RunResilience.check", "lmthing.workflows.resilience_host", "RunResilience", "check"),
+    ("RunResilience.guard", "lmthing.workflows.resilience_host", "RunResilience", "guard"),
+    ("RunResilience.validate_output", "lmthing.workflows.resilience_host", "RunResilience", "validate_output"),
+    ("RunBudget.spent", "lmthing.workflows.budget_host", "RunBudget", "spent"),
+    ("RunBudget.answer", "lmthing.workflows.budget_host", "RunBudget", "answer"),
+]
+TIMERS: dict[tuple[str, str], list[int]] = {}  # (variant, check) -> [ns, calls]
+CURRENT = [""]
+OUTERMOST = "outermost"  # time in timed checks not nested in another (RunBudget.spent calls answer in a root)
+_depth = threading.local()
+
+
+def _count(acc: list[int], ns: int, first: bool) -> None:
+    acc[0] += ns
+    if first and getattr(_depth, "n", 0) == 0:
+        outer = TIMERS.setdefault((CURRENT[0], OUTERMOST), [0, 0])
+        outer[0] += ns
+        outer[1] += 1
+
+
+PROFILE: list[str | None] = [None]  # --profile VARIANT: cProfile the outermost checks of that variant
+PROFILERS: list[cProfile.Profile] = []  # one per workflow thread (cProfile profiles the thread it is enabled on)
+
+
+def _profiler() -> cProfile.Profile | None:
+    if PROFILE[0] is None or PROFILE[0] != CURRENT[0] or getattr(_depth, "n", 0) != 0:
+        return None
+    prof = getattr(_depth, "prof", None)
+    if prof is None:
+        prof = _depth.prof = cProfile.Profile()
+        PROFILERS.append(prof)
+    return prof
+
+
+def _enter() -> int:
+    prof = _profiler()
+    if prof is not None:
+        prof.enable()
+    _depth.n = getattr(_depth, "n", 0) + 1
+    return time.thread_time_ns()
+
+
+def _leave(t0: int) -> int:
+    ns = time.thread_time_ns() - t0
+    _depth.n -= 1
+    prof = _profiler()
+    if prof is not None:
+        prof.disable()
+    return ns
+
+
+class _TimedSteps:
+    def __init__(self, coro: Any, acc: list[int]) -> None:
+        self.coro, self.acc = coro, acc
+
+    def __await__(self) -> Any:
+        gen, value, error = self.coro.__await__(), None, None
+        self.acc[1] += 1
+        while True:
+            t0 = _enter()
+            try:
+                yielded = gen.throw(error) if error is not None else gen.send(value)
+            except StopIteration as done:
+                _count(self.acc, _leave(t0), True)
+                return done.value
+            except BaseException:
+                _count(self.acc, _leave(t0), True)
+                raise
+            _count(self.acc, _leave(t0), True)
+            try:
+                value, error = (yield yielded), None
+            except BaseException as err:  # noqa: BLE001 - handed on to the coroutine
+                value, error = None, err
+
+
+def install_timers() -> None:
+    import functools
+    import importlib
+    import inspect
+
+    for label, module, cls, attr in TIMED:
+        owner = getattr(importlib.import_module(module), cls)
+        fn = getattr(owner, attr)
+
+        def acc(_label: str = label) -> list[int]:
+            return TIMERS.setdefault((CURRENT[0], _label), [0, 0])
+
+        if inspect.iscoroutinefunction(fn):
+            def wrapped(*a: Any, _fn: Any = fn, _acc: Any = acc, **k: Any) -> Any:
+                return _TimedSteps(_fn(*a, **k), _acc())
+        else:
+            def wrapped(*a: Any, _fn: Any = fn, _acc: Any = acc, **k: Any) -> Any:
+                box = _acc()
+                box[1] += 1
+                t0 = _enter()
+                try:
+                    return _fn(*a, **k)
+                finally:
+                    _count(box, _leave(t0), True)
+        setattr(owner, attr, functools.wraps(fn)(wrapped))
+
+
+def timer_cost(number: int = 20000) -> float:
+    """Microseconds one timed call costs the timer itself (an empty coroutine, timed as above)."""
+    acc, current = [0, 0], CURRENT[0]
+    CURRENT[0] = "(calibration)"
+
+    async def nothing() -> None:
+        return None
+
+    t0 = time.thread_time_ns()
+    for _ in range(number):
+        _drive(_TimedSteps(nothing(), acc).__await__())
+    untimed = time.thread_time_ns()
+    for _ in range(number):
+        _drive(nothing())
+    CURRENT[0] = current
+    return ((untimed - t0) - (time.thread_time_ns() - untimed)) / number / 1e3
+
+
+def report_timers(names: list[str], steps: int, runs: int) -> None:
+    cost = timer_cost()
+    print(f"\nIn-worker thread CPU of the checks (--timers), us per model step [calls per run], over {runs} runs "
+          f"per variant; 'outermost' sums the checks not nested in another, less the timer's own cost "
+          f"({cost:.2f} us per timed call, measured here):")
+    labels = [label for label, *_ in TIMED]
+    print(f"{'variant':<14} " + " ".join(f"{lab:>30}" for lab in labels) + f" {OUTERMOST + ' us/step':>18} {'vs base':>8}")
+    outer_of: dict[str, float] = {}
+    for n in names:
+        ms, cells = model_steps(n, steps), []
+        for lab in labels:
+            ns, calls = TIMERS.get((n, lab), [0, 0])
+            cells.append(f"{ns / 1e3 / runs / ms:>8.2f} [{calls / runs:>5.1f}/run]" if calls else f"{'-':>30}")
+        ns, calls = TIMERS.get((n, OUTERMOST), [0, 0])
+        outer = outer_of[n] = (ns / 1e3 - calls * cost) / runs / ms
+        base = outer_of.get(VARIANTS[n][1])
+        vs = f"{outer - base:>+8.2f}" if base is not None and VARIANTS[n][1] != n else f"{'':>8}"
+        print(f"{n:<14} " + " ".join(f"{c:>30}" for c in cells) + f" {outer:>18.2f} {vs}")
+    print("Nesting: a root's RunBudget.spent includes its RunBudget.answer; in a tree, the root's answer to each")
+    print("lmthing_budget update is its own call, and the child's RunBudget.spent includes scheduling the activity")
+    print("(its time suspended, waiting for the activity, is not counted).")
+
+
 # ------------------------------------------------------------------------------- runs
 @dataclass
 class Samples:
@@ -212,6 +365,7 @@ async def measure(client: Client, names: list[str], steps: int, runs: int, round
         for i in range(runs):
             k = (i + r) % len(names)
             for n in names[k:] + names[:k]:  # rotate the order, so load hits every variant alike
+                CURRENT[0] = n
                 if profiler is not None and n == profile:
                     profiler.enable()
                 wall, cpu, srv, handle = await one_run(client, n, steps)
@@ -227,9 +381,17 @@ async def measure(client: Client, names: list[str], steps: int, runs: int, round
         found[n].shape = await shape_of(client, handle, VARIANTS[n][2])
     if profiler is not None:
         stats = pstats.Stats(profiler)
-        print(f"\ncProfile of this process during the {runs * rounds} '{profile}' runs (worker + client):")
-        stats.sort_stats("cumulative").print_stats(40)
-        stats.sort_stats("tottime").print_stats(25)
+        print(f"\ncProfile of the main thread (activities, client, worker loop) during the {runs * rounds} "
+              f"'{profile}' runs:")
+        stats.sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("tottime").print_stats(20)
+    if PROFILERS:
+        stats = pstats.Stats(PROFILERS[0])
+        for prof in PROFILERS[1:]:
+            stats.add(prof)
+        print(f"\ncProfile of the timed checks in the workflow threads during the '{profile}' runs:")
+        stats.sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("tottime").print_stats(20)
     return found
 
 
@@ -250,7 +412,7 @@ def report(found: dict[str, Variant], steps: int, runs: int, rounds: int) -> Non
     print(f"{rounds} rounds x {runs} runs per variant, interleaved; {steps} steps per agent "
           f"({steps - 1} lookup calls). Per variant: median of the rounds' medians [min..max over rounds].")
     head = (f"{'variant':<14} {'model steps':>11} | {'wall ms':>7} {'[spread]':>15} | {'py CPU ms':>9} {'[spread]':>15} | "
-            f"{'srv CPU ms':>10} | {'py CPU ms/step vs base':>24} {'[rounds]':>14} | {'wall ms/step vs base':>20} | "
+            f"{'srv CPU ms':>10} | {'py CPU ms/step vs base':>24} {'[rounds]':>14} {'paired [p25..p75]':>22} | {'wall ms/step vs base':>20} | "
             f"{'srv CPU ms/step vs base':>23}")
     print(head)
     print("-" * len(head))
@@ -262,10 +424,12 @@ def report(found: dict[str, Variant], steps: int, runs: int, rounds: int) -> Non
             d_cpu = [(a - b) * 1e3 / ms for a, b in zip(cpu, round_medians(base, "cpu"))]
             d_wall = [(a - b) * 1e3 / ms for a, b in zip(wall, round_medians(base, "wall"))]
             d_srv = [(a - b) * 1e3 / ms for a, b in zip(srv, round_medians(base, "srv"))]
-            diff = f"{med(d_cpu):>+24.3f} {'[' + spread(d_cpu, fmt='+.3f') + ']':>14}"
+            pairs = sorted((a - b) * 1e3 / ms for x, y in zip(v.rounds, base.rounds) for a, b in zip(x.cpu, y.cpu))
+            paired = f"{med(pairs):+.3f} [{pairs[len(pairs) // 4]:+.2f}..{pairs[(3 * len(pairs)) // 4]:+.2f}]"
+            diff = f"{med(d_cpu):>+24.3f} {'[' + spread(d_cpu, fmt='+.3f') + ']':>14} {paired:>22}"
             dwall, dsrv = f"{med(d_wall):>+20.2f}", f"{med(d_srv):>+23.2f}"
         else:
-            diff, dwall, dsrv = f"{'(baseline)':>24} {'':>14}", f"{'':>20}", f"{'':>23}"
+            diff, dwall, dsrv = f"{'(baseline)':>24} {'':>14} {'':>22}", f"{'':>20}", f"{'':>23}"
         print(f"{n:<14} {ms:>11} | {med(wall) * 1e3:>7.1f} {'[' + spread(wall, 1e3, '.1f') + ']':>15} | "
               f"{med(cpu) * 1e3:>9.1f} {'[' + spread(cpu, 1e3, '.1f') + ']':>15} | {med(srv) * 1e3:>10.1f} | "
               f"{diff} | {dwall} | {dsrv}")
@@ -276,19 +440,22 @@ def report(found: dict[str, Variant], steps: int, runs: int, rounds: int) -> Non
     print()
     print("py CPU: time.process_time() of this process (worker + client, all threads) during one run;")
     print("srv CPU: the dev server's CPU (/proc, 10 ms resolution). ms/step: (variant - its baseline) / model steps,")
-    print("per round, then the median of the rounds [their min..max].")
+    print("per round, then the median of the rounds [their min..max]; paired: the median over all runs of (variant")
+    print("run - baseline run of the same rotation) / model steps [quartiles].")
 
 
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20, help="model steps per agent (default 20: 19 tool calls)")
-    parser.add_argument("--runs", type=int, default=10, help="measured runs per variant and round (default 10)")
+    parser.add_argument("--runs", type=int, default=15, help="measured runs per variant and round (default 15)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up runs per variant, excluded (default 2)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--micro-only", action="store_true", help="only the micro-benchmark (no server)")
     parser.add_argument("--no-micro", action="store_true", help="skip the micro-benchmark")
     parser.add_argument("--micro-number", type=int, default=20000, help="calls per micro timing (default 20000)")
+    parser.add_argument("--timers", action="store_true",
+                        help="also time the checks inside the worker (thread CPU per check; adds its own small cost)")
     parser.add_argument("--profile", choices=list(VARIANTS), help="cProfile this variant's runs (one round)")
     args = parser.parse_args(argv)
     names = [n for n in args.variants.split(",") if n.strip()]
@@ -308,6 +475,9 @@ async def main(argv: list[str] | None = None) -> int:
     if args.micro_only:
         return 0
 
+    if args.timers or args.profile:
+        PROFILE[0] = args.profile
+        install_timers()
     print("\nstarting dev server...", flush=True)
     env = await start_dev_server()
     try:
@@ -320,10 +490,19 @@ async def main(argv: list[str] | None = None) -> int:
             print(f"  all runs in {time.perf_counter() - t0:.1f} s", flush=True)
         if not args.profile:
             report(found, args.steps, args.runs, rounds)
+        if args.timers and not args.profile:
+            report_timers(names, args.steps, args.runs * rounds)
     finally:
         await env.shutdown()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    code = asyncio.run(main())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Leave without interpreter teardown: the SDK's Rust threads can abort CPython while it
+    # finalizes (temporalio/sdk-python#300; tests/conftest.py does the same).
+    import os
+
+    os._exit(code)
