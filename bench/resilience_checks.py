@@ -33,7 +33,7 @@ Usage (from the repository root; both forms work):
 
     python bench/resilience_checks.py [--steps 20] [--runs 15] [--rounds 3] [--warmup 2]
                                       [--variants baseline,guards,...] [--micro-only] [--no-micro]
-                                      [--profile VARIANT]
+                                      [--timers] [--profile VARIANT] [--alone]
     python -m bench.resilience_checks [...]
 
 ``--timers`` also wraps the checks in the worker (``RunResilience.check`` / ``guard`` /
@@ -137,6 +137,7 @@ def micro(number: int, repeat: int) -> list[tuple[str, float, float]]:
         "RunResilience.validate_output": lambda: _drive(res.validate_output("facts", output)),
         "BudgetLedger.spend (tokens constraint)": lambda: ledger.spend(Spend(run_id="bench-root", tokens=421)),
         "root's budget step (RunBudget.spent path, replicated)": lambda: _root_budget_step(ledger, now),
+        "time.time() (for scale)": time.time,
     }
     out = []
     for name, fn in cases.items():
@@ -144,6 +145,20 @@ def micro(number: int, repeat: int) -> list[tuple[str, float, float]]:
         times = [t / number for t in timeit.repeat(fn, number=number, repeat=repeat)]
         out.append((name, min(times) * 1e6, statistics.median(times) * 1e6))
     return out
+
+
+async def sandbox_micro(client: Client, number: int) -> None:
+    """The checks in a loop inside a workflow (bench_rc_micro): in the sandbox, as in a run."""
+    found = {}
+    for r in range(5):
+        one = await client.execute_workflow(app.RcMicro.run, number, id=f"bench-rc-micro-{uuid.uuid4().hex[:8]}",
+                                            task_queue=TASK_QUEUE)
+        for name, us in one.items():
+            found.setdefault(name, []).append(us)
+    print(f"\nmicro in a workflow (sandbox): {number} calls x 5 workflows; us per call")
+    print(f"{'check':<56} {'min us':>8} {'median us':>10}")
+    for name, xs in found.items():
+        print(f"{name:<56} {min(xs):>8.2f} {med(xs):>10.2f}")
 
 
 # ---------------------------------------------------------------------------- timers
@@ -451,6 +466,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up runs per variant, excluded (default 2)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument("--alone", action="store_true",
+                        help="measure only the --variants given, not their baselines too (for an outside profiler)")
     parser.add_argument("--micro-only", action="store_true", help="only the micro-benchmark (no server)")
     parser.add_argument("--no-micro", action="store_true", help="skip the micro-benchmark")
     parser.add_argument("--micro-number", type=int, default=20000, help="calls per micro timing (default 20000)")
@@ -463,7 +480,7 @@ async def main(argv: list[str] | None = None) -> int:
     if unknown or args.steps < 2 or args.runs < 1 or args.rounds < 1:
         parser.error(f"unknown variants {unknown}" if unknown else "--steps >= 2, --runs and --rounds >= 1")
     for n in list(names):  # a variant is reported against its baseline, so measure that too
-        if VARIANTS[n][1] not in names:
+        if VARIANTS[n][1] not in names and not args.alone:
             names.insert(0, VARIANTS[n][1])
     print(f"temporalio {temporalio.__version__}, Python {sys.version.split()[0]}", flush=True)
 
@@ -484,7 +501,9 @@ async def main(argv: list[str] | None = None) -> int:
         client = env.client
         SERVER_PIDS[:] = children_named("temporal")
         rounds = 1 if args.profile else args.rounds
-        async with create_worker(client, app=app, task_queue=TASK_QUEUE):
+        async with create_worker(client, app=app, task_queue=TASK_QUEUE, workflows=[app.RcMicro]):
+            if not args.no_micro:
+                await sandbox_micro(client, args.micro_number // 10)
             t0 = time.perf_counter()
             found = await measure(client, names, args.steps, args.runs, rounds, args.warmup, args.profile)
             print(f"  all runs in {time.perf_counter() - t0:.1f} s", flush=True)

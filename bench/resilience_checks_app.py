@@ -11,6 +11,7 @@ sandbox re-imports the module that defines a prompt.
 from __future__ import annotations
 
 from pydantic import BaseModel
+from temporalio import workflow
 
 from lmthing import prompt
 from lmthing.testing import scripted_model, text, tool_call
@@ -118,3 +119,63 @@ def tree_script_for(steps: int) -> str:
     ``steps`` model steps. So ``steps + 2`` model steps in the tree."""
     return scripted_model(f"bench-rc-tree-{steps}", [[tool_call("worker", {"task": USER})], text(ANSWER)],
                           agents={"worker": _lookups(steps)})
+
+
+# ------------------------------------------------------------------- in-sandbox micro
+# The same checks as bench/resilience_checks.py's micro part, called in a loop inside a
+# workflow (so inside the sandbox, with workflow.now()/info() available): the real
+# RunBudget.spent of a root, too. The clock comes passed through (bench/thread_clock.py); the
+# loops run restricted, like the checks do in a run.
+@workflow.defn(name="bench_rc_micro")
+class RcMicro:
+    @workflow.run
+    async def run(self, number: int) -> dict[str, float]:
+        from lmthing.prompt.types import Usage
+        from lmthing.resilience.book import GuardDef, ValidatorDef
+        from lmthing.resilience.budget import BudgetLedger, Constraint, Spend
+        from lmthing.resilience.checks import GuardCheck, guard_holds, validate
+        from lmthing.workflows.budget_host import RunBudget
+        from lmthing.workflows.resilience_host import RunResilience
+
+        with workflow.unsafe.imports_passed_through():
+            from bench.thread_clock import clock
+        guard = GuardDef(name="allowed", condition=allowed, on_fail="skip", message="lookups are off", tools=("lookup",))
+        validator = ValidatorDef(name="facts", schema=Facts, check=plausible)
+        args, state = lookup.args_model(n=7), {"allowed": True}
+        check = GuardCheck(state=state, args=args, tool="lookup", step=3)
+        output = {"n": 7, "square": 49, "parity": "odd", "label": "item-7"}
+        res = RunResilience()
+        res.book.guards["allowed"] = guard
+        res.book.validators["facts"] = validator
+        tokens = Constraint(name="tokens", type="tokens", max=TOKENS_MAX)
+        ledger = BudgetLedger([tokens])
+        budget = RunBudget(None, None, None, note=lambda n: None, step=lambda: 0,  # type: ignore[arg-type]
+                           constraints=lambda: {"tokens": tokens})
+        usage = Usage(input_tokens=412, output_tokens=9)
+
+        sync_cases = {
+            "BudgetLedger.spend (tokens constraint)": lambda: ledger.spend(Spend(run_id="bench-root", tokens=421)),
+            "workflow.now()": workflow.now,
+            "workflow.info()": workflow.info,
+        }
+        async_cases = {
+            "guard_holds (one guard, condition on state)": lambda: guard_holds(guard, check),
+            "RunResilience.guard (lookup + GuardCheck + guard_holds)": lambda: res.guard("lookup", (), state, args, 3, None),
+            "validate (pydantic schema + check)": lambda: validate(validator, output),
+            "RunResilience.validate_output": lambda: res.validate_output("facts", output),
+            "RunBudget.spent of a root (the real one)": lambda: budget.spent(usage, None),
+        }
+        out = {}
+        for name, fn in sync_cases.items():
+            fn()
+            t0 = clock()
+            for _ in range(number):
+                fn()
+            out[name] = (clock() - t0) / number / 1e3
+        for name, make in async_cases.items():
+            await make()
+            t0 = clock()
+            for _ in range(number):
+                await make()
+            out[name] = (clock() - t0) / number / 1e3
+        return out
