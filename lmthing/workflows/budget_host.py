@@ -96,11 +96,11 @@ class RunBudget:
             return None
         spend = Spend(run_id=workflow.info().workflow_id, tokens=usage.input_tokens + usage.output_tokens,
                       cost_usd=cost or 0.0)
-        if self.ledger is not None:
-            status = self.answer({"op": "spend", "spend": spend.model_dump()})
+        if self.ledger is not None:  # the root: its own ledger, without the update's JSON round trip
+            exceeded = self._spend(spend).exceeded
         else:
-            status = await self._ask_root("spend", spend)
-        self.crossing = BudgetStatus.model_validate(status).exceeded or self._past_deadline()
+            exceeded = BudgetStatus.model_validate(await self._ask_root("spend", spend)).exceeded
+        self.crossing = exceeded or self._past_deadline()
         return self.crossing
 
     def exceeded(self) -> Crossing | None:
@@ -151,8 +151,14 @@ class RunBudget:
             # slot is when its request may go out, by the clock it waits with.
             now = call.get("now")
             return {"at": self.ledger.slot(float(now) if isinstance(now, (int, float)) else workflow.now().timestamp())}
+        return self._spend(Spend.model_validate(call.get("spend") or {})).model_dump(mode="json")
+
+    def _spend(self, spend: Spend) -> BudgetStatus:
+        """Spend in the root's ledger: the status (a limit crossed, or the deadline passed),
+        with the warnings and the crossing announced."""
+        assert self.ledger is not None
         before = self.ledger.state.exceeded
-        status, warnings = self.ledger.spend(Spend.model_validate(call.get("spend") or {}))
+        status, warnings = self.ledger.spend(spend)
         for crossing in warnings:
             self._announce(crossing)
         if before is None and self.ledger.state.exceeded is not None and self.ledger.state.exceeded.action != "warn":
@@ -160,7 +166,7 @@ class RunBudget:
         out_of_time = self.ledger.out_of_time(workflow.now().timestamp())
         if status.exceeded is None and out_of_time is not None and out_of_time.action != "warn":
             status.exceeded = out_of_time
-        return status.model_dump(mode="json")
+        return status
 
     def _announce(self, crossing: Crossing) -> None:
         verb = "reached its warn mark" if crossing.action == "warn" else "is used up"
