@@ -5,9 +5,10 @@ Two parts, in one command:
 * **micro**: the in-workflow checks called directly, timeit-style, outside Temporal:
   ``guard_holds`` / ``RunResilience.guard`` (the guard of one tool call), ``validate`` /
   ``RunResilience.validate_output`` (a schema and a check on one tool output),
-  ``BudgetLedger.spend`` and the root's whole per-step budget path (``RunBudget.spent`` ->
-  ``answer`` -> ``BudgetLedger.spend``, its pydantic round trips replicated, since it reads
-  ``workflow.now()`` and needs a workflow). Microseconds per call, min and median of repeats.
+  ``BudgetLedger.spend`` and the root's per-step budget path (``RunBudget.spent`` ->
+  ``_spend``, replicated, since it reads ``workflow.now()`` and needs a workflow); then the
+  same in a loop inside a workflow (the sandbox), with the real ``RunBudget.spent`` of a
+  root. Microseconds per call, min and median of repeats.
 * **runs**: real runs on an embedded dev server and one worker in this process, scripted
   model (no network), N model steps of which N-1 call the ``@tool`` activity ``lookup``
   (bench/resilience_checks_app.py), in these variants, interleaved run by run:
@@ -68,7 +69,7 @@ from temporalio.client import Client
 
 from lmthing.client import start_prompt
 from lmthing.resilience.book import GuardDef, ValidatorDef
-from lmthing.resilience.budget import BudgetLedger, BudgetStatus, Constraint, Spend
+from lmthing.resilience.budget import BudgetLedger, Constraint, Spend
 from lmthing.resilience.checks import GuardCheck, guard_holds, validate
 from lmthing.workers import create_worker
 from lmthing.workers.dev_server import start_dev_server
@@ -105,15 +106,13 @@ def _drive(coro: Any) -> Any:
 
 def _root_budget_step(ledger: BudgetLedger, now: float) -> Any:
     """What the root's ``RunBudget.spent`` does per model step (budget_host.py), minus the
-    ``workflow.info()`` / ``workflow.now()`` calls that need a workflow: build the Spend, dump
-    it, ``answer`` it (validate, spend, out_of_time, dump the status), read the status back."""
-    spend = Spend(run_id="bench-root", tokens=412 + 9, cost_usd=0.0)
-    call = {"op": "spend", "spend": spend.model_dump()}
-    status, _ = ledger.spend(Spend.model_validate(call.get("spend") or {}))
+    ``workflow.info()`` / ``workflow.now()`` calls that need a workflow: build the Spend,
+    spend it (``_spend``: the ledger, then the deadline)."""
+    status, _ = ledger.spend(Spend(run_id="bench-root", tokens=412 + 9, cost_usd=0.0))
     out_of_time = ledger.out_of_time(now)
     if status.exceeded is None and out_of_time is not None:
         status.exceeded = out_of_time
-    return BudgetStatus.model_validate(status.model_dump(mode="json")).exceeded
+    return status.exceeded
 
 
 def micro(number: int, repeat: int) -> list[tuple[str, float, float]]:
@@ -175,7 +174,7 @@ TIMED = [
 ]
 TIMERS: dict[tuple[str, str], list[int]] = {}  # (variant, check) -> [ns, calls]
 CURRENT = [""]
-OUTERMOST = "outermost"  # time in timed checks not nested in another (RunBudget.spent calls answer in a root)
+OUTERMOST = "outermost"  # time in timed checks not nested in another
 _depth = threading.local()
 
 
@@ -305,9 +304,8 @@ def report_timers(names: list[str], steps: int, runs: int) -> None:
         base = outer_of.get(VARIANTS[n][1])
         vs = f"{outer - base:>+8.2f}" if base is not None and VARIANTS[n][1] != n else f"{'':>8}"
         print(f"{n:<14} " + " ".join(f"{c:>30}" for c in cells) + f" {outer:>18.2f} {vs}")
-    print("Nesting: a root's RunBudget.spent includes its RunBudget.answer; in a tree, the root's answer to each")
-    print("lmthing_budget update is its own call, and the child's RunBudget.spent includes scheduling the activity")
-    print("(its time suspended, waiting for the activity, is not counted).")
+    print("RunBudget.answer is the root's lmthing_budget update handler (tree only); the child's RunBudget.spent")
+    print("includes scheduling the lmthing.budget activity (its time suspended, waiting for it, is not counted).")
 
 
 # ------------------------------------------------------------------------------- runs
