@@ -1,8 +1,8 @@
 """Budgets over the whole agent tree (def_constraint, docs/resilience.md) in real runs: the
 step that crosses a token budget is the last one, sub-agents and parallel branches spend
 from the root's budget while they run, warn fires once, a duration budget is a durable
-timer, and a rate limit holds under a parallel plan of 20 branches (measured where the
-model calls reach the provider)."""
+timer, and a rate limit holds under a parallel plan of 20 branches (the slots the root
+grants, exactly, from its history; and where the model calls reach the provider)."""
 
 from __future__ import annotations
 
@@ -79,16 +79,56 @@ async def test_a_duration_budget_is_a_durable_timer_that_ends_the_run(client, wo
     assert "budget time: 1 s" in timers
 
 
+async def _granted_slots(client, handle) -> list[tuple[float, float]]:
+    """The rate-limit slots the root granted, in the order it granted them: ``(asked, at)``
+    for each ``lmthing_budget`` slot update in the root's history (``asked``: the asker's
+    clock in the update's input, ``at``: the slot in its result)."""
+    asked: dict[str, float] = {}
+    granted: list[tuple[float, float]] = []
+    for e in await history(handle):
+        if e.HasField("workflow_execution_update_accepted_event_attributes"):
+            request = e.workflow_execution_update_accepted_event_attributes.accepted_request
+            if request.input.name == "lmthing_budget":
+                [call] = await client.data_converter.decode(request.input.args.payloads, [dict])
+                if call["op"] == "slot":
+                    asked[request.meta.update_id] = call["now"]
+        elif e.HasField("workflow_execution_update_completed_event_attributes"):
+            done = e.workflow_execution_update_completed_event_attributes
+            if done.meta.update_id in asked:
+                [answer] = await client.data_converter.decode(done.outcome.success.payloads, [dict])
+                granted.append((asked[done.meta.update_id], answer["at"]))
+    return granted
+
+
 async def test_a_rate_limit_holds_under_a_parallel_plan_of_twenty_branches(client, worker):
     rate_clock.CALLS.clear()
     handle = await start(client, app.rate_limited)
     await handle.result()
     assert len(await _children(client, handle)) == 20
-    starts = sorted(rate_clock.CALLS)  # when each model call reached the provider
+    requests, period = 5, 1.0  # app.rate_limited's def_constraint
+
+    # The slots, exactly, from the root's history: one per model call of the tree (the root's
+    # own and the 20 branches'), handed out in order, each the earliest the limit allows (the
+    # asker's time, the slot before it, or a period after the slot `requests` places back),
+    # so no period holds more than `requests` slots and 21 slots span 4 periods.
+    granted = await _granted_slots(client, handle)
+    slots = [at for _, at in granted]
+    assert len(granted) == 21, granted
+    assert slots == sorted(slots)
+    for i, (asked, at) in enumerate(granted):
+        earliest = max([asked, *slots[i - 1:i], *([slots[i - requests] + period] if i >= requests else [])])
+        assert at == earliest, (i, granted)
+    assert all(slots[i + requests] >= slots[i] + period for i in range(len(slots) - requests))
+    assert slots[-1] - slots[0] >= 4 * period - 1e-6
+    ledger = await handle.handle.query("budget")
+    assert ledger["calls"] == slots[-requests:]  # the ledger's window holds the last slots it gave
+
+    # Where the model calls reached the provider (wall clock): never before their slot, and
+    # late by at most a loaded machine's wake-up lateness (LATE), so no 1-second window holds
+    # more than 5 calls, less that lateness.
+    starts = sorted(rate_clock.CALLS)
     assert len(starts) == 21
-    # No 1-second window holds more than 5 calls: call i+5 comes a period after call i, and
-    # 21 calls span 4 periods, less the lateness of a wake-up on a loaded machine (LATE:
-    # a request can go out after its slot, never before; the slots themselves are exact).
+    assert all(start >= slot - 0.005 for start, slot in zip(starts, slots)), list(zip(starts, slots))
     late = 0.25
     assert all(starts[i + 5] - starts[i] >= 1.0 - late for i in range(len(starts) - 5)), str([round(t - starts[0], 3) for t in starts])
     assert starts[-1] - starts[0] >= 4.0 - late

@@ -108,11 +108,11 @@ class RunBudget:
             return None
         spend = Spend(run_id=workflow.info().workflow_id, tokens=usage.input_tokens + usage.output_tokens,
                       cost_usd=cost or 0.0)
-        if self.ledger is not None:
-            status = await self.answer({"op": "spend", "spend": spend.model_dump()})
+        if self.ledger is not None:  # its own ledger, without the update's JSON round trip
+            exceeded = (await self._spend(spend)).exceeded
         else:
-            status = await self._ask_root("spend", spend)
-        self.crossing = BudgetStatus.model_validate(status).exceeded or self._past_deadline()
+            exceeded = BudgetStatus.model_validate(await self._ask_root("spend", spend)).exceeded
+        self.crossing = exceeded or self._past_deadline()
         return self.crossing
 
     def exceeded(self) -> Crossing | None:
@@ -168,8 +168,14 @@ class RunBudget:
             # slot is when its request may go out, by the clock it waits with.
             now = call.get("now")
             return {"at": self.ledger.slot(float(now) if isinstance(now, (int, float)) else workflow.now().timestamp())}
+        return (await self._spend(Spend.model_validate(call.get("spend") or {}))).model_dump(mode="json")
+
+    async def _spend(self, spend: Spend) -> BudgetStatus:
+        """Spend in this run's ledger: the status (a limit crossed, or the deadline passed),
+        with the warnings and the crossing announced; below the root, passed on up too."""
+        assert self.ledger is not None
         before = self.ledger.state.exceeded
-        status, warnings = self.ledger.spend(Spend.model_validate(call.get("spend") or {}))
+        status, warnings = self.ledger.spend(spend)
         for crossing in warnings:
             self._announce(crossing)
         if before is None and self.ledger.state.exceeded is not None and self.ledger.state.exceeded.action != "warn":
@@ -178,10 +184,10 @@ class RunBudget:
         if status.exceeded is None and out_of_time is not None and out_of_time.action != "warn":
             status.exceeded = out_of_time
         if self.link is not None:  # a subtree's budget: the limits above count the spend too
-            above = BudgetStatus.model_validate(await self._ask_root("spend", Spend.model_validate(call.get("spend") or {})))
+            above = BudgetStatus.model_validate(await self._ask_root("spend", spend))
             self.crossing = above.exceeded or self._past_deadline()
             status.exceeded = status.exceeded or self.crossing
-        return status.model_dump(mode="json")
+        return status
 
     def _announce(self, crossing: Crossing) -> None:
         verb = "reached its warn mark" if crossing.action == "warn" else "is used up"
