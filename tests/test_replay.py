@@ -150,6 +150,11 @@ def test_the_resilience_histories_hold_what_they_were_recorded_for() -> None:
     assert summaries.count("budget spend") >= 3
     _, _, _, root = _recorded("replay-sub-budget")
     assert root["stop_reason"] == "answer"
+    kinds, _, _, result = _recorded("replay-budget-reported")
+    assert result["stop_reason"] == "budget" and kinds.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") >= 4
+    kinds, summaries, _, scout = _recorded("replay-budget-reported__scout__call_1_0")
+    # The patch marker, and the spend reported by the model activities: no budget activity.
+    assert kinds.count("MARKER_RECORDED") == 1 and "budget spend" not in summaries and scout["stop_reason"] == "budget"
 
 
 async def test_recorded_histories_replay_without_nondeterminism() -> None:

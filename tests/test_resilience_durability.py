@@ -318,11 +318,16 @@ async def test_a_budgeted_tree_killed_while_a_sub_agent_spends_stops_where_it_wo
     assert [(n, a.stop_reason, a.steps) for n, a in got["agents"].items()] == [
         ("a", "answer", app.PONDER_STEPS + 1), ("b", "answer", app.PONDER_STEPS + 1), ("c", "budget", 3)]
     assert got["spent"] == limit - 1 + spend["c"][2]
-    # Each agent's spend counted once: what its steps used, one report per step.
+    # Each agent's spend counted once: what its steps used, one report per step, sent by
+    # the step's model activity (ModelRequest.budget_root), not by an activity of its own.
     for name, history in histories.items():
         agent_steps = got["agents"][name].steps
         assert got["by_agent"][name] == sum(spend[name][:agent_steps])
-        assert activity_outcomes(history, BUDGET) == {"completed": agent_steps}, name
+        assert activity_outcomes(history, MODEL_CALL) == {"completed": agent_steps}, name
+        assert activity_outcomes(history, BUDGET) == {}, name
+    root_history = await events(handle)
+    reports = [e for e in root_history if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED]
+    assert len(reports) == sum(a.steps for a in got["agents"].values())  # one per sub-agent step, none twice
 
 
 

@@ -57,6 +57,22 @@ async def _call(call: BudgetCall) -> dict[str, Any]:
         raise
 
 
+async def report_spend(root_id: str, usage: Any, cost_usd: float | None) -> dict[str, Any] | None:
+    """In the model activity, once the reply is in: the call's spend to the budget's run, and
+    its answer (None when it could not be reached: the workflow then reports it itself).
+    The update id is the activity's, the same for each of its attempts, so a report taken
+    before the attempt was lost is not counted again."""
+    spend = Spend(run_id=activity.info().workflow_id, tokens=usage.input_tokens + usage.output_tokens,
+                  cost_usd=cost_usd or 0.0)
+    try:
+        return await _call(BudgetCall(root_id=root_id, op="spend", spend=spend))
+    except ApplicationError as err:  # the root has ended or refuses: nothing left to spend from
+        return {"exceeded": {"name": "budget", "action": "stop", "detail": f"the budget's run did not answer: {err}"}}
+    except RPCError as err:
+        activity.logger.warning("Could not report the call's spend to %s (%s); the run reports it itself", root_id, err)
+        return None
+
+
 # A slot is asked for this far ahead: the root's answer must be back before the slot comes,
 # or the request goes out late and bunches up with the ones after it.
 SLOT_LEAD_SECONDS = 0.5

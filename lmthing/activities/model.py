@@ -26,7 +26,7 @@ from lmthing.observability.logging import current_step
 from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent
 
 from .breakers import guarded
-from .budget import wait_for_slot
+from .budget import report_spend, wait_for_slot
 from .conversation import RequestCache, resolve
 from .names import MODEL_CALL
 from .providers.base import (
@@ -183,6 +183,9 @@ class ModelActivities:
                     # caller's, not the provider being down: no verdict.
                     counts=lambda err: err.retryable if isinstance(err, ModelCallError) else not isinstance(err, ModelConfigError),
                 )
+            _check_reply_size(response)
+            if request.budget_root:  # heartbeating still: the budget's run may take a while to answer
+                response.budget = await report_spend(request.budget_root, response.usage, response.cost_usd)
         except ModelConfigError as err:
             # Configuration does not fix itself between attempts: fail fast.
             raise ApplicationError(str(err), type="ModelConfigError", non_retryable=True) from None
@@ -195,9 +198,12 @@ class ModelActivities:
             ) from None
         finally:
             heartbeats.cancel()
-        size = len(to_json(response))
-        check_size(size, "ModelReplyTooLarge", lambda limit: (
-            f"The model's reply is {size} bytes; replies over {limit} bytes do not fit a Temporal "
-            "payload. Lower max_output_tokens, or have the model write large output through a tool"
-        ))
         return response
+
+
+def _check_reply_size(response: ModelResponse) -> None:
+    size = len(to_json(response))
+    check_size(size, "ModelReplyTooLarge", lambda limit: (
+        f"The model's reply is {size} bytes; replies over {limit} bytes do not fit a Temporal "
+        "payload. Lower max_output_tokens, or have the model write large output through a tool"
+    ))

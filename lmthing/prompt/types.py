@@ -132,6 +132,10 @@ class ModelRequest(_Model):
     # Under a rate limit of its tree (def_constraint "rate"): the workflow id of the run whose
     # ledger hands out the slots; the activity waits for its slot just before the request.
     rate_limit: str | None = None
+    # A run below the root of a budgeted tree: the workflow id of the run whose ledger it
+    # spends from. The activity reports the call's spend there (the lmthing_budget update)
+    # and returns the answer in ModelResponse.budget, so the step needs no activity of its own.
+    budget_root: str | None = None
 
     @property
     def messages(self) -> list[Message]:
@@ -165,6 +169,9 @@ class ModelResponse(_Model):
     model: str = ""
     # Estimated from the provider's price table; None when the model's price is unknown.
     cost_usd: float | None = None
+    # The budget's answer to this call's spend, when the request had a budget_root
+    # (a BudgetStatus: a limit crossed, the tree's totals); None: not reported.
+    budget: dict[str, Any] | None = None
 
 
 class ToolResult(_Model):

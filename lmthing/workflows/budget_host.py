@@ -31,6 +31,9 @@ from . import routing
 from .events import RunEvents
 
 _CALL_TIMEOUT = timedelta(seconds=30)
+# Runs started before a run below the root had its model activity report each call's spend
+# (ModelRequest.budget_root) report it through the lmthing.budget activity, on replay too.
+REPORT_IN_MODEL_CALL = "lmthing-budget-report-in-model-call"
 
 
 class RunBudget:
@@ -102,14 +105,24 @@ class RunBudget:
         return self.ledger.state if self.ledger is not None else None
 
     # --------------------------------------------------------------------- each step
-    async def spent(self, usage: Usage, cost: float | None) -> Crossing | None:
-        """Report a model step's spend; the crossing when the tree's budget is used up."""
+    def report_root(self) -> str | None:
+        """Where the model activity reports a call's spend itself: the run above, for a run
+        that keeps no ledger of its own (one activity and workflow task less per step)."""
+        if self.link is None or self.ledger is not None or not workflow.patched(REPORT_IN_MODEL_CALL):
+            return None
+        return self.link.root_id
+
+    async def spent(self, usage: Usage, cost: float | None, reported: dict[str, Any] | None = None) -> Crossing | None:
+        """Report a model step's spend; the crossing when the tree's budget is used up.
+        ``reported``: the answer the model activity already got (ModelResponse.budget)."""
         if not self.active:
             return None
         spend = Spend(run_id=workflow.info().workflow_id, tokens=usage.input_tokens + usage.output_tokens,
                       cost_usd=cost or 0.0)
         if self.ledger is not None:  # its own ledger, without the update's JSON round trip
             exceeded = (await self._spend(spend)).exceeded
+        elif reported is not None:
+            exceeded = BudgetStatus.model_validate(reported).exceeded
         else:
             exceeded = BudgetStatus.model_validate(await self._ask_root("spend", spend)).exceeded
         self.crossing = exceeded or self._past_deadline()

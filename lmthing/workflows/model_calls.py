@@ -88,6 +88,7 @@ class ModelCalls:
             # the step's text then comes once, moderated, on its step_finish event.
             stream_batch_ms=config.stream_batch_ms if config.stream and not self._moderation.holds_output() else None,
             rate_limit=self._budget.rate_root() if self._budget.active else None,
+            budget_root=self._budget.report_root() if self._budget.active else None,
         )
         record = StepRecord(step=step, request=request, orchestration=prompt.take_notes())
         self._steps.append(record)

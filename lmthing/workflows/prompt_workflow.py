@@ -270,7 +270,8 @@ class PromptWorkflow(RunHandlers, ModelCalls, StepEndings, ChildRuns):
             # A blocked output's tool calls do not run; the conversation keeps the block message.
             prompt.record_assistant(text, [] if blocked_output else response.tool_calls)
             run.step = step + 1
-            crossing = await self._budget.spent(response.usage, response.cost_usd) if self._budget.active else None
+            crossing = (await self._budget.spent(response.usage, response.cost_usd, response.budget)
+                        if self._budget.active else None)
             if blocked_output:
                 stop_reason = "moderation"
                 break

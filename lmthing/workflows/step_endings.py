@@ -79,7 +79,7 @@ class StepEndings:
         run.usage = run.usage + response.usage
         run.cost = add_cost(run.cost, response.cost_usd)
         self._status.usage, self._status.cost_usd = run.usage, run.cost
-        await self._budget.spent(response.usage, response.cost_usd)  # the tree's totals count it too
+        await self._budget.spent(response.usage, response.cost_usd, response.budget)  # the tree's totals count it too
         text, _ = await self._moderated(response.text, run.step, record)
         self._events.step_finish(run.step, text, response.usage)
         prompt.record_assistant(text, [])

@@ -350,6 +350,15 @@ def replay_budget_tree(p):
 BUDGET_TOKENS = 110  # the tree spends ~90 before the second scout starts
 
 
+@prompt(model=BUDGET_MODEL, max_steps=4)
+def replay_budget_reported(p):
+    # replay_budget_tree recorded again (2026-12-02) after the patch that has the scouts' model
+    # activities report their spend (REPORT_IN_MODEL_CALL): no lmthing.budget activities.
+    p.def_constraint("tokens", "tokens", max=BUDGET_TOKENS, warn=BUDGET_TOKENS / 2)
+    p.def_agent("scout", "Scout a city.", Ask, _scout, max_steps=6)
+    p.user("Scout Paris, then Oslo.")
+
+
 def _redact_city(said: str) -> object:
     return {"flagged": True, "categories": ["place"], "text": said.replace("Oslo", "[city]")} if "Oslo" in said else None
 
@@ -402,7 +411,7 @@ def replay_sub_budget(p):
 
 EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel, replay_workflow, replay_race, replay_debate,
             replay_cascade, replay_retries, replay_guard_skip, replay_guard_ask, replay_validator, replay_budget_tree,
-            replay_moderation, replay_domains, replay_sub_budget]
+            replay_moderation, replay_domains, replay_sub_budget, replay_budget_reported]
 # A person's decision the recorder gives (workflow id -> action), for examples that ask one.
 DECISIONS = {"replay-guard-ask": "approve"}
 # Standalone orchestrations, recorded under their workflow id.
