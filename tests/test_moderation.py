@@ -152,6 +152,8 @@ def _prompt() -> StatefulPrompt:
     (lambda p: p.def_moderation("m", app.redact_phone, action="filter"), "cleans outputs only"),
     (lambda p: p.def_moderation("m", app.no_secrets, threshold=0.5), "threshold= applies to a moderation model"),
     (lambda p: p.def_moderation("m", model="openai:omni-moderation-latest", threshold=2), "threshold is a score in (0, 1]"),
+    (lambda p: p.def_moderation("m", app.no_secrets, message="Blocked: {reason}"), "{name} and {categories} are filled in"),
+    (lambda p: p.def_moderation("m", app.no_secrets, message=3), "message is the text a blocked run ends with"),
 ])
 def test_bad_moderations_are_refused_where_they_are_written(call, needle):
     with pytest.raises(PromptError) as info:

@@ -303,8 +303,12 @@ def def_moderation(
             raise PromptError(f"{api}: threshold= applies to a moderation model's scores; a check decides itself")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
             raise PromptError(f"{api}: threshold is a score in (0, 1]; got {threshold!r}")
-    if message is not None and not isinstance(message, str):
-        raise PromptError(f"{api}: message is the text a blocked run ends with; got {message!r}")
+    if message is not None:
+        try:
+            message.format(name=name, categories="x")
+        except (AttributeError, IndexError, KeyError, ValueError):
+            raise PromptError(f"{api}: message is the text a blocked run ends with, where {{name}} and {{categories}} "
+                              f"are filled in (write other braces doubled: {{{{ }}}}); got {message!r}") from None
     book.moderations[name] = ModerationDef(
         name, check, model, tuple(dict.fromkeys(targets)), action,  # type: ignore[arg-type]
         None if categories is None else _names(api, "categories", categories),

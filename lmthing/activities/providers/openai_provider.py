@@ -231,7 +231,6 @@ class OpenAIProvider:
             cost_usd=prices.estimate_cost(self.name, model_id, usage, served),
         )
 
-
     async def moderate(self, model_id: str, texts: list[str]) -> list[ModerationScores]:
         """``moderations.create`` for ``texts`` (one request): each text's flag, the
         categories it was flagged for, and every category's score."""
