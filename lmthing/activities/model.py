@@ -132,7 +132,8 @@ def _chat_span(request: ModelRequest) -> tuple[str, dict[str, object]]:
     return f"chat {model_id}", tracing.chat_attributes(request, provider, model_id)
 
 
-async def _heartbeat_forever() -> None:
+async def heartbeat_forever() -> None:
+    """Heartbeat every second until cancelled: a dead worker is noticed within the heartbeat timeout."""
     while True:
         activity.heartbeat()
         await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
@@ -171,7 +172,7 @@ class ModelActivities:
             )
 
     async def _model_call(self, request: ModelRequest) -> ModelResponse:
-        heartbeats = asyncio.create_task(_heartbeat_forever())
+        heartbeats = asyncio.create_task(heartbeat_forever())
         try:
             provider, model_id = self.registry.resolve(request.model)
             if request.rate_limit:

@@ -8,6 +8,7 @@ or an unknown model fails at once, a rate limit or a server error is retried by 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import activity
@@ -15,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from lmthing.resilience.moderation import ModerationCall, ModerationScores
 
+from .model import heartbeat_forever
 from .names import MODERATE
 from .providers.base import ModelCallError, ModelConfigError, ProviderRegistry
 
@@ -27,6 +29,7 @@ class ModerationActivities:
 
     @activity.defn(name=MODERATE)
     async def moderate(self, call: ModerationCall) -> list[ModerationScores]:
+        heartbeats = asyncio.create_task(heartbeat_forever())  # a dead worker is noticed in seconds
         try:
             provider, model_id = self.registry.resolve(call.model)
             moderate = getattr(provider, "moderate", None)
@@ -42,3 +45,5 @@ class ModerationActivities:
                 str(err), type=err.error_type, non_retryable=not err.retryable,
                 next_retry_delay=timedelta(seconds=err.retry_after) if err.retry_after else None,
             ) from None
+        finally:
+            heartbeats.cancel()

@@ -41,6 +41,8 @@ from . import routing
 from .errors import cause_message
 
 MODERATION_TIMEOUT = timedelta(seconds=60)
+# The activity heartbeats every second: a check lost with its worker is made again this soon.
+MODERATION_HEARTBEAT = timedelta(seconds=10)
 MODERATION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                                maximum_interval=timedelta(seconds=30), maximum_attempts=5)
 
@@ -131,6 +133,7 @@ class RunModeration:
                 result_type=list[ModerationScores],
                 task_queue=routing.model_task_queue(),
                 start_to_close_timeout=MODERATION_TIMEOUT,
+                heartbeat_timeout=MODERATION_HEARTBEAT,
                 retry_policy=MODERATION_RETRY,
                 summary=f"moderation {moderation.name}",
             )

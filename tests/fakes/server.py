@@ -220,6 +220,8 @@ class FakeModelServer:
         self.moderation_words: dict[str, list[str]] = {}
         self.moderation_faults: deque[Fault] = deque()
         self.moderation_requests: list[dict[str, Any]] = []
+        # Seconds the next moderation answers wait (a slow moderation model), in order.
+        self.moderation_delays: deque[float] = deque()
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> FakeModelServer:
@@ -283,6 +285,8 @@ class FakeModelServer:
     async def _moderations(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.moderation_requests.append(body)
+        if self.moderation_delays:
+            await self._sleep(request, self.moderation_delays.popleft())
         if self.moderation_faults:
             return self._fault_response(self.moderation_faults.popleft(), OPENAI)
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
