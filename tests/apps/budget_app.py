@@ -4,16 +4,13 @@ run under a duration budget, a parallel plan under a rate limit (def_constraint)
 from __future__ import annotations
 
 from pydantic import BaseModel
-
-import time
-
 from temporalio import workflow
 
 from lmthing import call_agent, prompt
 from lmthing.testing import scripted_model, text, tool_call
 
 with workflow.unsafe.imports_passed_through():
-    from tests.apps.rate_clock import CALLS as RATE_CALLS
+    from tests.apps.rate_clock import record as record_call
 
 
 class Task(BaseModel):
@@ -79,7 +76,7 @@ BRANCHES = 20
 
 def _clocked(reply: str):
     def answer(request):
-        RATE_CALLS.append(time.time())  # in the model activity, when the provider is asked
+        record_call()  # in the model activity, when the provider is asked
         return text(reply)
     return answer
 
