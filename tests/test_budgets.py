@@ -79,24 +79,25 @@ async def test_a_duration_budget_is_a_durable_timer_that_ends_the_run(client, wo
     assert "budget time: 1 s" in timers
 
 
-async def _granted_slots(client, handle) -> list[tuple[float, float]]:
-    """The rate-limit slots the root granted, in the order it granted them: ``(asked, at)``
-    for each ``lmthing_budget`` slot update in the root's history (``asked``: the asker's
-    clock in the update's input, ``at``: the slot in its result)."""
-    asked: dict[str, float] = {}
-    granted: list[tuple[float, float]] = []
+async def _granted_slots(client, handle) -> list[tuple[float, float, float | None]]:
+    """The rate-limit slots the root granted, in the order it granted them: ``(asked, at,
+    released)`` for each ``lmthing_budget`` slot update in the root's history (``asked``: the
+    asker's clock in the update's input, ``released``: a slot it gave back there, ``at``: the
+    slot in its result)."""
+    asked: dict[str, tuple[float, float | None]] = {}
+    granted: list[tuple[float, float, float | None]] = []
     for e in await history(handle):
         if e.HasField("workflow_execution_update_accepted_event_attributes"):
             request = e.workflow_execution_update_accepted_event_attributes.accepted_request
             if request.input.name == "lmthing_budget":
                 [call] = await client.data_converter.decode(request.input.args.payloads, [dict])
                 if call["op"] == "slot":
-                    asked[request.meta.update_id] = call["now"]
+                    asked[request.meta.update_id] = (call["now"], call.get("release"))
         elif e.HasField("workflow_execution_update_completed_event_attributes"):
             done = e.workflow_execution_update_completed_event_attributes
             if done.meta.update_id in asked:
                 [answer] = await client.data_converter.decode(done.outcome.success.payloads, [dict])
-                granted.append((asked[done.meta.update_id], answer["at"]))
+                granted.append((*asked[done.meta.update_id][:1], answer["at"], asked[done.meta.update_id][1]))
     return granted
 
 
@@ -112,12 +113,20 @@ async def test_a_rate_limit_holds_under_a_parallel_plan_of_twenty_branches(clien
     # asker's time, the slot before it, or a period after the slot `requests` places back),
     # so no period holds more than `requests` slots and 21 slots span 4 periods.
     granted = await _granted_slots(client, handle)
-    slots = [at for _, at in granted]
-    assert len(granted) == 21, granted
-    assert slots == sorted(slots)
-    for i, (asked, at) in enumerate(granted):
-        earliest = max([asked, *slots[i - 1:i], *([slots[i - requests] + period] if i >= requests else [])])
+    # Each grant is the earliest the limit allows over the slots held then (the asker's time,
+    # the last slot, or a period after the slot `requests` places back); a slot answered too
+    # late to use is given back by its asker's next ask, and leaves the slots held.
+    held: list[float] = []
+    for i, (asked, at, released) in enumerate(granted):
+        if released is not None:
+            assert released in held, (i, granted)
+            held.remove(released)
+        earliest = max([asked, *held[-1:], *([held[-requests] + period] if len(held) >= requests else [])])
         assert at == earliest, (i, granted)
+        held.append(at)
+    slots = held  # the ones requests went out on
+    assert len(slots) == 21, granted
+    assert slots == sorted(slots)
     assert all(slots[i + requests] >= slots[i] + period for i in range(len(slots) - requests))
     assert slots[-1] - slots[0] >= 4 * period - 1e-6
     ledger = await handle.handle.query("budget")
@@ -134,3 +143,28 @@ async def test_a_rate_limit_holds_under_a_parallel_plan_of_twenty_branches(clien
     assert starts[-1] - starts[0] >= 4.0 - late
     events = await history(handle)
     assert "lmthing.model_call" in scheduled_activities(events)
+
+
+def test_a_rate_slot_given_back_is_handed_out_again_and_the_limit_still_holds():
+    """A model activity whose slot answer came back after the slot had passed gives it back
+    with its next ask (lmthing/activities/budget.py): the slot is free for the next asker,
+    and the slots left never hold more than the limit in a period."""
+    from lmthing.resilience.budget import BudgetLedger, Constraint
+
+    def ledger() -> BudgetLedger:
+        book = BudgetLedger([Constraint(name="rps", type="rate", requests=3, period=1.0)])
+        assert [book.slot(10.0) for _ in range(4)] == [10.0, 10.0, 10.0, 11.0]  # the 4th waits
+        return book
+
+    # The asker of 11.0 got its answer at 11.3, too late: it gives 11.0 back and asks again
+    # 1 s ahead. Three requests may then go out at 11.8 (with 10.0 s a period back), the next
+    # a period after the first of them.
+    kept = ledger()
+    assert kept.slot(11.8, release=11.0) == 11.8
+    assert [kept.slot(11.8) for _ in range(3)] == [11.8, 11.8, 12.8]
+    assert kept.state.calls == [11.8, 11.8, 12.8]
+    # Not given back, the unused 11.0 would have held a place in (11.0, 12.0].
+    unused = ledger()
+    assert [unused.slot(11.8) for _ in range(3)] == [11.8, 11.8, 12.0]
+    # A slot it was never given, or that has left the window, is not taken back.
+    assert unused.slot(12.0, release=99.0) == 12.8

@@ -26,8 +26,10 @@ class BudgetCall(BaseModel):
     root_id: str
     op: Literal["spend", "slot"]
     spend: Spend | None = None
-    # For "slot": the asking activity's clock (epoch seconds), the one its request goes by.
+    # For "slot": the asking activity's clock (epoch seconds), the one its request goes by,
+    # and a slot it was given but could not use in time (given back).
     now: float | None = None
+    release: float | None = None
 
 
 @activity.defn(name=BUDGET)
@@ -74,16 +76,33 @@ async def report_spend(root_id: str, usage: Any, cost_usd: float | None) -> dict
 
 
 # A slot is asked for this far ahead: the root's answer must be back before the slot comes,
-# or the request goes out late and bunches up with the ones after it.
+# or the request would go out late and bunch up with the ones after it.
 SLOT_LEAD_SECONDS = 0.5
+# An answer later than this past its slot is not used: the slot is given back and another
+# asked for, with twice the lead, up to SLOT_ASKS times; the last answer is used however late.
+SLOT_LATE_SECONDS = 0.05
+SLOT_ASKS = 4
 
 
 async def wait_for_slot(root_id: str) -> None:
     """In the model activity, just before the request: take a slot of the tree's rate limit
-    from its root run and sleep until it (so the provider sees at most the limit)."""
-    answer = await _call(BudgetCall(root_id=root_id, op="slot", now=time.time() + SLOT_LEAD_SECONDS))
-    wait = float(answer.get("at", 0.0)) - time.time()
-    if wait > 0:
-        await asyncio.sleep(wait)
-    elif wait < -0.05:
-        activity.logger.warning("Rate-limit slot answered %.2f s late; the request goes out late", -wait)
+    from its root run and sleep until it, so the provider sees at most the limit. A slot
+    whose answer comes back after it has passed (a loaded worker or server) is given back
+    rather than used late, since a late request lands in the next calls' period."""
+    release: float | None = None
+    lead = SLOT_LEAD_SECONDS
+    for ask in range(1, SLOT_ASKS + 1):
+        answer = await _call(BudgetCall(root_id=root_id, op="slot", now=time.time() + lead, release=release))
+        at = float(answer.get("at", 0.0))
+        wait = at - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+            return
+        if wait >= -SLOT_LATE_SECONDS:
+            return
+        if ask == SLOT_ASKS:
+            activity.logger.warning("Rate-limit slot answered %.2f s late %d times; the request goes out late",
+                                    -wait, ask)
+            return
+        activity.logger.info("Rate-limit slot answered %.2f s late; asking again %.1f s ahead", -wait, lead * 2)
+        release, lead = at, lead * 2

@@ -141,10 +141,18 @@ class BudgetLedger:
         stopping = s.exceeded if s.exceeded is not None and s.exceeded.action != "warn" else None
         return BudgetStatus(exceeded=stopping, tokens=s.tokens, cost_usd=s.cost_usd)
 
-    def slot(self, now: float) -> float:
+    def slot(self, now: float, release: float | None = None) -> float:
         """The time (epoch seconds) a model call asked for at ``now`` may start under the
         rate limits; the slot is taken. Slots are handed out in order, each at least one
-        period after the call ``requests`` places before it."""
+        period after the call ``requests`` places before it.
+
+        ``release``: a slot this asker was given but did not use (its answer came too late
+        to go out on time); it is given back first. The slots left are a subset of ones that
+        kept the limit, so they still keep it, and no request goes out on a released slot."""
+        if release is not None and release in self.state.calls:
+            calls = list(self.state.calls)
+            del calls[len(calls) - 1 - calls[::-1].index(release)]
+            self.state.calls = calls
         calls = self.state.calls
         start = max([now, *calls[-1:]])
         rates = [c for c in self.constraints if c.type == "rate" and c.requests and c.period]

@@ -179,8 +179,9 @@ class RunBudget:
         if call["op"] == "slot":
             # The asker's clock (in the update's input, so replay gives the same slot): the
             # slot is when its request may go out, by the clock it waits with.
-            now = call.get("now")
-            return {"at": self.ledger.slot(float(now) if isinstance(now, (int, float)) else workflow.now().timestamp())}
+            now, release = call.get("now"), call.get("release")
+            return {"at": self.ledger.slot(float(now) if isinstance(now, (int, float)) else workflow.now().timestamp(),
+                                           float(release) if isinstance(release, (int, float)) else None)}
         return (await self._spend(Spend.model_validate(call.get("spend") or {}))).model_dump(mode="json")
 
     async def _spend(self, spend: Spend) -> BudgetStatus:
