@@ -36,9 +36,15 @@ async def client(dev_env: WorkflowEnvironment) -> Client:
 
 
 @pytest.fixture(scope="session")
-async def worker(client: Client) -> AsyncIterator[None]:
+def memory_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The session worker's memory store: a SQLite file of this test session's own."""
+    return f"sqlite:///{tmp_path_factory.mktemp('memory') / 'memory.db'}"
+
+
+@pytest.fixture(scope="session")
+async def worker(client: Client, memory_url: str) -> AsyncIterator[None]:
     """A worker for all test apps on TEST_TASK_QUEUE, running for the whole session."""
-    w = create_worker(client, app=app_modules(), task_queue=TEST_TASK_QUEUE)
+    w = create_worker(client, app=app_modules(), task_queue=TEST_TASK_QUEUE, memory_store=memory_url)
     async with w:
         yield
 

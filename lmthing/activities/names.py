@@ -32,8 +32,15 @@ MODERATE = "lmthing.moderate"
 BREAKER_WORKFLOW = "lmthing.circuit_breaker"
 BREAKER_ID_PREFIX = "lmthing-breaker:"
 
+# Memory (docs/memory.md): every read and write of a memory store, on the tool task queue.
+MEMORY_WRITE = "lmthing.memory.write"
+MEMORY_GET = "lmthing.memory.get"
+MEMORY_SEARCH = "lmthing.memory.search"
+MEMORY_LIST = "lmthing.memory.list"
+MEMORY_FORGET = "lmthing.memory.forget"
+
 __all__ = [
     "BOARD", "BOARD_ID_PREFIX", "BOARD_WORKFLOW", "BREAKER_ID_PREFIX", "BREAKER_WORKFLOW", "BUDGET", "BUDGET_UPDATE",
-    "DELIVER", "MODEL_CALL", "MODERATE", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
+    "DELIVER", "MEMORY_FORGET", "MEMORY_GET", "MEMORY_LIST", "MEMORY_SEARCH", "MEMORY_WRITE", "MODEL_CALL", "MODERATE", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
     "TOPIC_ID_PREFIX", "TOPIC_WORKFLOW",
 ]

@@ -64,3 +64,42 @@ class MemoryStoreError(Exception):
 
 class MemoryStoreUnavailable(Exception):
     """A store that does not answer now (a database down or unreachable): retried."""
+
+
+class EmbeddingSpec(_Model):
+    """Which model embeds a memory's texts (on the worker): ``provider:model``, and the
+    vector length to ask for (text-embedding-3 models can shorten theirs)."""
+
+    model: str
+    dimensions: int | None = None
+
+
+class MemoryWrite(_Model):
+    """``lmthing.memory.write``: store ``record`` (replacing what is at its address); embed
+    its text first when ``embedding`` is set; expire it ``ttl_seconds`` after the write."""
+
+    record: MemoryRecord
+    embedding: EmbeddingSpec | None = None
+    ttl_seconds: float | None = None
+
+
+class MemoryQuery(_Model):
+    """``lmthing.memory.get`` / ``.search`` / ``.list``: what to read. ``scope`` None: every
+    scope of the namespace. ``text`` with ``embedding``: search by meaning."""
+
+    namespace: str
+    scope: str | None = None
+    key: str | None = None
+    text: str | None = None
+    embedding: EmbeddingSpec | None = None
+    kind: RecordKind | None = None
+    limit: int = 5
+    newest_first: bool = True
+
+
+class MemoryForget(_Model):
+    """``lmthing.memory.forget``: delete by namespace, and scope and key when given."""
+
+    namespace: str
+    scope: str | None = None
+    key: str | None = None

@@ -155,6 +155,10 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# Where a persisted def_state value is shared (the scopes of docs/memory.md).
+PERSIST_SCOPES = ("run", "session", "agent", "global")
+
+
 class StatefulPrompt:
     """The lmthing prompt API (``def_*``) over a durable state store."""
 
@@ -201,6 +205,9 @@ class StatefulPrompt:
         self._approval_policies: dict[str, ApprovalPolicy] = {}
         self._breakers: dict[str, BreakerConfig] = {}
         self._state: dict[str, Any] = dict(state or {})
+        # def_state(..., persist=True): key -> (scope, ttl); keys the engine has yet to load.
+        self._persisted: dict[str, tuple[str, float | None]] = {}
+        self._pending_loads: set[str] = set()
         self._messages: list[Message] = list(messages or [])
         self._plugins = list(plugins)
         self._base_system = base_system
@@ -280,13 +287,25 @@ class StatefulPrompt:
         self.def_message("user", text)
 
     # ---------------------------------------------------------------------------- state
-    def def_state(self, key: str, initial: Any) -> tuple[Any, Callable[[Any], None]]:
-        """``(value, setter)``; ``initial`` applies only when ``key`` is new."""
+    def def_state(
+        self, key: str, initial: Any, *, persist: bool = False, scope: str = "agent", ttl: Any = None,
+    ) -> tuple[Any, Callable[[Any], None]]:
+        """``(value, setter)``; ``initial`` applies only when ``key`` is new.
+
+        ``persist=True`` keeps the value in the worker's memory store (docs/memory.md), so
+        separate runs share it: loaded when a run first declares it (the prompt function then
+        runs again with the loaded value, before the first model call) and saved after each
+        step in which it changed. ``scope``: ``"agent"`` (every run of this prompt), ``"session"``,
+        ``"run"`` or ``"global"``; ``ttl``: seconds the saved value lives."""
         _check_name("def_state", key)
         self._declared_once(key, initial)
+        if persist:
+            self._persist_option(key, scope, ttl)
         if key not in self._state:
             _jsonable(key, initial)
             self._state[key] = initial
+            if persist:
+                self._pending_loads.add(key)
 
         def setter(value: Any) -> None:
             new = value(self._state.get(key)) if callable(value) else value
@@ -294,6 +313,28 @@ class StatefulPrompt:
             self._state[key] = new
 
         return self._state[key], setter
+
+    def _persist_option(self, key: str, scope: Any, ttl: Any) -> None:
+        api = f"def_state({key!r}, persist=True)"
+        if scope not in PERSIST_SCOPES:
+            raise PromptError(f"{api}: scope is one of {', '.join(PERSIST_SCOPES)}; got {scope!r}")
+        seconds = ttl.total_seconds() if hasattr(ttl, "total_seconds") else ttl
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
+            raise PromptError(f"{api}: ttl is a number of seconds (or a timedelta) above 0; got {ttl!r}")
+        self._persisted[key] = (scope, None if seconds is None else float(seconds))
+
+    def persisted_state(self) -> dict[str, tuple[str, float | None]]:
+        """The keys declared with ``persist=True``: their scope and ttl (for the engine)."""
+        return dict(self._persisted)
+
+    def take_pending_loads(self) -> list[str]:
+        """Persisted keys first declared since the last call: the engine loads them."""
+        keys, self._pending_loads = sorted(self._pending_loads), set()
+        return keys
+
+    def load_state(self, key: str, value: Any) -> None:
+        """The engine sets a persisted key to the value the store held."""
+        self._state[key] = value
 
     def _declared_once(self, key: str, initial: Any) -> None:
         """Two ``def_state`` calls with one key share one value, so two parts of a prompt that
@@ -666,6 +707,11 @@ class StatefulPrompt:
         self._plugins = list(plugins)
         self._effect_memory = []
 
+    @property
+    def in_body(self) -> bool:
+        """True while the prompt function itself runs (not a tool or handler mid-step)."""
+        return self._in_body
+
     def service(self, name: str) -> Any:
         """The engine's service ``name`` for plugins (None outside a run that offers it)."""
         if self.scan_only:
@@ -738,6 +784,7 @@ class StatefulPrompt:
         self._event_handlers.clear()
         self._approval_policies = {}
         self._breakers = {}
+        self._persisted = {}
         self._in_body = True
         try:
             result = body(self)

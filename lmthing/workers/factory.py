@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from lmthing.activities import budget, messaging
+from lmthing.activities.memory import MemoryActivities
 from lmthing.activities.model import ModelActivities
 from lmthing.activities.moderation import ModerationActivities
 from lmthing.activities.providers.base import ProviderRegistry, default_registry
@@ -82,6 +83,7 @@ def create_worker(
     providers: ProviderRegistry | None = None,
     graceful_shutdown_timeout: timedelta = timedelta(seconds=30),
     unknown_workflows: str = "fail",
+    memory_store: str | None = None,
     **worker_options: Any,
 ) -> Worker:
     """A worker that runs the given prompts (as workflows) and tools (as activities).
@@ -100,6 +102,8 @@ def create_worker(
     workflow task fails and is retried, maybe by another worker): for pools whose workers may
     differ, e.g. during a rolling deploy that adds a prompt. ``task_queue`` defaults to
     ``lmthing``, ``lmthing-models`` for ``models`` and ``lmthing-tools`` for ``tools``.
+    ``memory_store``: the URL of the store that memory activities read and write
+    (docs/memory.md; default ``LMTHING_MEMORY_URL`` or ``sqlite:///.lmthing/memory.db``).
     Raises :class:`~lmthing.workers.roles.WorkerRoleError` (a ValueError) for options that
     do not fit the role.
     """
@@ -130,7 +134,7 @@ def create_worker(
     activities: list[Any] = [ModelActivities(registry).model_call, ModerationActivities(registry).moderate] if plan.model_calls else []
     if plan.tools:
         activities += [*(tool_activity(t) for t in names.values()), unregistered_activity, *messaging.ACTIVITIES,
-                       budget.budget_call]
+                       budget.budget_call, *MemoryActivities(registry, memory_store).activities]
     if unknown_workflows not in ("fail", "retry"):
         raise ValueError(f"create_worker: unknown_workflows is 'fail' or 'retry', not {unknown_workflows!r}")
     # Every workflows worker also runs the messaging entities (docs/messaging.md) and the

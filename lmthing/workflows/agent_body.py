@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 from temporalio.exceptions import ApplicationError
 
+from lmthing.memory.plugin import memory_plugin
 from lmthing.messaging.plugin import messaging_plugin
 from lmthing.orchestration.plugin import orchestration_plugin
 from lmthing.resilience.plugin import resilience_plugin
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 # Plugins every prompt run has (after the prompt's own): the orchestration, messaging and
 # resilience APIs.
-BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin, messaging_plugin, resilience_plugin)
+BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin, messaging_plugin, resilience_plugin, memory_plugin)
 
 
 @dataclass

@@ -83,6 +83,9 @@ class RunConfig(_Model):
     # Set by a parent: the domain allowlists (def_constraint "domains") of the runs above this
     # one, which its tool calls must pass too.
     domains: list[DomainAllowlist] = Field(default_factory=list)
+    # The session this run belongs to (docs/memory.md): memories and persisted state of scope
+    # "session" are shared by the runs of one session; sub-agents inherit it.
+    session: str | None = None
 
 
 def warn_unknown_fields(config: RunConfig, run: str) -> None:

@@ -68,6 +68,9 @@ class ModelCalls:
         self._prepared_state = to_jsonable_python(prompt.state)
         self._resilience.begin()
         await prompt.run_body(body.call)
+        # def_state(..., persist=True) first declared: loaded, and the function sees the values.
+        if prompt.persisted_state() and await self._persisted.load(prompt):
+            await prompt.run_body(body.call)
         self._resilience.check(prompt)
         self._budget.configure()
         if incoming is not None:

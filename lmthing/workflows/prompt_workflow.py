@@ -39,6 +39,7 @@ from .errors import non_deterministic, user_error
 from .events import RunEvents, RunStream
 from .humans import HumanLoop
 from .live_agent import Mailbox, serve
+from .memory_host import PersistedState, WorkflowMemory
 from .messaging_host import WorkflowMessaging
 from .model_calls import ModelCalls
 from .moderation_host import Blocked, RunModeration
@@ -288,6 +289,8 @@ class PromptWorkflow(RunHandlers, ModelCalls, StepEndings, ChildRuns):
                     break
             else:
                 await self._tool_step(prompt, prepared, record, response.tool_calls, step)
+                if prompt.persisted_state():
+                    await self._persisted.save(prompt)
                 handoff = prompt.take_handoff()
                 if handoff is not None:
                     run.body = self._hand_off(prompt, run.body, config, handoff, record)
@@ -313,6 +316,8 @@ class PromptWorkflow(RunHandlers, ModelCalls, StepEndings, ChildRuns):
             if not config.long_lived and workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new(args, config, self._carry(prompt, run, carry))
 
+        if prompt.persisted_state():
+            await self._persisted.save(prompt)
         result = RunResult(
             text=text,
             steps=run.step - first_step,
@@ -359,6 +364,8 @@ class PromptWorkflow(RunHandlers, ModelCalls, StepEndings, ChildRuns):
     def _start_prompt(self, body: AgentBody, config: RunConfig, carry: Carry, model: str, args: Any) -> StatefulPrompt:
         """The run's prompt object (state and conversation from ``carry``) and its tool runner."""
         self._agent = (body, model)
+        self._memory = WorkflowMemory(self._agent_label(config) or self.spec.name, config.session, model)
+        self._persisted = PersistedState(self._memory)
         self._prompt = prompt = StatefulPrompt(
             state=carry.state,
             messages=carry.messages,
@@ -380,7 +387,8 @@ class PromptWorkflow(RunHandlers, ModelCalls, StepEndings, ChildRuns):
             prompt_runner=self._call_prompt,
             services={"messaging": WorkflowMessaging(
                 self._mailbox, self.spec.name, args, config.model_dump(mode="json", exclude={"agent_path"})),
-                "resilience": self._resilience.book},
+                "resilience": self._resilience.book,
+                "memory": self._memory},
         )
         prompt.import_memory(carry.effect_memory)
         self._runner = ToolRunner(

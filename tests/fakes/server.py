@@ -17,6 +17,12 @@ so a test fails fast instead of retrying into a void).
 (category -> words that flag a text for it) and queue ``moderation_faults``; the bodies
 received are in ``moderation_requests``.
 
+``POST /v1/embeddings`` answers in OpenAI's embeddings format with deterministic vectors
+(``tests/fakes/embeddings.py``: a hashed bag of words), of the request's ``dimensions`` or
+``embedding_dimensions`` (default 1536, text-embedding-3-small's); ``embedding_faults``
+answer first; the bodies received are in ``embedding_requests``. A model named in
+``unknown_embedding_models`` gets OpenAI's 404 for a model that does not exist.
+
 Every request is recorded (path, headers, JSON body); a client that goes away before the
 reply is complete is noticed (``RecordedRequest.disconnected``), so a test can check that
 cancelling a call closed its HTTP request.
@@ -33,6 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from .embeddings import embed as fake_embed
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
@@ -222,6 +230,11 @@ class FakeModelServer:
         self.moderation_requests: list[dict[str, Any]] = []
         # Seconds the next moderation answers wait (a slow moderation model), in order.
         self.moderation_delays: deque[float] = deque()
+        # POST /v1/embeddings (OpenAI's wire format), see the module docstring.
+        self.embedding_dimensions = 1536
+        self.embedding_faults: deque[Fault] = deque()
+        self.embedding_requests: list[dict[str, Any]] = []
+        self.unknown_embedding_models: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> FakeModelServer:
@@ -229,6 +242,7 @@ class FakeModelServer:
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/v1/moderations", self._moderations)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
@@ -302,6 +316,22 @@ class FakeModelServer:
             })
         return web.json_response({"id": f"modr-{len(self.moderation_requests)}", "model": body.get("model"),
                                   "results": results})
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.embedding_requests.append(body)
+        if self.embedding_faults:
+            return self._fault_response(self.embedding_faults.popleft(), OPENAI)
+        model = body.get("model")
+        if model in self.unknown_embedding_models:
+            return self._fault_response(Fault.not_found(str(model)), OPENAI)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dimensions = int(body.get("dimensions") or self.embedding_dimensions)
+        data = [{"object": "embedding", "index": i, "embedding": fake_embed(str(t), dimensions)}
+                for i, t in enumerate(texts)]
+        tokens = sum(len(str(t).split()) for t in texts)
+        return web.json_response({"object": "list", "model": model, "data": data,
+                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def _handle(self, request: web.Request, protocol: str) -> web.StreamResponse:
         try:

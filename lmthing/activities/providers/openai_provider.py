@@ -231,16 +231,16 @@ class OpenAIProvider:
             cost_usd=prices.estimate_cost(self.name, model_id, usage, served),
         )
 
-    async def moderate(self, model_id: str, texts: list[str]) -> list[ModerationScores]:
-        """``moderations.create`` for ``texts`` (one request): each text's flag, the
-        categories it was flagged for, and every category's score."""
+    async def _one_request(self, model_id: str, send: Any) -> Any:
+        """``send(client, timeout_s)``, one non-streamed request, with the SDK's errors turned
+        into ours (classified like a chat call's: a bad key fails fast, a 5xx is retried)."""
         import openai
 
         key, base, timeout_s = self._settings(model_id)
         endpoint = Endpoint(self.name, self.key_var, self.base_var, base)
         timeouts, transport = transport_exceptions()
         try:
-            reply = await self._client(key, base).moderations.create(model=model_id, input=texts, timeout=timeout_s)
+            return await send(self._client(key, base), timeout_s)
         except openai.APIStatusError as err:
             raise status_error(endpoint, model_id, f"{self.name}:{model_id}", err.status_code, _body(err),
                                err.response.headers, err.message) from None
@@ -248,6 +248,12 @@ class OpenAIProvider:
             raise transport_error(endpoint, model_id, err, timeout=True, streamed=False, read_timeout_s=timeout_s) from None
         except (openai.APIConnectionError, *transport) as err:
             raise transport_error(endpoint, model_id, err, timeout=False, streamed=False, read_timeout_s=timeout_s) from None
+
+    async def moderate(self, model_id: str, texts: list[str]) -> list[ModerationScores]:
+        """``moderations.create`` for ``texts`` (one request): each text's flag, the
+        categories it was flagged for, and every category's score."""
+        reply = await self._one_request(model_id, lambda client, timeout_s: client.moderations.create(
+            model=model_id, input=texts, timeout=timeout_s))
         if len(reply.results) != len(texts):
             raise ModelCallError(f"{self.name} moderation model {model_id!r} answered {len(reply.results)} results for "
                                  f"{len(texts)} texts", retryable=True, error_type="ServerError")
@@ -261,6 +267,18 @@ class OpenAIProvider:
                 scores={name: float(score) for name, score in scores.items() if isinstance(score, (int, float))},
             ))
         return out
+
+    async def embed(self, model_id: str, texts: list[str], dimensions: int | None = None) -> list[list[float]]:
+        """``embeddings.create`` for ``texts`` (one request): a vector per text, in order.
+        ``dimensions`` asks a text-embedding-3 model for shorter vectors."""
+        extra: dict[str, Any] = {} if dimensions is None else {"dimensions": dimensions}
+        reply = await self._one_request(model_id, lambda client, timeout_s: client.embeddings.create(
+            model=model_id, input=texts, timeout=timeout_s, encoding_format="float", **extra))
+        vectors = [list(d.embedding) for d in sorted(reply.data, key=lambda d: d.index)]
+        if len(vectors) != len(texts):
+            raise ModelCallError(f"{self.name} embedding model {model_id!r} answered {len(vectors)} vectors for "
+                                 f"{len(texts)} texts", retryable=True, error_type="ServerError")
+        return vectors
 
 
 def _body(err: Any) -> Any:

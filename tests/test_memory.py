@@ -1,0 +1,139 @@
+"""def_memory in real runs (docs/memory.md), on the session worker's SQLite store: what one
+run remembers the next recalls (kv, session scope), a vector memory ranks by meaning
+(embeddings from the openai SDK against the fake server's /v1/embeddings), an episodic
+memory keeps time order and a summary, beliefs move by log-odds and decay, the model's
+memory tools store and find notes, and every read and write is an activity in history."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.client import WorkflowFailureError
+
+from lmthing.workflows.config import RunConfig
+from tests.apps import memory_app as app
+from tests.fakes.server import FakeModelServer, Fault
+from tests.support import history, run, scheduled_activities, start
+
+
+def var(text: str, name: str) -> str:
+    """A variable's value as the scripted model read it from the system prompt."""
+    return text.split(f"<{name}>", 1)[1].split(f"</{name}>", 1)[0].strip()
+
+
+@pytest.fixture(autouse=True)
+def _worker(worker):
+    return worker
+
+
+@pytest.fixture
+async def embeddings(monkeypatch):
+    async with FakeModelServer() as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
+        yield server
+
+
+async def test_a_later_run_recalls_what_an_earlier_run_remembered(client):
+    first, _ = await run(client, app.kv_prefs, {"set": "teal"})
+    assert "teal" in first.text
+    second, steps = await run(client, app.kv_prefs, {})
+    assert var(second.text, "color") == "teal"
+    handle = await start(client, app.kv_prefs, {})
+    await handle.result()
+    kinds = scheduled_activities(await history(handle))
+    assert "lmthing.memory.get" in kinds and "lmthing.memory.write" not in kinds
+
+
+async def test_session_scope_is_shared_by_the_runs_of_one_session_only(client):
+    await run(client, app.session_notes, {"set": "the roadmap"}, config=RunConfig(session="s-1"))
+    same, _ = await run(client, app.session_notes, {}, config=RunConfig(session="s-1"))
+    other, _ = await run(client, app.session_notes, {}, config=RunConfig(session="s-2"))
+    assert "the roadmap" in same.text
+    assert var(other.text, "topic") == "None"
+
+
+async def test_a_session_memory_without_a_session_fails_naming_the_fix(client):
+    handle = await start(client, app.bad_session)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert "session='...'" in str(failure.value.cause)
+
+
+async def test_vector_memory_ranks_by_meaning_across_runs(client, embeddings):
+    facts = ["The Eiffel tower is in Paris", "Bananas are yellow fruit", "Paris is the capital of France"]
+    await run(client, app.vector_facts, {"store": facts})
+    result, steps = await run(client, app.vector_facts, {"ask": "Paris, capital of France", "limit": 2})
+    found = steps[-1].request.system
+    assert found.index("Paris is the capital of France") < found.index("The Eiffel tower is in Paris")
+    assert "Bananas" not in found
+    # Embeddings went through the openai SDK to /v1/embeddings, with the asked dimensions.
+    assert {r["dimensions"] for r in embeddings.embedding_requests} == {64}
+    assert {r["model"] for r in embeddings.embedding_requests} == {"text-embedding-3-small"}
+
+
+async def test_remembering_again_in_later_steps_writes_once(client, embeddings):
+    handle = await start(client, app.note_taker, {"note": "The deploy key rotates on Fridays"})
+    await handle.result()
+    writes = [k for k in scheduled_activities(await history(handle)) if k == "lmthing.memory.write"]
+    assert len(writes) == 1
+    answer, _ = await run(client, app.note_reader, {"question": "when does the deploy key rotate"})
+    assert "The deploy key rotates on Fridays" in answer.text
+
+
+async def test_an_episodic_memory_keeps_order_and_a_summary(client):
+    await run(client, app.diary, {"day": "d1", "events": ["woke up", "wrote the report"]})
+    await run(client, app.diary, {"day": "d2", "events": ["sent the report"]})
+    result, _ = await run(client, app.diary, {"day": "d3", "events": [], "summarize": True})
+    assert "3 events: woke up; wrote the report; sent the report" in result.text
+    later, _ = await run(client, app.diary, {"day": "d4", "events": ["took a walk"]})
+    recalled = later.text[later.text.index("<recalled>"):]
+    assert recalled.index("3 events") < recalled.index("took a walk")  # the summary, then what came after
+
+
+async def test_beliefs_move_by_log_odds_and_decay(client):
+    result, _ = await run(client, app.beliefs, {"evidence": [["rain today", 3.0], ["rain today", 3.0]], "ask": "rain today"})
+    assert var(result.text, "p") == "0.9"  # odds 1 * 3 * 3 = 9: p = 0.9
+    against, _ = await run(client, app.beliefs, {"evidence": [["rain today", 1 / 9]], "ask": "rain today"})
+    assert var(against.text, "p") == "0.5"
+    unknown, _ = await run(client, app.beliefs, {"ask": "snow"})
+    assert var(unknown.text, "p") == "0.5"
+
+
+async def test_a_missing_embedding_model_fails_fast_naming_the_setting(client, embeddings):
+    embeddings.unknown_embedding_models.add("text-embedding-3-small")
+    handle = await start(client, app.vector_facts, {"store": ["a fact"]})
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    message = str(failure.value.cause)
+    assert "def_memory(embedding=...)" in message or "embedding" in message
+    attempts = [e for e in await history(handle) if e.HasField("activity_task_started_event_attributes")]
+    assert max(e.activity_task_started_event_attributes.attempt for e in attempts) == 1  # not retried
+
+
+async def test_a_provider_hiccup_while_embedding_is_retried(client, embeddings):
+    embeddings.embedding_faults.append(Fault.server_error(503))
+    result, _ = await run(client, app.vector_facts, {"store": ["Retried facts still land"], "ask": "retried facts"})
+    assert "Retried facts still land" in result.text
+
+
+async def test_persisted_state_is_loaded_by_each_run_and_saved_after_the_step_that_changed_it(client):
+    first, _ = await run(client, app.visit_counter, {})
+    assert var(first.text, "visits") == "1" and first.state["visits"] == 1
+    handle = await start(client, app.visit_counter, {})
+    second = await handle.result()
+    assert var(second.text, "visits") == "2"
+    kinds = scheduled_activities(await history(handle))
+    assert kinds.count("lmthing.memory.get") == 1  # loaded once, when first declared
+    assert kinds.count("lmthing.memory.write") == 1  # saved once: only the tool step changed it
+    # Another scope is another value.
+    other, _ = await run(client, app.visit_counter, {"scope": "global"})
+    assert var(other.text, "visits") == "1"
+
+
+async def test_persisted_state_of_a_session_needs_a_session(client):
+    handle = await start(client, app.visit_counter, {"scope": "session"})
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert "has no session" in str(failure.value.cause) and "session='...'" in str(failure.value.cause)
+    ok, _ = await run(client, app.visit_counter, {"scope": "session"}, config=RunConfig(session="s-9"))
+    assert var(ok.text, "visits") == "1"
