@@ -71,13 +71,13 @@ class MemoryActivities:
                 record = record.model_copy(update={"embedding_model": call.embedding.model, "dimensions": len(vector)})
             return await (await self.store()).put(record, vector)
 
-        return await _classified(go)
+        return await classified(go)
 
     @activity.defn(name=MEMORY_GET)
     async def get(self, query: MemoryQuery) -> MemoryRecord | None:
         if query.scope is None or query.key is None:
             raise ApplicationError("lmthing.memory.get needs scope and key", type="InvalidMemoryQuery", non_retryable=True)
-        return await _classified(lambda: self._get(query))
+        return await classified(lambda: self._get(query))
 
     async def _get(self, query: MemoryQuery) -> MemoryRecord | None:
         return await (await self.store()).get(query.namespace, query.scope or "", query.key or "")
@@ -93,7 +93,7 @@ class MemoryActivities:
             return await (await self.store()).search(query.namespace, query.scope, text=query.text, embedding=vector,
                                                      limit=query.limit, kind=query.kind)
 
-        return await _classified(go)
+        return await classified(go)
 
     @activity.defn(name=MEMORY_LIST)
     async def list(self, query: MemoryQuery) -> list[MemoryRecord]:
@@ -101,21 +101,21 @@ class MemoryActivities:
             return await (await self.store()).list(namespace=query.namespace, scope=query.scope, kind=query.kind,
                                                    limit=query.limit, newest_first=query.newest_first)
 
-        return await _classified(go)
+        return await classified(go)
 
     @activity.defn(name=MEMORY_FORGET)
     async def forget(self, call: MemoryForget) -> int:
         async def go() -> int:
             return await (await self.store()).delete(call.namespace, call.scope, call.key)
 
-        return await _classified(go)
+        return await classified(go)
 
     @property
     def activities(self) -> list[Callable[..., Any]]:
         return [self.write, self.get, self.search, self.list, self.forget]
 
 
-async def _classified(go: Callable[[], Awaitable[T]]) -> T:
+async def classified(go: Callable[[], Awaitable[T]]) -> T:
     """Run ``go`` and turn what it raises into the activity's failure: a setting to fix is
     non-retryable and says which; a store down or a provider's hiccup is retried."""
     try:

@@ -17,7 +17,10 @@ from temporalio.exceptions import ApplicationError
 
 from lmthing.activities.attempts import AttemptLedger
 from lmthing.activities.breakers import guarded
+from lmthing.activities.caches import ToolCaches
 from lmthing.activities.limits import check_size
+from lmthing.activities.memory import classified
+from lmthing.memory.types import CacheRef
 from lmthing.observability import metrics
 from lmthing.observability.logging import current_step
 from lmthing.prompt.tools import (
@@ -30,8 +33,9 @@ from lmthing.prompt.tools import (
 from lmthing.prompt.types import ToolActivityInput
 
 
-def tool_activity(tool: ActivityTool) -> Callable[..., Any]:
-    """The activity that runs ``tool``: validates arguments, injects ``ToolContext``."""
+def tool_activity(tool: ActivityTool, caches: ToolCaches | None = None) -> Callable[..., Any]:
+    """The activity that runs ``tool``: validates arguments, injects ``ToolContext``; with a
+    ``def_cache`` on the call (``payload.cache``), answers from ``caches`` when it can."""
     ctx_name = context_param(tool.fn)
     is_async = inspect.iscoroutinefunction(tool.fn)
 
@@ -75,16 +79,24 @@ def tool_activity(tool: ActivityTool) -> Callable[..., Any]:
         def call() -> Any:
             return tool.fn(**kwargs) if is_async else asyncio.to_thread(tool.fn, **kwargs)
 
-        try:
-            result = await ledger.run(guarded(payload.circuit_breaker, call))
-        except DomainNotAllowed as err:  # the allowlist will not change between attempts
-            raise ApplicationError(str(err), type="DomainNotAllowed", non_retryable=True) from None
-        except Exception as err:  # noqa: BLE001  (the tool's own failure: counted, then raised)
-            failure = ledger.failed(err)
-            if failure is err:
-                raise
-            raise failure from err
-        return _sendable(tool.name, result)
+        async def execute() -> Any:
+            try:
+                result = await ledger.run(guarded(payload.circuit_breaker, call))
+            except DomainNotAllowed as err:  # the allowlist will not change between attempts
+                raise ApplicationError(str(err), type="DomainNotAllowed", non_retryable=True) from None
+            except Exception as err:  # noqa: BLE001  (the tool's own failure: counted, then raised)
+                failure = ledger.failed(err)
+                if failure is err:
+                    raise
+                raise failure from err
+            return _sendable(tool.name, result)
+
+        if payload.cache is None:
+            return await execute()
+        if caches is None:
+            raise ApplicationError(f"Tool '{tool.name}' is cached (def_cache) but this worker has no memory store",
+                                   type="MemoryStoreError", non_retryable=True)
+        return await classified(lambda: caches.run(CacheRef.model_validate(payload.cache), execute))
 
     run.__name__ = f"tool_{tool.name}"
     return activity.defn(name=tool.activity_name)(run)

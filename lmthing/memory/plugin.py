@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from lmthing.prompt.stateful_prompt import PromptError, ScanStop, StatefulPrompt
 
+from .cache import def_cache
 from .types import SCOPE_KINDS, EmbeddingSpec, MemoryForget, MemoryQuery, MemoryRecord, MemoryWrite, RecordKind
 
 REMEMBERED_STATE_KEY = "_lmthing_remembered"
@@ -312,6 +313,6 @@ def _memory_tools(p: StatefulPrompt, memory: Memory) -> None:
     p.def_tool(f"{name}_recall", f"Recall from the '{name}' memory what was remembered earlier.", _RecallArgs, recall)
 
 
-memory_plugin = {"def_memory": def_memory}
+memory_plugin = {"def_memory": def_memory, "def_cache": def_cache}
 
 __all__ = ["Memory", "def_memory", "memory_plugin"]

@@ -103,3 +103,14 @@ class MemoryForget(_Model):
     namespace: str
     scope: str | None = None
     key: str | None = None
+
+
+class CacheRef(_Model):
+    """A cached call's place in a ``def_cache`` (what a tool activity receives, as JSON in
+    ``ToolActivityInput.cache``): the cache, the call's key, its scope and lifetime."""
+
+    name: str
+    key: str
+    scope: str = "global"
+    ttl_seconds: float | None = None
+    max_size: int = 1000

@@ -388,6 +388,9 @@ class ToolDef:
     approval: str | None = None
     # Name of a def_circuit_breaker: the tool's activity asks it before each attempt.
     circuit_breaker: str | None = None
+    # Name of a def_cache (docs/memory.md): a call with the same key is answered from it,
+    # without running the tool (an @tool activity's only).
+    cache: str | None = None
 
     # Functions of the function plugin: on_error gets the exception, as lmthing's defFunction
     # passed its Error (defTool's onError got ``{"error": message}``).
@@ -405,6 +408,12 @@ class ToolDef:
 
     def __post_init__(self) -> None:
         check_resilience_options(f"def_tool({self.name!r})", self)
+        if self.cache is not None:
+            if not isinstance(self.cache, str) or not self.cache:
+                raise TypeError(f"def_tool({self.name!r}): cache is the name of a def_cache; got {self.cache!r}")
+            if not self.runs_as_activity:
+                raise TypeError(f"def_tool({self.name!r}, cache=...): only an @tool activity is cached; a tool defined "
+                                "in the prompt runs in the workflow and is replayed from history, so it needs no cache")
         if (self.retry_on_failure or self.max_retries != 3) and self.validator is None:
             raise TypeError(f"def_tool({self.name!r}): retry_on_failure/max_retries need validator=<a def_validator name>")
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:

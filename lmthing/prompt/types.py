@@ -263,6 +263,9 @@ class ToolActivityInput(_Model):
     circuit_breaker: CircuitBreakerRef | None = None
     # The run's domain allowlists (def_constraint "domains"): ToolContext.allowed_domains.
     allowed_domains: list[DomainAllowlist] | None = None
+    # The def_cache the call's result is kept in (docs/memory.md: a CacheRef as JSON); None:
+    # not cached. With a cache the activity returns {"lmthing_cache": "hit"|"miss", "result": ...}.
+    cache: dict[str, Any] | None = None
 
 
 

@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from lmthing.activities import budget, messaging
+from lmthing.activities.caches import ToolCaches
 from lmthing.activities.memory import MemoryActivities
 from lmthing.activities.model import ModelActivities
 from lmthing.activities.moderation import ModerationActivities
@@ -133,8 +134,10 @@ def create_worker(
     registry = providers or default_registry()
     activities: list[Any] = [ModelActivities(registry).model_call, ModerationActivities(registry).moderate] if plan.model_calls else []
     if plan.tools:
-        activities += [*(tool_activity(t) for t in names.values()), unregistered_activity, *messaging.ACTIVITIES,
-                       budget.budget_call, *MemoryActivities(registry, memory_store).activities]
+        memory = MemoryActivities(registry, memory_store)
+        caches = ToolCaches(memory.store)
+        activities += [*(tool_activity(t, caches) for t in names.values()), unregistered_activity, *messaging.ACTIVITIES,
+                       budget.budget_call, *memory.activities]
     if unknown_workflows not in ("fail", "retry"):
         raise ValueError(f"create_worker: unknown_workflows is 'fail' or 'retry', not {unknown_workflows!r}")
     # Every workflows worker also runs the messaging entities (docs/messaging.md) and the

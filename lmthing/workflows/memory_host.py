@@ -39,6 +39,8 @@ class WorkflowMemory:
         self.session = session
         self.model = model
         self.calls = 0
+        # def_cache definitions of the run's prompt function, by name (lmthing.memory.cache).
+        self.caches: dict[str, Any] = {}
 
     def scope(self, kind: str) -> str | None:
         """The scope string of ``kind`` for this run (None: a session scope without a session)."""

@@ -402,6 +402,7 @@ class PromptWorkflow(RunHandlers, ModelCalls, StepEndings, ChildRuns):
             state=lambda: prompt.state,
             note=prompt.record_note,
             tool_named=prompt.defined_tool,
+            memory=self._memory,
         )
         return prompt
 

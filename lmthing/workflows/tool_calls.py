@@ -27,11 +27,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, TemporalError, is_cancelled_exception
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
+from lmthing.memory.cache import cache_ref, cached_result
 from lmthing.observability import tracing
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef
 from lmthing.prompt.humans import ApprovalPolicy
 from lmthing.prompt.lifecycle import ErrorEvent, LifecycleEvent, ToolEvent
-from lmthing.prompt.stateful_prompt import PreparedStep
+from lmthing.prompt.stateful_prompt import PreparedStep, PromptError
 from lmthing.prompt.tools import (
     ActivityOptions,
     CompositeToolDef,
@@ -94,6 +95,8 @@ class ToolRunner:
     state: Callable[[], dict[str, Any]] = dict
     note: Callable[[dict[str, Any]], None] = lambda note: None
     tool_named: Callable[[str], Any] = lambda name: None
+    # The run's memory service: its def_cache definitions and scopes (docs/memory.md).
+    memory: Any = None
     _approvals: dict[str, ApprovalPolicy] = field(default_factory=dict)
     _breakers: dict[str, BreakerConfig] = field(default_factory=dict)
 
@@ -277,12 +280,14 @@ class ToolRunner:
         if spec is not None:  # def_retry: its policy instead of the tool's own
             opts = dataclasses.replace(opts, retry=retry_options(spec))
         payload = args.model_dump(mode="json") if isinstance(args, BaseModel) else dict(args)
+        cache = self._cache_ref(tdef, payload)
         try:
-            return await with_retries(spec, lambda: workflow.execute_activity(
+            output = await with_retries(spec, lambda: workflow.execute_activity(
                 at.activity_name,  # type: ignore[union-attr]
                 ToolActivityInput(args=payload, tool_call_id=call_id, idempotency_key=f"{self.workflow_id}:{key_id}", step=step,
                                   max_attempts=counted_attempts(opts), circuit_breaker=self._breaker_ref(tdef),
-                                  allowed_domains=(self.resilience.allowlists() or None) if self.resilience else None),
+                                  allowed_domains=(self.resilience.allowlists() or None) if self.resilience else None,
+                                  cache=cache),
                 start_to_close_timeout=opts.start_to_close_timeout,
                 schedule_to_close_timeout=opts.schedule_to_close_timeout,
                 heartbeat_timeout=opts.heartbeat_timeout,
@@ -301,6 +306,23 @@ class ToolRunner:
                 raise  # the caller is being cancelled: no tool error goes back to a model
             cause = _cause_message(err) or "Error"
             raise ToolFailure(cause, f"Tool '{tdef.name}' failed: {cause}") from None
+        if cache is None:
+            return output
+        result, answered = cached_result(output)
+        self.note({"kind": "cache", "cache": cache["name"], "tool": tdef.name, "hit": answered == "hit"})
+        return result
+
+    def _cache_ref(self, tdef: ToolDef, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """The def_cache ``tdef`` names, with this call's key, as the activity receives it."""
+        if tdef.cache is None:
+            return None
+        spec = self.memory.caches.get(tdef.cache) if self.memory is not None else None
+        try:
+            ref = cache_ref(spec, tdef.cache, tdef.name, payload,
+                            self.memory.scope(spec.scope) if self.memory is not None and spec is not None else "global")
+        except PromptError as err:
+            raise ApplicationError(str(err), type="PromptError", non_retryable=True) from None
+        return ref.model_dump(mode="json")
 
     def _breaker_ref(self, tdef: ToolDef) -> CircuitBreakerRef | None:
         """The breaker the tool's activity asks before each attempt (docs/circuit-breakers.md)."""
