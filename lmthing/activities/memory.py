@@ -30,6 +30,7 @@ from lmthing.memory.types import (
 )
 
 from .embeddings import Embedder
+from .model import heartbeat_forever
 from .names import MEMORY_FORGET, MEMORY_GET, MEMORY_LIST, MEMORY_SEARCH, MEMORY_WRITE
 from .providers.base import ModelCallError, ModelConfigError, ProviderRegistry
 from .stores.base import STORE_URL_VAR, Store, default_store_url, open_store
@@ -117,7 +118,9 @@ class MemoryActivities:
 
 async def classified(go: Callable[[], Awaitable[T]]) -> T:
     """Run ``go`` and turn what it raises into the activity's failure: a setting to fix is
-    non-retryable and says which; a store down or a provider's hiccup is retried."""
+    non-retryable and says which; a store down or a provider's hiccup is retried. It
+    heartbeats meanwhile, so a call lost with its worker is made again within seconds."""
+    heartbeats = asyncio.create_task(heartbeat_forever())
     try:
         return await go()
     except MemoryStoreError as err:
@@ -133,3 +136,5 @@ async def classified(go: Callable[[], Awaitable[T]]) -> T:
             str(err), type=err.error_type, non_retryable=not err.retryable,
             next_retry_delay=timedelta(seconds=err.retry_after) if err.retry_after else None,
         ) from None
+    finally:
+        heartbeats.cancel()

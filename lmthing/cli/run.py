@@ -54,6 +54,10 @@ def run(
     ] = None,
     input: Annotated[str | None, typer.Option("--input", help="The prompt's arguments, as JSON.")] = None,  # noqa: A002
     max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many model steps.")] = None,
+    session: Annotated[
+        str | None, typer.Option(help="The session the run belongs to: its memories of scope 'session' are shared "
+                                 "with the other runs of that session (docs/memory.md).")
+    ] = None,
     address: Annotated[
         str | None,
         typer.Option(help="Temporal frontend host:port (default: $TEMPORAL_ADDRESS, else an embedded in-memory server)"),
@@ -68,7 +72,7 @@ def run(
 ) -> None:
     """Run one prompt to completion, printing each step as it happens."""
     args = _execute_sync(lambda: parse_input(input))
-    _execute_sync(lambda: check_not_empty({"--model": model, "--task-queue": task_queue}))
+    _execute_sync(lambda: check_not_empty({"--model": model, "--task-queue": task_queue, "--session": session}))
     # Tool and model errors show in the step output; no activity tracebacks in between.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
 
@@ -83,12 +87,12 @@ def run(
             if where:
                 client = await connect_to(where, namespace)
                 queue = task_queue or f"lmthing-run-{chosen.spec.name}"
-                await run_with_worker(client, module, chosen, args, chosen_model, max_steps, queue, where)
+                await run_with_worker(client, module, chosen, args, chosen_model, max_steps, queue, where, session)
                 return
             env = await start_server()
             try:
                 queue = task_queue or DEFAULT_TASK_QUEUE
-                await run_with_worker(env.client, module, chosen, args, chosen_model, max_steps, queue, None)
+                await run_with_worker(env.client, module, chosen, args, chosen_model, max_steps, queue, None, session)
             finally:
                 await env.shutdown()
         finally:
@@ -133,6 +137,7 @@ async def run_with_worker(
     max_steps: int | None,
     task_queue: str,
     address: str | None,
+    session: str | None = None,
 ) -> None:
     import asyncio
 
@@ -142,7 +147,8 @@ async def run_with_worker(
 
     w = build_worker(client, module, task_queue, 5.0)
     async with w:
-        handle = await start_prompt(client, chosen, args, model=model, max_steps=max_steps, task_queue=task_queue)
+        handle = await start_prompt(client, chosen, args, model=model, max_steps=max_steps, task_queue=task_queue,
+                                    session=session)
         console.print(f"[bold]Running[/bold] {chosen.spec.name} as workflow [cyan]{handle.id}[/cyan]"
                       + (f" [dim](task queue {escape(task_queue)})[/dim]" if address is not None else ""))
         # The run may wait on a person; nobody could reach an embedded server without its address.

@@ -139,17 +139,19 @@ async def start_prompt(
     config: RunConfig | None = None,
     id: str | None = None,
     task_queue: str = DEFAULT_TASK_QUEUE,
+    session: str | None = None,
 ) -> PromptHandle:
     """Start a prompt as a workflow of type ``<prompt name>``.
 
     ``config`` carries every run setting (timeouts, attempts...); ``model``, ``max_steps``,
-    ``system`` and ``options`` override its fields."""
+    ``system``, ``options`` and ``session`` (whose memories of scope "session" the run
+    shares, docs/memory.md) override its fields."""
     from lmthing.workflows.config import RunConfig
 
     from .start import start_run  # imports the workflows package: not on `lmthing approve`'s path
 
     name = prompt_name(prompt)
-    overrides: dict[str, Any] = {"model": model, "max_steps": max_steps, "system": system}
+    overrides: dict[str, Any] = {"model": model, "max_steps": max_steps, "system": system, "session": session}
     if options is not None:
         overrides["options"] = ModelOptions.model_validate(options) if isinstance(options, dict) else options
     config = (config or RunConfig()).model_copy(update={k: v for k, v in overrides.items() if v is not None})

@@ -28,6 +28,10 @@ MEMORY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interv
                            maximum_attempts=10)
 
 
+# The memory activities heartbeat: one lost with its worker is made again within this.
+MEMORY_HEARTBEAT = timedelta(seconds=10)
+
+
 class MemoryFailed(Exception):
     """A memory call that failed for good: from the prompt function it fails the run with
     this message; from a memory tool the model reads it."""
@@ -63,7 +67,8 @@ class WorkflowMemory:
         try:
             return await workflow.execute_activity(
                 name, arg, result_type=result_type, task_queue=routing.tool_task_queue(),
-                start_to_close_timeout=timedelta(minutes=2), retry_policy=MEMORY_RETRY, summary=what)
+                start_to_close_timeout=timedelta(minutes=2), heartbeat_timeout=MEMORY_HEARTBEAT, retry_policy=MEMORY_RETRY,
+                summary=what)
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise

@@ -235,6 +235,7 @@ class FakeModelServer:
         self.embedding_faults: deque[Fault] = deque()
         self.embedding_requests: list[dict[str, Any]] = []
         self.unknown_embedding_models: set[str] = set()
+        self.embedding_delays: deque[float] = deque()  # seconds the next answers wait, in order
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> FakeModelServer:
@@ -320,6 +321,8 @@ class FakeModelServer:
     async def _embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.embedding_requests.append(body)
+        if self.embedding_delays:
+            await self._sleep(request, self.embedding_delays.popleft())
         if self.embedding_faults:
             return self._fault_response(self.embedding_faults.popleft(), OPENAI)
         model = body.get("model")
