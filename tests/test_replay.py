@@ -157,6 +157,22 @@ def test_the_resilience_histories_hold_what_they_were_recorded_for() -> None:
     assert kinds.count("MARKER_RECORDED") == 1 and "budget spend" not in summaries and scout["stop_reason"] == "budget"
 
 
+def test_the_memory_history_holds_its_reads_writes_and_cache_hit() -> None:
+    """Recorded by ``python -m tests.histories.record replay-memory``: a kv memory written
+    once and read before each step, persisted state saved when it changed, and a cached
+    tool that missed and then hit (docs/memory.md)."""
+    kinds, summaries, _, result = _recorded("replay-memory")
+    assert summaries.count("remember replay-notes/city") == 1
+    assert summaries.count("recall replay-notes/city") == 3  # the prompt function runs before each step
+    assert summaries.count("recall _state/replay-lookups") == 1 and summaries.count("remember _state/replay-lookups") == 3
+    events = json.loads((HISTORY_DIR / "replay-memory.json").read_text())["events"]
+    results = [e["activityTaskCompletedEventAttributes"].get("result", {}).get("payloads", [{}])[0].get("data")
+               for e in events if "activityTaskCompletedEventAttributes" in e]
+    cached = [json.loads(base64.b64decode(r)) for r in results if r]
+    assert [c["lmthing_cache"] for c in cached if isinstance(c, dict) and "lmthing_cache" in c] == ["miss", "hit"]
+    assert result["text"] == "Remembered Oslo." and result["state"]["replay-lookups"] == 2
+
+
 async def test_recorded_histories_replay_without_nondeterminism() -> None:
     assert HISTORY_FILES, "no histories under tests/histories"
     histories = {path.name: load(path) for path in HISTORY_FILES}

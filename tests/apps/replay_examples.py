@@ -409,9 +409,25 @@ def replay_sub_budget(p):
     p.def_agent("lead", "Lead the scouting.", Ask, _lead, max_steps=4)
     p.user("Lead the scouting.")
 
+@prompt(model=scripted_model("replay-memory", [
+    [tool_call("replay_lookup", {"city": "Oslo"})], [tool_call("replay_lookup", {"city": "Oslo"})],
+    text("Remembered Oslo."),
+]))
+async def replay_memory(p):
+    # Scope "run": a recording reads nothing an earlier one left in the store.
+    notes = p.def_memory("replay-notes", "kv", scope="run")
+    await notes.remember({"city": "Oslo"}, key="city")
+    p.def_data("city", await notes.recall("city"))
+    lookups, set_lookups = p.def_state("replay-lookups", 0, persist=True, scope="run")
+    p.def_effect(lambda ctx, step: set_lookups(len([m for m in ctx.messages if m.role == "tool"])))
+    p.def_cache("replay-lookups", scope="run")
+    p.def_tool(replay_lookup, cache="replay-lookups")
+    p.user("Look up Oslo twice.")
+
+
 EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel, replay_workflow, replay_race, replay_debate,
             replay_cascade, replay_retries, replay_guard_skip, replay_guard_ask, replay_validator, replay_budget_tree,
-            replay_moderation, replay_domains, replay_sub_budget, replay_budget_reported]
+            replay_moderation, replay_domains, replay_sub_budget, replay_budget_reported, replay_memory]
 # A person's decision the recorder gives (workflow id -> action), for examples that ask one.
 DECISIONS = {"replay-guard-ask": "approve"}
 # Standalone orchestrations, recorded under their workflow id.

@@ -36,6 +36,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,8 @@ async def main(only: list[str]) -> None:
     unknown = sorted(set(only) - {workflow_id for workflow_id, _, _ in runs} - {"messaging", "breaker"})
     if unknown:
         raise SystemExit(f"no example recorded as {unknown}; known: {', '.join(w for w, _, _ in runs)}")
+    # Memory examples write to a store of this recording's own (nothing of an earlier one).
+    os.environ["LMTHING_MEMORY_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='lmthing-record-')}/memory.db"
     env = await start_dev_server()
     try:
         target = env.client.service_client.config.target_host
