@@ -30,8 +30,10 @@ from lmthing.prompt.tools import (
 from lmthing.prompt.types import ToolActivityInput
 
 
-def tool_activity(tool: ActivityTool) -> Callable[..., Any]:
-    """The activity that runs ``tool``: validates arguments, injects ``ToolContext``."""
+def tool_activity(tool: ActivityTool, resources: Any = None) -> Callable[..., Any]:
+    """The activity that runs ``tool``: validates arguments, injects ``ToolContext``.
+    ``resources``: the worker's :class:`~lmthing.workers.resources.ResourceRegistry`, which
+    the context hands out (``ctx.resource(name)``, ``ctx.acquire(name)``)."""
     ctx_name = context_param(tool.fn)
     is_async = inspect.iscoroutinefunction(tool.fn)
 
@@ -69,6 +71,8 @@ def tool_activity(tool: ActivityTool) -> Callable[..., Any]:
                 attempt=info.attempt,
                 allowed_domains=payload.allowed_domains or [],
             )
+            if resources is not None:
+                kwargs[ctx_name]._resources = resources.access()
         ledger = AttemptLedger(payload.max_attempts)  # see activities/attempts.py
         ledger.check_left(tool.name)
 
