@@ -55,7 +55,7 @@ async def test_a_full_pool_fails_the_waiting_call_retryably_naming_the_pool(clie
     handle = await start(client, app.res_tight_run)
     await handle.result()
     held, waited = (await handle.steps())[0].tool_results
-    assert held.result == {"held": 2.0}
+    assert held.result == {"held": True}
     assert waited.is_error
     message = waited.result["error"]
     assert message.startswith("Resource pool 'res_tight' had no free object within 0.2 s (acquire_timeout)")

@@ -2,6 +2,7 @@
 how many pool objects were out at once, for tests/test_resources.py to read. Imported
 passed through the workflow sandbox, so the test and every copy of the app share it."""
 
+import threading
 from collections import Counter
 
 INITS: Counter[str] = Counter()  # resource name -> objects made
@@ -15,6 +16,10 @@ def made(name: str) -> dict:
     return {"id": f"{name}#{INITS[name]}", "ok": True}
 
 
+_LOCK = threading.Lock()  # plain def tools count from their threads
+
+
 def lent(name: str, delta: int) -> None:
-    OUT[name] += delta
-    PEAK[name] = max(PEAK[name], OUT[name])
+    with _LOCK:
+        OUT[name] += delta
+        PEAK[name] = max(PEAK[name], OUT[name])

@@ -84,6 +84,13 @@ def res_health_run(p):
 
 
 # ------------------------------------------------------------- a pool of two
+async def _until(done, seconds: float = 20.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if done():
+            return
+        await asyncio.sleep(0.02)
+
+
 pool = def_resource_pool("res_pool", factory=lambda: log.made("res_pool"), min=1, max=2, acquire_timeout=30)
 
 
@@ -92,8 +99,9 @@ async def res_pool_work(ctx: ToolContext) -> dict:
     """Borrow a connection for a while (async tool)."""
     async with ctx.acquire("res_pool") as conn:
         log.lent("res_pool", 1)
-        try:
-            await asyncio.sleep(0.3)
+        try:  # hold it until two are out at once (the pool's max), then a little longer
+            await _until(lambda: log.PEAK["res_pool"] >= 2, 10.0)
+            await asyncio.sleep(0.2)
         finally:
             log.lent("res_pool", -1)
         return {"id": conn["id"]}
@@ -107,7 +115,11 @@ def res_pool_work_sync(ctx: ToolContext) -> dict:
     with ctx.acquire("res_pool") as conn:
         log.lent("res_pool", 1)
         try:
-            time.sleep(0.3)
+            for _ in range(500):
+                if log.PEAK["res_pool"] >= 2:
+                    break
+                time.sleep(0.02)
+            time.sleep(0.2)
         finally:
             log.lent("res_pool", -1)
         return {"id": conn["id"]}
@@ -128,20 +140,34 @@ def res_pool_run(p):
 tight = def_resource_pool("res_tight", factory=lambda: {"id": "tight"}, max=1, acquire_timeout=0.2)
 
 
-@tool(retry=FAST_RETRY)
-async def res_tight_hold(seconds: float, ctx: ToolContext) -> dict:
-    """Hold the pool's only object for a while."""
+@tool
+async def res_tight_hold(ctx: ToolContext) -> dict:
+    """Hold the pool's only object until the other call has given up twice."""
     async with ctx.acquire("res_tight"):
-        await asyncio.sleep(seconds)
-    return {"held": seconds}
+        log.INITS["res_tight.held"] += 1
+        await _until(lambda: log.INITS["res_tight.gave_up"] >= 2)
+    return {"held": True}
+
+
+@tool(retry=FAST_RETRY)
+async def res_tight_wait(ctx: ToolContext) -> dict:
+    """Ask for the pool's object once the other call holds it."""
+    await _until(lambda: log.INITS["res_tight.held"] >= 1)
+    try:
+        async with ctx.acquire("res_tight"):
+            return {"got": True}
+    except Exception:
+        log.INITS["res_tight.gave_up"] += 1
+        raise
 
 
 @prompt(model=scripted_model("res-tight", [
-    [tool_call("res_tight_hold", {"seconds": 2.0}), tool_call("res_tight_hold", {"seconds": 0.0})],
+    [tool_call("res_tight_hold"), tool_call("res_tight_wait")],
     text("done"),
 ]))
 def res_tight_run(p):
     p.def_tool(res_tight_hold)
+    p.def_tool(res_tight_wait)
     p.user("Two at once.")
 
 
