@@ -59,3 +59,15 @@ async def test_the_guarded_support_example_retries_guards_filters_and_validates(
     # The first answer did not name the order: the validator asked for another.
     assert "Order A-17 is refunded: 42.00 goes back to card ending 1111 within five days." in done.out
     assert "6 step(s), stop reason: answer" in done.out
+
+
+async def test_the_resources_example_loads_once_and_closes_the_pool_at_shutdown() -> None:
+    done = await lmthing("run", "examples/resources.py")
+    assert done.code == 0, done.err
+    assert done.out.count("catalog: loaded 2 products") == 1  # two find_product calls, one load
+    assert '"status": "shipped"' in done.out and '"status": "delivered"' in done.out
+    assert '"price": 9.5' in done.out
+    # The pool lent at most two connections; each one made is closed when the worker stops,
+    # which `lmthing run` does before it prints the answer.
+    closed = done.out.count("orders_db: closed a connection")
+    assert 1 <= closed <= 2 and done.out.index("orders_db: closed") < done.out.index("Answer")

@@ -33,9 +33,11 @@ from lmthing.prompt.tools import (
 from lmthing.prompt.types import ToolActivityInput
 
 
-def tool_activity(tool: ActivityTool, caches: ToolCaches | None = None) -> Callable[..., Any]:
-    """The activity that runs ``tool``: validates arguments, injects ``ToolContext``; with a
-    ``def_cache`` on the call (``payload.cache``), answers from ``caches`` when it can."""
+def tool_activity(tool: ActivityTool, resources: Any = None, caches: ToolCaches | None = None) -> Callable[..., Any]:
+    """The activity that runs ``tool``: validates arguments, injects ``ToolContext``.
+    ``resources``: the worker's :class:`~lmthing.workers.resources.ResourceRegistry`, which
+    the context hands out (``ctx.resource(name)``, ``ctx.acquire(name)``). With a
+    ``def_cache`` on the call (``payload.cache``), it answers from ``caches`` when it can."""
     ctx_name = context_param(tool.fn)
     is_async = inspect.iscoroutinefunction(tool.fn)
 
@@ -73,6 +75,8 @@ def tool_activity(tool: ActivityTool, caches: ToolCaches | None = None) -> Calla
                 attempt=info.attempt,
                 allowed_domains=payload.allowed_domains or [],
             )
+            if resources is not None:
+                kwargs[ctx_name]._resources = resources.access()
         ledger = AttemptLedger(payload.max_attempts)  # see activities/attempts.py
         ledger.check_left(tool.name)
 

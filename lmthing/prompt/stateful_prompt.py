@@ -770,6 +770,12 @@ class StatefulPrompt:
             fn = plugin.get(attr) if isinstance(plugin, dict) else getattr(plugin, attr, None)
             if callable(fn):
                 return lambda *a, **kw: fn(self, *a, **kw)
+        if attr in ("def_resource", "def_resource_pool"):
+            raise AttributeError(
+                f"p.{attr}: resources live on the worker, not in the prompt function (which runs in the workflow): "
+                f"declare it at module level, `db = lmthing.{attr}(...)`, beside the @tool functions that use it "
+                "(docs/resources.md)"
+            )
         raise AttributeError(
             f"StatefulPrompt has no attribute {attr!r}"
             + (" (is the plugin that provides it in plugins=[...]?)" if attr.startswith("def_") else "")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model
 
 from lmthing.resilience.domains import DomainAllowlist, refusal, refused_message
 
@@ -116,6 +116,28 @@ class ToolContext(BaseModel):
     # The domain allowlists the run's tool calls must pass (def_constraint "domains"); an
     # HTTP client from lmthing.activities.http.allowed_http_client(ctx) enforces them.
     allowed_domains: list[DomainAllowlist] = Field(default_factory=list)
+    # The worker's resources (lmthing.workers.resources), set by the tool activity.
+    _resources: Any = PrivateAttr(default=None)
+
+    def resource(self, name: str) -> Any:
+        """The worker's resource ``name`` (``def_resource``), made on first use and checked
+        before it is handed out: ``await ctx.resource(name)`` in an ``async def`` tool,
+        ``ctx.resource(name)`` in a plain ``def`` tool (which runs in a thread)."""
+        return self._access("resource", name).resource(name)
+
+    def acquire(self, name: str) -> Any:
+        """One object of the worker's pool ``name`` (``def_resource_pool``), given back when
+        the block ends: ``async with ctx.acquire(name) as obj:`` in an ``async def`` tool,
+        ``with ctx.acquire(name) as obj:`` in a plain ``def`` tool."""
+        return self._access("acquire", name).acquire(name)
+
+    def _access(self, method: str, name: str) -> Any:
+        if self._resources is None:
+            raise RuntimeError(
+                f"ToolContext.{method}({name!r}): this context was not made by a worker, so it has no resources; "
+                "resources reach @tool functions that a worker runs (declare them with lmthing.def_resource(...))"
+            )
+        return self._resources
 
     def check_url(self, url: str) -> None:
         """Raise :class:`DomainNotAllowed` unless every allowlist of the run allows ``url``'s host."""

@@ -20,6 +20,7 @@ from lmthing.activities.model import ModelActivities
 from lmthing.activities.moderation import ModerationActivities
 from lmthing.activities.providers.base import ProviderRegistry, default_registry
 from lmthing.activities.tools import tool_activity, unregistered_activity
+from lmthing.prompt.resources import AnyResourceDef, ResourceDef, ResourcePoolDef
 from lmthing.prompt.tools import ActivityTool
 from lmthing.workflows.board_workflow import BoardWorkflow
 from lmthing.workflows.breaker_workflow import CircuitBreakerWorkflow
@@ -30,7 +31,8 @@ from lmthing.workflows.routing import set_routes
 from lmthing.workflows.topic_workflow import TopicWorkflow
 from lmthing.workflows.unknown import UnknownWorkflow, set_known_types
 
-from .roles import Role, plan_pool
+from .resources import ResourceRegistry, ResourcesPlugin
+from .roles import Role, WorkerRoleError, plan_pool
 
 # Modules the workflow sandbox shares with the worker instead of re-importing them for every
 # workflow run: lmthing itself (pure and deterministic in its workflow-side layers) and its
@@ -71,12 +73,22 @@ def collect_all(
     return prompts, tools, orchestrations
 
 
+def collect_resources(apps: Iterable[ModuleType | str]) -> list[AnyResourceDef]:
+    """The ``def_resource`` / ``def_resource_pool`` declarations at the top level of the modules."""
+    found: list[AnyResourceDef] = []
+    for app in apps:
+        module = importlib.import_module(app) if isinstance(app, str) else app
+        found += [v for v in vars(module).values() if isinstance(v, (ResourceDef, ResourcePoolDef)) and v not in found]
+    return found
+
+
 def create_worker(
     client: Client,
     *,
     app: ModuleType | str | Iterable[ModuleType | str] = (),
     prompts: Iterable[type[PromptWorkflow]] = (),
     tools: Iterable[ActivityTool] = (),
+    resources: Iterable[AnyResourceDef] = (),
     task_queue: str | None = None,
     role: Role = "all",
     model_task_queue: str | None = None,
@@ -105,6 +117,10 @@ def create_worker(
     ``lmthing``, ``lmthing-models`` for ``models`` and ``lmthing-tools`` for ``tools``.
     ``memory_store``: the URL of the store that memory activities read and write
     (docs/memory.md; default ``LMTHING_MEMORY_URL`` or ``sqlite:///.lmthing/memory.db``).
+    ``resources``: ``def_resource`` / ``def_resource_pool`` declarations (those at the top of
+    ``app`` modules are found too) that this worker's ``@tool`` activities get through
+    ``ctx.resource(name)`` / ``ctx.acquire(name)``: made on first use, closed when the worker's
+    ``run()`` ends (docs/resources.md).
     Raises :class:`~lmthing.workers.roles.WorkerRoleError` (a ValueError) for options that
     do not fit the role.
     """
@@ -131,13 +147,23 @@ def create_worker(
             "create_worker: role 'tools' but no @tool functions given; pass tools=[...] or app=<module with @tool "
             "functions> (tools defined inside a prompt run in the workflow and need no tools pool)"
         )
+    resources = list(resources)
+    if resources and not plan.tools:
+        raise WorkerRoleError(
+            f"create_worker: resources=[...] reach @tool activities, and a worker of role {plan.role!r} runs none: give "
+            "them to the worker of role 'tools' (or 'all')"
+        )
     registry = providers or default_registry()
     activities: list[Any] = [ModelActivities(registry).model_call, ModerationActivities(registry).moderate] if plan.model_calls else []
     if plan.tools:
+        # One registry per worker: its resources are made on first use and closed with it.
+        held = ResourceRegistry([*collect_resources(apps), *resources])
+        if held:
+            worker_options["plugins"] = [*worker_options.get("plugins", ()), ResourcesPlugin(held)]
         memory = MemoryActivities(registry, memory_store)
         caches = ToolCaches(memory.store)
-        activities += [*(tool_activity(t, caches) for t in names.values()), unregistered_activity, *messaging.ACTIVITIES,
-                       budget.budget_call, *memory.activities]
+        activities += [*(tool_activity(t, held, caches) for t in names.values()), unregistered_activity,
+                       *messaging.ACTIVITIES, budget.budget_call, *memory.activities]
     if unknown_workflows not in ("fail", "retry"):
         raise ValueError(f"create_worker: unknown_workflows is 'fail' or 'retry', not {unknown_workflows!r}")
     # Every workflows worker also runs the messaging entities (docs/messaging.md) and the
