@@ -63,3 +63,16 @@ async def test_a_cache_the_prompt_does_not_define_fails_the_run_naming_the_fix(c
     with pytest.raises(WorkflowFailureError) as failure:
         await handle.result()
     assert "p.def_cache('nowhere', ...)" in str(failure.value.cause)
+
+
+async def test_a_cached_model_call_is_answered_without_the_provider(client, worker):
+    from tests.apps.model_call_log import ASKED
+
+    ASKED.clear()
+    first, steps = await run(client, app.cached_answers, {"question": "What is six times seven?"})
+    again, again_steps = await run(client, app.cached_answers, {"question": "What is six times seven?"})
+    other, _ = await run(client, app.cached_answers, {"question": "What is the speed of light?"})
+    assert ASKED == ["What is six times seven?", "What is the speed of light?"]  # the repeat reached no provider
+    assert again.text == first.text and "42" in again.text and "speed of light" in other.text
+    assert [n["hit"] for n in _cache_notes(steps)] == [False] and [n["hit"] for n in _cache_notes(again_steps)] == [True]
+    assert again_steps[0].response.cached and again.usage.total_tokens == 0  # nothing was spent

@@ -1,4 +1,4 @@
-"""The worker's side of ``def_cache`` for ``@tool`` activities (docs/memory.md): a call
+"""The worker's side of ``def_cache`` for ``@tool`` activities and model calls (docs/memory.md): a call
 whose key is in the cache is answered from it and the tool does not run. An LRU in the
 worker's memory answers first; behind it the memory store, so a cached result outlives the
 worker and the run. Whether it was a hit is in the activity's result, so the history shows
@@ -30,14 +30,21 @@ class ToolCaches:
     async def run(self, ref: CacheRef, call: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
         """The cached result of ``ref.key``, or ``call()``'s (then kept): as
         ``{"lmthing_cache": "hit"|"miss", "result": ...}``."""
+        found, value = await self.lookup(ref)
+        if found:
+            return {"lmthing_cache": HIT, "result": value}
+        value = await call()
+        await self.keep(ref, value)
+        return {"lmthing_cache": MISS, "result": value}
+
+    async def lookup(self, ref: CacheRef) -> tuple[bool, Any]:
+        """``(True, value)`` when ``ref.key`` is cached and not expired, else ``(False, None)``."""
         found, value = await self._get(ref)
         if found:
             self.hits += 1
-            return {"lmthing_cache": HIT, "result": value}
-        self.misses += 1
-        value = await call()
-        await self._put(ref, value)
-        return {"lmthing_cache": MISS, "result": value}
+        else:
+            self.misses += 1
+        return found, value
 
     async def _get(self, ref: CacheRef) -> tuple[bool, Any]:
         lru = self._lru.setdefault(ref.name, OrderedDict())
@@ -54,7 +61,8 @@ class ToolCaches:
         self._remember(ref, record.expires_at, record.value)
         return True, record.value
 
-    async def _put(self, ref: CacheRef, value: Any) -> None:
+    async def keep(self, ref: CacheRef, value: Any) -> None:
+        """Cache ``value`` under ``ref.key`` (in the store and this worker's LRU)."""
         expires = None if ref.ttl_seconds is None else time.time() + ref.ttl_seconds
         await (await self._store()).put(MemoryRecord(namespace=ref.name, scope=ref.scope, key=ref.key, kind="cache",
                                                      value=value, expires_at=expires))

@@ -30,7 +30,7 @@ from lmthing.memory.types import (
 )
 
 from .embeddings import Embedder
-from .model import heartbeat_forever
+from .heartbeats import heartbeat_forever
 from .names import MEMORY_FORGET, MEMORY_GET, MEMORY_LIST, MEMORY_SEARCH, MEMORY_WRITE
 from .providers.base import ModelCallError, ModelConfigError, ProviderRegistry
 from .stores.base import STORE_URL_VAR, Store, default_store_url, open_store

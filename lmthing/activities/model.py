@@ -23,9 +23,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from lmthing.activities.limits import check_size
 from lmthing.observability import metrics, tracing
 from lmthing.observability.logging import current_step
-from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent
+from lmthing.memory.types import CacheRef
+from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent, Usage
 
 from .breakers import guarded
+from .caches import ToolCaches
+from .heartbeats import heartbeat_forever
+from .memory import classified
 from .budget import report_spend, wait_for_slot
 from .conversation import RequestCache, resolve
 from .names import MODEL_CALL
@@ -40,7 +44,6 @@ from .providers.base import (
 
 # The run's stream topic (lmthing.workflows.events.EVENTS_TOPIC; activities do not import workflows).
 EVENTS_TOPIC = "events"
-HEARTBEAT_EVERY_SECONDS = 1.0
 
 
 class StreamingSink:
@@ -132,18 +135,14 @@ def _chat_span(request: ModelRequest) -> tuple[str, dict[str, object]]:
     return f"chat {model_id}", tracing.chat_attributes(request, provider, model_id)
 
 
-async def heartbeat_forever() -> None:
-    """Heartbeat every second until cancelled: a dead worker is noticed within the heartbeat timeout."""
-    while True:
-        activity.heartbeat()
-        await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
-
 
 class ModelActivities:
     """Holds the worker's provider registry; ``model_call`` is the activity."""
 
-    def __init__(self, registry: ProviderRegistry) -> None:
+    def __init__(self, registry: ProviderRegistry, caches: ToolCaches | None = None) -> None:
         self.registry = registry
+        # def_cache(..., model_calls=True): replies kept in the memory store (docs/memory.md).
+        self.caches = caches
         # The last request sent for each run, so a call can send only what is new.
         self.requests = RequestCache()
 
@@ -175,6 +174,10 @@ class ModelActivities:
         heartbeats = asyncio.create_task(heartbeat_forever())
         try:
             provider, model_id = self.registry.resolve(request.model)
+            if request.cache is not None:
+                cached = await self._cached(request)
+                if cached is not None:
+                    return cached
             if request.rate_limit:
                 await wait_for_slot(request.rate_limit)
             async with _sink_for(request) as sink:
@@ -187,6 +190,9 @@ class ModelActivities:
             _check_reply_size(response)
             if request.budget_root:  # heartbeating still: the budget's run may take a while to answer
                 response.budget = await report_spend(request.budget_root, response.usage, response.cost_usd)
+            if request.cache is not None and self.caches is not None:
+                await classified(lambda: self.caches.keep(CacheRef.model_validate(request.cache),  # type: ignore[union-attr]
+                                                          response.model_dump(mode="json", exclude={"budget"})))
         except ModelConfigError as err:
             # Configuration does not fix itself between attempts: fail fast.
             raise ApplicationError(str(err), type="ModelConfigError", non_retryable=True) from None
@@ -200,6 +206,18 @@ class ModelActivities:
         finally:
             heartbeats.cancel()
         return response
+
+
+    async def _cached(self, request: ModelRequest) -> ModelResponse | None:
+        """The reply a def_cache holds for this request, marked cached and costing nothing."""
+        if self.caches is None:
+            raise ApplicationError("This model call is cached (def_cache(..., model_calls=True)) but the worker has no "
+                                   "memory store", type="MemoryStoreError", non_retryable=True)
+        caches = self.caches
+        found, value = await classified(lambda: caches.lookup(CacheRef.model_validate(request.cache)))
+        if not found:
+            return None
+        return ModelResponse.model_validate(value).model_copy(update={"cached": True, "usage": Usage(), "cost_usd": 0.0})
 
 
 def _check_reply_size(response: ModelResponse) -> None:

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from lmthing.resilience.moderation import ModerationCall, ModerationScores
 
-from .model import heartbeat_forever
+from .heartbeats import heartbeat_forever
 from .names import MODERATE
 from .providers.base import ModelCallError, ModelConfigError, ProviderRegistry
 

@@ -31,14 +31,18 @@ class CacheSpec:
     max_size: int
     key: Callable[[Any], Any] | None
     scope: str
+    # The run's model calls are cached too: a request already answered is answered again.
+    model_calls: bool = False
 
 
 def def_cache(p: StatefulPrompt, name: str, *, ttl: Any = None, max_size: int = 1000,
-              key: Callable[[Any], Any] | None = None, scope: str = "global") -> CacheSpec:
+              key: Callable[[Any], Any] | None = None, scope: str = "global", model_calls: bool = False) -> CacheSpec:
     """A cache that tools name with ``cache=``: ``ttl`` seconds an entry lives (None: until
     forgotten), ``max_size`` entries in each worker's LRU, ``key(args)`` the part of the
     arguments that decides a hit (default: all of them), ``scope`` who shares it
-    (``"global"``, the default, or ``"agent"``, ``"session"``, ``"run"``)."""
+    (``"global"``, the default, or ``"agent"``, ``"session"``, ``"run"``).
+    ``model_calls=True``: the run's model calls use it too, keyed by everything the model
+    would receive (model, system prompt, messages, tools, options)."""
     api = f"def_cache({name!r})"
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_-." for c in name) or name.startswith("_"):
         raise PromptError(f"{api}: the name is letters, digits, '_', '-' or '.', not starting with '_'; got {name!r}")
@@ -51,7 +55,9 @@ def def_cache(p: StatefulPrompt, name: str, *, ttl: Any = None, max_size: int = 
         raise PromptError(f"{api}: key is a function of the tool's arguments; got {key!r}")
     if scope not in SCOPE_KINDS:
         raise PromptError(f"{api}: scope is one of {', '.join(SCOPE_KINDS)}; got {scope!r}")
-    spec = CacheSpec(name, None if seconds is None else float(seconds), max_size, key, scope)
+    if not isinstance(model_calls, bool):
+        raise PromptError(f"{api}: model_calls is True or False; got {model_calls!r}")
+    spec = CacheSpec(name, None if seconds is None else float(seconds), max_size, key, scope, model_calls)
     host = p.service("memory")
     if host is not None:
         getattr(host, CACHE_SERVICE_ATTR)[name] = spec
@@ -74,6 +80,16 @@ def cache_ref(spec: CacheSpec | None, cache: str, tool: str, args: dict[str, Any
         raise PromptError(f"def_cache({cache!r}): key(args) failed for tool '{tool}': {type(err).__name__}: {err}") from None
     return CacheRef(name=spec.name, key=hashlib.sha256(text.encode()).hexdigest()[:32], scope=scope,
                     ttl_seconds=spec.ttl, max_size=spec.max_size)
+
+
+def model_call_cache(caches: dict[str, CacheSpec], request: dict[str, Any], scope_of: Callable[[str], str | None]
+                     ) -> CacheRef | None:
+    """The CacheRef of a model request (its fields that reach the provider, as JSON) under
+    the run's ``def_cache(..., model_calls=True)``, if it has one."""
+    spec = next((c for c in caches.values() if c.model_calls), None)
+    if spec is None:
+        return None
+    return cache_ref(spec, spec.name, "model_call", request, scope_of(spec.scope))
 
 
 def cached_result(output: Any) -> tuple[Any, str | None]:

@@ -136,6 +136,9 @@ class ModelRequest(_Model):
     # spends from. The activity reports the call's spend there (the lmthing_budget update)
     # and returns the answer in ModelResponse.budget, so the step needs no activity of its own.
     budget_root: str | None = None
+    # The def_cache(..., model_calls=True) this call's reply is kept in (a CacheRef as JSON,
+    # docs/memory.md): a request already answered is answered again from it, no provider call.
+    cache: dict[str, Any] | None = None
 
     @property
     def messages(self) -> list[Message]:
@@ -172,6 +175,8 @@ class ModelResponse(_Model):
     # The budget's answer to this call's spend, when the request had a budget_root
     # (a BudgetStatus: a limit crossed, the tree's totals); None: not reported.
     budget: dict[str, Any] | None = None
+    # Answered from a def_cache (docs/memory.md): no provider call was made, nothing was spent.
+    cached: bool = False
 
 
 class ToolResult(_Model):

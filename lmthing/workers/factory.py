@@ -154,14 +154,16 @@ def create_worker(
             "them to the worker of role 'tools' (or 'all')"
         )
     registry = providers or default_registry()
-    activities: list[Any] = [ModelActivities(registry).model_call, ModerationActivities(registry).moderate] if plan.model_calls else []
+    # One store per worker, for memory activities and cached tool and model calls.
+    memory = MemoryActivities(registry, memory_store)
+    caches = ToolCaches(memory.store)
+    activities: list[Any] = ([ModelActivities(registry, caches).model_call, ModerationActivities(registry).moderate]
+                             if plan.model_calls else [])
     if plan.tools:
         # One registry per worker: its resources are made on first use and closed with it.
         held = ResourceRegistry([*collect_resources(apps), *resources])
         if held:
             worker_options["plugins"] = [*worker_options.get("plugins", ()), ResourcesPlugin(held)]
-        memory = MemoryActivities(registry, memory_store)
-        caches = ToolCaches(memory.store)
         activities += [*(tool_activity(t, held, caches) for t in names.values()), unregistered_activity,
                        *messaging.ACTIVITIES, budget.budget_call, *memory.activities]
     if unknown_workflows not in ("fail", "retry"):

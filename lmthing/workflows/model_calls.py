@@ -14,6 +14,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 from lmthing.activities.names import MODEL_CALL
+from lmthing.memory.cache import model_call_cache
 from lmthing.observability import tracing
 from lmthing.prompt.conversation import RequestSender
 from lmthing.prompt.lifecycle import ModelCallEvent
@@ -93,6 +94,10 @@ class ModelCalls:
             rate_limit=self._budget.rate_root() if self._budget.active else None,
             budget_root=self._budget.report_root() if self._budget.active else None,
         )
+        cache = model_call_cache(self._memory.caches, request.model_dump(
+            mode="json", include={"model", "system", "conversation", "tools", "options"}), self._memory.scope)
+        if cache is not None:
+            request.cache = cache.model_dump(mode="json")
         record = StepRecord(step=step, request=request, orchestration=prompt.take_notes())
         self._steps.append(record)
         self._status.step = step
@@ -101,6 +106,8 @@ class ModelCalls:
         await self._fire("before_model_call", lambda: ModelCallEvent(name="before_model_call", step=step, request=request))
         self._events.step_start(step)
         response = await self._call_model(request, config, record, body, model)
+        if cache is not None:
+            record.orchestration.append({"kind": "cache", "cache": cache.name, "model_call": True, "hit": response.cached})
         await self._fire(
             "after_model_call",
             lambda: ModelCallEvent(name="after_model_call", step=step, request=request, response=response),

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from temporalio import workflow
+
 from lmthing import prompt, tool
 from lmthing.testing import last_user_text, scripted_model, text, tool_call
+
+with workflow.unsafe.imports_passed_through():
+    from tests.apps.model_call_log import ASKED
 
 RUNS: list[str] = []  # each real run of the tool, on this worker process
 
@@ -35,3 +40,14 @@ def cached_lookup(p, args: dict):
 def undefined_cache(p):
     p.def_tool(exchange_rate, cache="nowhere")
     p.user("What is the euro's rate?")
+
+
+def _answer(request: Any) -> Any:
+    ASKED.append(last_user_text(request))
+    return text(f"The answer to {last_user_text(request)!r} is 42.")
+
+
+@prompt(model=scripted_model("cache-answers", [_answer], repeat=True))
+def cached_answers(p, args: dict):
+    p.def_cache("answers", ttl=3600, model_calls=True)
+    p.user(args["question"])
