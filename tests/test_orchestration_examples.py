@@ -71,3 +71,23 @@ async def test_the_resources_example_loads_once_and_closes_the_pool_at_shutdown(
     # which `lmthing run` does before it prints the answer.
     closed = done.out.count("orders_db: closed a connection")
     assert 1 <= closed <= 2 and done.out.index("orders_db: closed") < done.out.index("Answer")
+
+
+async def test_the_memory_example_remembers_its_guest_across_runs(tmp_path) -> None:
+    store = {"LMTHING_MEMORY_URL": f"sqlite:///{tmp_path / 'memory.db'}"}
+    runs = []
+    for request in ("a quiet room, please", "book me dinner", "a quiet breakfast"):
+        done = await lmthing("run", "examples/memory_agent.py", "--session", "guest-42",
+                             "--input", json.dumps({"request": request}), **store)
+        assert done.code == 0, done.err
+        runs.append(done.out)
+    first, second, third = runs
+    assert "hotel system: asked for the quiet floor" in first
+    assert "hotel system" not in second and "hotel system" not in third  # answered by the cache
+    # What the model stored in the first run (its guest_remember tool), read in the next ones.
+    assert "room: quiet, high floor visit: 2" in second and "light_sleeper: 0.75" in second
+    assert "light_sleeper: 0.9" in third  # two requests for quiet: odds 9 to 1
+    assert "'earlier: visit 1: asked for a quiet room, please; visit 2: asked for book me dinner'" in third
+    other = await lmthing("run", "examples/memory_agent.py", "--session", "guest-7",
+                          "--input", json.dumps({"request": "book me dinner"}), **store)
+    assert "room: null visit: 1" in other.out  # another session knows nothing of guest 42

@@ -29,8 +29,9 @@ class Embedder:
     """One per worker. ``calls`` counts provider requests (the batching is measured by it)."""
 
     def __init__(self, registry: ProviderRegistry, *, max_size: int = 64, max_wait: float = 0.01) -> None:
-        if max_size < 1 or max_wait < 0:
-            raise ValueError(f"Embedder: max_size >= 1 and max_wait >= 0; got {max_size}, {max_wait}")
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1 or not max_wait >= 0:
+            raise ValueError(f"create_worker: embedding_batch_size is a whole number >= 1 and embedding_batch_wait "
+                             f"a number of seconds >= 0; got {max_size!r}, {max_wait!r}")
         self.registry = registry
         self.max_size = max_size
         self.max_wait = max_wait

@@ -115,7 +115,7 @@ class Memory:
         mark = f"{self.name}/{key}"
         if mark not in done:
             await write()
-            set_done({**done, mark: True})
+            set_done(lambda seen: {**(seen or {}), mark: True})
         return key
 
     async def recall(self, query: str | None = None, *, limit: int = 5) -> Any:
@@ -186,12 +186,37 @@ class Memory:
         await self._write(api, "_summary", summary, None, {"summary": True, "through": through, "covers": len(older)})
         return summary
 
+    # The seed's Memory interface (000): store / retrieve / clear.
+    async def store(self, content: Any, *, key: str | None = None, metadata: dict[str, Any] | None = None) -> str:
+        return await self.remember(content, key=key, metadata=metadata)
+
+    async def retrieve(self, query: str | None = None, *, limit: int = 5) -> Any:
+        return await self.recall(query, limit=limit)
+
+    async def clear(self) -> int:
+        return await self.forget()
+
     # ------------------------------------------------------------------ beliefs
-    async def update(self, proposition: str, evidence: float, *, weight: float = 1.0) -> float:
+    async def update(self, proposition: str, evidence: float, *, weight: float = 1.0, key: str | None = None) -> float:
         """A belief memory: add ``weight * log(evidence)`` to the proposition's log-odds
         (``evidence`` is a likelihood ratio: > 1 for, < 1 against), after decaying what was
-        there by the memory's half life. The new probability."""
+        there by the memory's half life. The new probability. From the prompt function, which
+        runs before every step, ``key`` names this piece of evidence so it counts once."""
         api = f"memory {self.name!r}.update"
+        if self._p.in_body:
+            if not isinstance(key, str) or not key:
+                raise PromptError(f"{api} in the prompt function needs key='...': the function runs before every "
+                                  "step, and the key makes the evidence count once")
+            done, set_done = self._p.def_state(REMEMBERED_STATE_KEY, {})
+            mark = f"{self.name}/update/{key}"
+            if mark in done:
+                return await self.belief(proposition)
+            probability = await self._update(api, proposition, evidence, weight)
+            set_done(lambda seen: {**(seen or {}), mark: True})
+            return probability
+        return await self._update(api, proposition, evidence, weight)
+
+    async def _update(self, api: str, proposition: str, evidence: float, weight: float) -> float:
         if self.kind != "belief":
             raise PromptError(f"{api}: only a belief memory (kind='belief') is updated with evidence")
         if isinstance(evidence, bool) or not isinstance(evidence, (int, float)) or evidence <= 0:

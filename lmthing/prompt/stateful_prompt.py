@@ -155,6 +155,16 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class PersistedStateNeeded(Exception):
+    """Raised by ``def_state(..., persist=True)`` the first time a run declares the key: the
+    engine loads the saved value and runs the prompt function again (docs/memory.md)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"def_state({key!r}, persist=True) is loaded before the function goes on; a prompt "
+                         "function must let this exception through (do not catch every Exception around def_state)")
+        self.key = key
+
+
 # Where a persisted def_state value is shared (the scopes of docs/memory.md).
 PERSIST_SCOPES = ("run", "session", "agent", "global")
 
@@ -293,9 +303,9 @@ class StatefulPrompt:
         """``(value, setter)``; ``initial`` applies only when ``key`` is new.
 
         ``persist=True`` keeps the value in the worker's memory store (docs/memory.md), so
-        separate runs share it: loaded when a run first declares it (the prompt function then
-        runs again with the loaded value, before the first model call) and saved after each
-        step in which it changed. ``scope``: ``"agent"`` (every run of this prompt), ``"session"``,
+        separate runs share it: loaded when a run first declares it (the prompt function stops
+        there and runs again with the loaded value, before the first model call) and saved
+        after each step in which it changed. ``scope``: ``"agent"`` (every run of this prompt), ``"session"``,
         ``"run"`` or ``"global"``; ``ttl``: seconds the saved value lives."""
         _check_name("def_state", key)
         self._declared_once(key, initial)
@@ -304,8 +314,11 @@ class StatefulPrompt:
         if key not in self._state:
             _jsonable(key, initial)
             self._state[key] = initial
-            if persist:
+            if persist and self._in_body and not self.scan_only and "memory" in self._services:
+                # Stop this run of the function here: the engine loads the saved value and runs
+                # it again, so nothing below this line ever sees the initial value instead.
                 self._pending_loads.add(key)
+                raise PersistedStateNeeded(key)
 
         def setter(value: Any) -> None:
             new = value(self._state.get(key)) if callable(value) else value
@@ -792,10 +805,15 @@ class StatefulPrompt:
         self._breakers = {}
         self._persisted = {}
         self._in_body = True
+        messages_before = len(self._messages)
         try:
             result = body(self)
             if inspect.isawaitable(result):
                 await result
+        except PersistedStateNeeded:
+            # The function runs again once the value is loaded: what it added is added then.
+            del self._messages[messages_before:]
+            raise
         finally:
             self._in_body = False
         self._reconcile()

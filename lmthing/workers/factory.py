@@ -97,6 +97,8 @@ def create_worker(
     graceful_shutdown_timeout: timedelta = timedelta(seconds=30),
     unknown_workflows: str = "fail",
     memory_store: str | None = None,
+    embedding_batch_size: int = 64,
+    embedding_batch_wait: float = 0.01,
     **worker_options: Any,
 ) -> Worker:
     """A worker that runs the given prompts (as workflows) and tools (as activities).
@@ -116,7 +118,9 @@ def create_worker(
     differ, e.g. during a rolling deploy that adds a prompt. ``task_queue`` defaults to
     ``lmthing``, ``lmthing-models`` for ``models`` and ``lmthing-tools`` for ``tools``.
     ``memory_store``: the URL of the store that memory activities read and write
-    (docs/memory.md; default ``LMTHING_MEMORY_URL`` or ``sqlite:///.lmthing/memory.db``).
+    (docs/memory.md; default ``LMTHING_MEMORY_URL`` or ``sqlite:///.lmthing/memory.db``);
+    concurrent embedding requests coalesce into batches of ``embedding_batch_size`` texts,
+    each waiting at most ``embedding_batch_wait`` seconds for company.
     ``resources``: ``def_resource`` / ``def_resource_pool`` declarations (those at the top of
     ``app`` modules are found too) that this worker's ``@tool`` activities get through
     ``ctx.resource(name)`` / ``ctx.acquire(name)``: made on first use, closed when the worker's
@@ -155,7 +159,8 @@ def create_worker(
         )
     registry = providers or default_registry()
     # One store per worker, for memory activities and cached tool and model calls.
-    memory = MemoryActivities(registry, memory_store)
+    memory = MemoryActivities(registry, memory_store, embed_batch_size=embedding_batch_size,
+                              embed_batch_wait=embedding_batch_wait)
     caches = ToolCaches(memory.store)
     activities: list[Any] = ([ModelActivities(registry, caches).model_call, ModerationActivities(registry).moderate]
                              if plan.model_calls else [])

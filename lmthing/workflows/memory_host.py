@@ -132,8 +132,8 @@ class PersistedState:
         return scope
 
     async def load(self, prompt: Any) -> bool:
-        """Load the keys first declared in the last run of the function; True if any had a
-        saved value (the function then runs again, seeing it)."""
+        """Load the keys first declared in the last run of the function (it stopped at the
+        first: see PersistedStateNeeded); True if any had a saved value."""
         found: dict[str, Any] = {}
         options = prompt.persisted_state()
         for key in prompt.take_pending_loads():

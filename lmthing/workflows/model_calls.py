@@ -18,7 +18,7 @@ from lmthing.memory.cache import model_call_cache
 from lmthing.observability import tracing
 from lmthing.prompt.conversation import RequestSender
 from lmthing.prompt.lifecycle import ModelCallEvent
-from lmthing.prompt.stateful_prompt import PreparedStep, StatefulPrompt
+from lmthing.prompt.stateful_prompt import PersistedStateNeeded, PreparedStep, StatefulPrompt
 from lmthing.prompt.tools import schema_of
 from lmthing.prompt.types import Conversation, ModelOptions, ModelRequest, ModelResponse, StepRecord
 
@@ -28,6 +28,10 @@ from .config import RunConfig
 from .errors import cause_message
 from .resilience_host import AllModelsFailed
 from .retries import retry_policy
+
+
+# Each persisted def_state key declared for the first time runs the prompt function again.
+MAX_PERSISTED_KEYS = 50
 
 
 class ModelCalls:
@@ -68,10 +72,7 @@ class ModelCalls:
         # by re-running the function from the state it started with.
         self._prepared_state = to_jsonable_python(prompt.state)
         self._resilience.begin()
-        await prompt.run_body(body.call)
-        # def_state(..., persist=True) first declared: loaded, and the function sees the values.
-        if prompt.persisted_state() and await self._persisted.load(prompt):
-            await prompt.run_body(body.call)
+        await self._run_body(prompt, body)
         self._resilience.check(prompt)
         self._budget.configure()
         if incoming is not None:
@@ -114,6 +115,18 @@ class ModelCalls:
         )
         record.response = response
         return prepared, record, response
+
+    async def _run_body(self, prompt: StatefulPrompt, body: AgentBody) -> None:
+        """Run the prompt function; a def_state(..., persist=True) it declares for the first
+        time stops it there, is loaded from the memory store, and the function runs again."""
+        for _ in range(MAX_PERSISTED_KEYS):
+            try:
+                await prompt.run_body(body.call)
+                return
+            except PersistedStateNeeded:
+                await self._persisted.load(prompt)
+        raise ApplicationError(f"Prompt '{self.spec.name}' declares more than {MAX_PERSISTED_KEYS} persisted def_state "
+                               "keys; keep them in fewer keys (a dict in one key)", type="PromptError", non_retryable=True)
 
     async def _call_model(self, request: ModelRequest, config: RunConfig, record: StepRecord, body: AgentBody,
                           model: str) -> ModelResponse:

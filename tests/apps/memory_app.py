@@ -64,8 +64,8 @@ async def diary(p, args: dict):
 @prompt(model=SAY)
 async def beliefs(p, args: dict):
     b = p.def_memory("beliefs", "belief", scope="global", half_life=args.get("half_life"))
-    for proposition, evidence in args.get("evidence", []):
-        await b.update(proposition, evidence)
+    for n, (proposition, evidence) in enumerate(args.get("evidence", [])):
+        await b.update(proposition, evidence, key=str(n))
     p.def_var("p", round(await b.belief(args["ask"]), 4))
     p.user("How sure are you?")
 

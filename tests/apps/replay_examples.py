@@ -415,10 +415,10 @@ def replay_sub_budget(p):
 ]))
 async def replay_memory(p):
     # Scope "run": a recording reads nothing an earlier one left in the store.
+    lookups, set_lookups = p.def_state("replay-lookups", 0, persist=True, scope="run")
     notes = p.def_memory("replay-notes", "kv", scope="run")
     await notes.remember({"city": "Oslo"}, key="city")
     p.def_data("city", await notes.recall("city"))
-    lookups, set_lookups = p.def_state("replay-lookups", 0, persist=True, scope="run")
     p.def_effect(lambda ctx, step: set_lookups(len([m for m in ctx.messages if m.role == "tool"])))
     p.def_cache("replay-lookups", scope="run")
     p.def_tool(replay_lookup, cache="replay-lookups")
