@@ -20,7 +20,7 @@ from .agent_body import BUILTIN_PLUGINS, AgentBody, agent_label, dump as _dump, 
 from .config import AgentFrame, RunConfig
 from .errors import cause_message
 from .search_attributes import child_attributes
-from .tool_calls import AgentNotStarted, child_summary
+from .agent_calls import AgentNotStarted, child_summary
 
 # Sub-agents below the root prompt, at most (an agent that calls itself must stop somewhere).
 MAX_AGENT_DEPTH = 10

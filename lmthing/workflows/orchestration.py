@@ -34,7 +34,8 @@ from .config import RunConfig, warn_unknown_fields
 from .errors import non_deterministic
 from .search_attributes import child_attributes
 from .errors import cause_message as _cause_message
-from .tool_calls import ToolRunner, child_summary, outcome_of
+from .agent_calls import child_summary, outcome_of
+from .tool_calls import ToolRunner
 
 _IDENTIFIER = re.compile(r"[^0-9A-Za-z_]")
 

@@ -24,12 +24,12 @@ from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, TemporalError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, TemporalError, is_cancelled_exception
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from lmthing.memory.cache import cache_ref, cached_result
 from lmthing.observability import tracing
-from lmthing.prompt.agents import AgentDef, CompositeAgentDef
+from lmthing.prompt.agents import AgentDef
 from lmthing.prompt.humans import ApprovalPolicy
 from lmthing.prompt.lifecycle import ErrorEvent, LifecycleEvent, ToolEvent
 from lmthing.prompt.stateful_prompt import PreparedStep, PromptError
@@ -48,6 +48,7 @@ from lmthing.prompt.types import RunResult, ToolActivityInput, ToolCall, ToolRes
 from lmthing.resilience.breaker import BreakerConfig, CircuitBreakerRef
 
 from . import routing
+from .agent_calls import AgentCalls, _error
 from .errors import cause_message as _cause_message, non_deterministic
 from .humans import HumanLoop, dump_args, modified_args
 from .resilience_host import RunResilience
@@ -57,11 +58,6 @@ from .retries import retry_options, with_retries
 StartAgent = Callable[[AgentDef, Any, str, str | None], Awaitable[RunResult]]
 # Starts another prompt (by workflow type name) as a child workflow: (name, args, child id) -> result.
 StartPrompt = Callable[[str, Any, str], Awaitable[RunResult]]
-
-
-class AgentNotStarted(Exception):
-    """A sub-agent's child workflow was not started (nested too deep, id too long): the
-    caller gets the reason as the agent's error, like a failed agent."""
 
 
 class ToolFailure(Exception):
@@ -76,7 +72,7 @@ class ToolFailure(Exception):
 
 
 @dataclass
-class ToolRunner:
+class ToolRunner(AgentCalls):
     """Runs one step's tool calls for a workflow; tracks what is running for ``status``."""
 
     workflow_id: str
@@ -353,42 +349,6 @@ class ToolRunner:
             results.append({"name": name, "result": output})
         return ToolResult(tool_call_id=call.id, name=call.name, result={"results": results})
 
-    # ------------------------------------------------------------------------ sub-agents
-    async def _run_agent(self, adef: AgentDef, call: ToolCall, step: int) -> ToolResult:
-        outcome = await self._agent_outcome(
-            adef, None, f"{self.workflow_id}/{adef.name}/{call.id}", None, call_id=call.id, step=step, raw_args=call.args
-        )
-        # lmthing's model read a sub-agent's answer as plain text (its middleware unwrapped
-        # {response, steps}), and a failure as the bare error message; with a validation
-        # error it read the JSON (we leave out the child's steps).
-        content = None
-        if "error" in outcome:
-            content = str(outcome["error"])
-        elif "validationError" not in outcome:
-            content = str(outcome.get("response", ""))
-        return ToolResult(tool_call_id=call.id, name=call.name, result=outcome, is_error="error" in outcome, content=content)
-
-    async def _run_composite_agent(self, cdef: CompositeAgentDef, call: ToolCall, step: int) -> ToolResult:
-        calls, problem = parse_composite_calls(call.args, cdef.name)
-        if problem is not None:
-            return _error(call, problem)
-
-        async def one(index: int, sub_call: dict[str, Any]) -> dict[str, Any]:
-            name = str(sub_call.get("name"))
-            sub = cdef.member(name)
-            if sub is None:
-                return {"name": name, "response": f"Error: Unknown sub-agent: {name}"}
-            child_id = f"{self.workflow_id}/{cdef.name}/{call.id}/{index}-{name}"
-            raw = sub_call.get("args") or {}
-            outcome = await self._agent_outcome(sub, None, child_id, cdef.name, call_id=call.id, step=step, raw_args=raw)
-            if "error" in outcome:
-                return {"name": name, "response": f"Error: {outcome['error']}"}
-            return {"name": name, **outcome}
-
-        # Unlike lmthing (one by one), the sub-agents of a composite call run concurrently.
-        results = await asyncio.gather(*(one(i, c) for i, c in enumerate(calls)))
-        return ToolResult(tool_call_id=call.id, name=call.name, result={"results": list(results)})
-
     async def run_tool(self, tdef: ToolDef, raw_args: Any, *, call_id: str, step: int, key: str) -> tuple[Any, bool]:
         """Run one tool from workflow-side code (``p.call_tool``) with every tool semantic:
         validation, approval, callbacks, response schema, activity or in-workflow, critical.
@@ -396,102 +356,6 @@ class ToolRunner:
         ``(result, is_error)``."""
         output, is_error, _ = await self._run_tool(tdef, raw_args, call_id, step, key)
         return output, is_error
-
-    async def run_agent(self, adef: AgentDef, args: Any, key: str, composite: str | None) -> dict[str, Any]:
-        """Run a sub-agent from workflow-side code (``p.call_agent``), as the model would;
-        the outcome also has ``structured`` (the parsed reply) for an agent with a response schema."""
-        owner = f"{composite}/{adef.name}" if composite else adef.name
-        raw = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
-        return await self._agent_outcome(
-            adef, args, f"{self.workflow_id}/{owner}/{key}", composite, call_id=key, step=self.current_step(), raw_args=raw,
-            structured=True,
-        )
-
-    async def run_prompt(self, name: str, args: Any, key: str) -> dict[str, Any]:
-        """Run another prompt of the worker as a child workflow (``p.call_prompt``)."""
-        assert self.start_prompt is not None
-        child_id = f"{self.workflow_id}/{name}/{key}"
-        attributes = {tracing.OPERATION: "invoke_agent", tracing.AGENT_NAME: name, "lmthing.child_workflow_id": child_id}
-        with tracing.span(f"execute_tool {name}", attributes) as span:
-            self.running_agents.append(name)
-            try:
-                result = await self.start_prompt(name, args, child_id)
-            except ChildWorkflowError as err:
-                tracing.mark_error(span, _cause_message(err), "AgentError")
-                return {"error": f"Agent '{name}' failed: {_cause_message(err)}"}
-            finally:
-                self.running_agents.remove(name)
-            return outcome_of(result, structured=True)
-
-    async def _agent_outcome(
-        self, adef: AgentDef, args: Any, child_id: str, composite: str | None, *, call_id: str, step: int, raw_args: Any,
-        structured: bool = False,
-    ) -> dict[str, Any]:
-        """Run a sub-agent's child workflow (``args`` already validated, or None to validate
-        ``raw_args`` first): ``{"response": ...}`` or ``{"error": ...}``. To the prompt's
-        handlers it is a tool call."""
-        attributes = {**tracing.tool_attributes(adef.name, call_id, "agent"), "lmthing.child_workflow_id": child_id}
-        with tracing.span(f"execute_tool {adef.name}", attributes) as span:
-            event = ToolEvent(name="before_tool", step=step, tool=adef.name, call_id=call_id, args=raw_args, kind="agent")
-            await self._fire("before_tool", lambda: event)
-            problem = None
-            if args is None:
-                args, problem = adef.parse_input(raw_args)
-            stopped = await self._guard(adef.name, adef.guards, args, step) if problem is None else None
-            if problem is not None:
-                outcome: dict[str, Any] = {"error": problem}
-            elif stopped is not None:
-                action, result, is_error = stopped
-                outcome = {"error": result.get("error") or f"denied: {result.get('reason')}"} if is_error else {
-                    "response": f"Skipped: {result['reason']} (guard '{result['guard']}')"}
-            else:
-                outcome = await self._agent_outcome_traced(adef, args, child_id, composite, structured)
-            if "error" in outcome:
-                tracing.mark_error(span, str(outcome["error"]), "AgentError")
-            await self._after(event, outcome, "error" in outcome, "AgentError")
-            return outcome
-
-    async def _agent_outcome_traced(
-        self, adef: AgentDef, args: Any, child_id: str, composite: str | None, structured: bool
-    ) -> dict[str, Any]:
-        self.running_agents.append(adef.name)
-        try:
-            result = await self.start_agent(adef, args, child_id, composite)
-        except AgentNotStarted as err:
-            return {"error": str(err)}
-        except ChildWorkflowError as err:
-            if adef.critical:
-                raise ApplicationError(
-                    f"Critical agent '{adef.name}' failed: {_cause_message(err)}", type="CriticalAgentFailed", non_retryable=True
-                ) from None
-            # lmthing's model got the child's error.message.
-            return {"error": _cause_message(err) or "Error"}
-        finally:
-            self.running_agents.remove(adef.name)
-        return outcome_of(result, structured=structured)
-
-
-def child_summary(agent: str, child_id: str) -> str:
-    """What the Temporal UI shows for an agent's child workflow (its type is the root prompt's
-    for a def_agent): the agent and where in the parent it was started."""
-    where = child_id.removeprefix(workflow.info().workflow_id + "/")
-    return f"agent {agent} · {where}" if where != agent else f"agent {agent}"
-
-
-def outcome_of(result: RunResult, *, structured: bool) -> dict[str, Any]:
-    """What a finished sub-agent gives its caller: the model gets ``{"response",
-    "validationError"?}`` (lmthing's shape); workflow-side callers also get ``structured``."""
-    outcome: dict[str, Any] = {"response": result.text}
-    if result.validation_error:
-        outcome["validationError"] = result.validation_error
-    if structured and result.structured is not None:
-        outcome["structured"] = result.structured
-    return outcome
-
-
-def _error(call: ToolCall, message: str) -> ToolResult:
-    """A call that could not run: the model reads the bare message (the AI SDK's error text)."""
-    return ToolResult(tool_call_id=call.id, name=call.name, result={"error": message}, is_error=True, content=message)
 
 
 def _error_text(output: Any) -> str:
