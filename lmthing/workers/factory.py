@@ -171,6 +171,8 @@ def create_worker(
             worker_options["plugins"] = [*worker_options.get("plugins", ()), ResourcesPlugin(held)]
         activities += [*(tool_activity(t, held, caches) for t in names.values()), unregistered_activity,
                        *messaging.ACTIVITIES, budget.budget_call, *memory.activities]
+    if plan.tools or plan.model_calls:  # the store is opened on first use, closed with the worker
+        worker_options["plugins"] = [*worker_options.get("plugins", ()), ResourcesPlugin(memory, "lmthing.memory")]
     if unknown_workflows not in ("fail", "retry"):
         raise ValueError(f"create_worker: unknown_workflows is 'fail' or 'retry', not {unknown_workflows!r}")
     # Every workflows worker also runs the messaging entities (docs/messaging.md) and the

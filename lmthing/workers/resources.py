@@ -217,13 +217,15 @@ class Lease:
 
 
 class ResourcesPlugin(Plugin):
-    """Closes a worker's resources when its ``run()`` ends (a Temporal worker plugin)."""
+    """Closes a worker's resources when its ``run()`` ends (a Temporal worker plugin); also
+    used for the worker's memory store (anything with an async ``close()``)."""
 
-    def __init__(self, registry: ResourceRegistry) -> None:
+    def __init__(self, registry: Any, name: str = "lmthing.resources") -> None:
         self.registry = registry
+        self._name = name
 
     def name(self) -> str:
-        return "lmthing.resources"
+        return self._name
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         return config
