@@ -1,0 +1,95 @@
+"""What the SQLite and PostgreSQL drivers share, so that they behave alike: checking an
+embedding, the one-dimension-per-namespace rule and its error, JSON columns, the words of
+a keyword query, and the times a ``put`` stores."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from lmthing.memory.types import MemoryRecord, MemoryStoreError
+
+from .base import STORE_URL_VAR
+
+# A keyword query is its words, any of which may match (ranked by how well they match):
+# recall asks in a sentence ("what is the user's favourite colour?"), so requiring every
+# word would find nothing, and the search syntaxes (FTS5's, websearch's) never see raw input.
+_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_QUERY_WORDS = 32
+
+
+def query_words(text: str | None) -> list[str]:
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text or ""):
+        seen.setdefault(word.lower(), None)
+    return list(seen)[:MAX_QUERY_WORDS]
+
+
+def check_embedding(embedding: Sequence[float], *, what: str) -> list[float]:
+    """The embedding as floats; an empty, non-finite or all-zero one (no direction, so no
+    cosine similarity) is a :class:`MemoryStoreError`."""
+    try:
+        values = [float(x) for x in embedding]
+    except (TypeError, ValueError):
+        raise MemoryStoreError(f"{what}: an embedding is a sequence of numbers", setting="embedding_model") from None
+    if not values:
+        raise MemoryStoreError(f"{what}: the embedding is empty", setting="embedding_model")
+    if not all(math.isfinite(x) for x in values):
+        raise MemoryStoreError(f"{what}: the embedding holds NaN or infinite numbers", setting="embedding_model")
+    if not any(values):
+        raise MemoryStoreError(f"{what}: the embedding is all zeros (it has no direction to compare)",
+                               setting="embedding_model")
+    return values
+
+
+def dimension_error(namespace: str, held: int, held_model: str | None, given: int, given_model: str | None) -> MemoryStoreError:
+    """The error for a second vector length in a namespace: what is there, what came, the fix."""
+    def model(name: str | None) -> str:
+        return f"model {name!r}" if name else "an unnamed model"
+
+    return MemoryStoreError(
+        f"memory namespace {namespace!r} holds {held}-dimension embeddings ({model(held_model)}), but this one has "
+        f"{given} dimensions ({model(given_model)}): set the same embedding model for the namespace as before, or "
+        f"delete what it holds with `lmthing memory forget --namespace {namespace} --yes` to start it afresh",
+        setting="embedding_model")
+
+
+def prepare(record: MemoryRecord, embedding: Sequence[float] | None) -> tuple[MemoryRecord, list[float] | None]:
+    """The record as it will be stored (``dimensions`` from the embedding, times set but
+    ``created_at`` still 0 when the store should keep an existing one) and the vector."""
+    vector = None
+    dimensions = None
+    if embedding is not None:
+        vector = check_embedding(embedding, what=f"memory record {record.namespace}/{record.scope}/{record.key}")
+        dimensions = len(vector)
+        if record.dimensions is not None and record.dimensions != dimensions:
+            raise MemoryStoreError(
+                f"memory record {record.namespace}/{record.scope}/{record.key}: dimensions={record.dimensions} but "
+                f"the embedding has {dimensions} numbers", setting="embedding_model")
+    now = time.time()
+    stored = record.model_copy(update={
+        "dimensions": dimensions,
+        "updated_at": record.updated_at or now,
+    })
+    return stored, vector
+
+
+def to_json(value: Any, *, what: str) -> str:
+    try:
+        return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as err:
+        raise MemoryStoreError(f"{what} is not JSON: {err}") from None
+
+
+def check_delete(namespace: str | None, scope: str | None) -> None:
+    if namespace is None and scope is None:
+        raise MemoryStoreError("deleting from a memory store needs a namespace or a scope (None matches all)")
+
+
+def url_error(url_shown: str, problem: str) -> MemoryStoreError:
+    return MemoryStoreError(f"memory store URL {url_shown}: {problem} ({STORE_URL_VAR} or "
+                            "create_worker(memory_store=...))", setting=STORE_URL_VAR)
