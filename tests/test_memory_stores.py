@@ -103,6 +103,8 @@ async def test_keyword_search_ranks_the_matching_record_first(store: Store) -> N
     assert await store.search("notes", None, text="Lisbon", kind="episodic") == []
     assert await store.search("notes", None, text="?!\"'*") == []
     assert await store.search("notes", None, text='"unbalanced* (quote NEAR(') == []
+    # Words that are operators of a search syntax are only words.
+    assert [h.record.key for h in await store.search("notes", None, text="noodles OR or AND NOT -Bob")][0] == "food"
 
 
 async def test_vector_search_ranks_by_cosine_similarity(store: Store) -> None:
@@ -207,6 +209,8 @@ async def test_two_store_objects_share_one_database(store: Store) -> None:
     ("mysql://u:hunter2@db/x", "unknown kind 'mysql'"),
     ("sqlite://relative.db", "three slashes"),
     ("sqlite:///", "no file name"),
+    ("postgresql://u:hunter2@[bad/db", "not a PostgreSQL URL"),
+    ("postgresql://u:hunter2@db:port/x", "the port 'port' is not a number"),
 ])
 def test_a_bad_url_names_the_setting(url: str, words: str) -> None:
     with pytest.raises(MemoryStoreError) as err:

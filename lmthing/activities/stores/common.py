@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 import time
 from collections.abc import Sequence
@@ -38,9 +39,10 @@ def check_embedding(embedding: Sequence[float], *, what: str) -> list[float]:
         raise MemoryStoreError(f"{what}: an embedding is a sequence of numbers", setting="embedding_model") from None
     if not values:
         raise MemoryStoreError(f"{what}: the embedding is empty", setting="embedding_model")
-    if not all(math.isfinite(x) for x in values):
+    squares = sum(map(operator.mul, values, values))  # one pass: NaN or inf anywhere makes it so
+    if not math.isfinite(squares):
         raise MemoryStoreError(f"{what}: the embedding holds NaN or infinite numbers", setting="embedding_model")
-    if not any(values):
+    if squares == 0.0:
         raise MemoryStoreError(f"{what}: the embedding is all zeros (it has no direction to compare)",
                                setting="embedding_model")
     return values

@@ -99,16 +99,23 @@ def _psycopg() -> Any:
     return psycopg
 
 
-def where_of(url: str) -> str:
-    """``host:port/dbname`` of a URL, for messages (no user, no password)."""
+def conninfo_of(url: str) -> dict[str, Any]:
+    """The URL's connection settings; a URL libpq cannot read is a :class:`MemoryStoreError`
+    (without libpq's message, which quotes the URL and so its password)."""
     psycopg = _psycopg()
     try:
         info = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError as err:
-        raise url_error(_shown(url), f"not a PostgreSQL URL ({err}); use postgresql://user:password@host:5432/dbname") from None
-    host = info.get("host") or "localhost"
-    port = info.get("port") or "5432"
-    return f"{host}:{port}/{info.get('dbname') or info.get('user') or ''}"
+    except psycopg.ProgrammingError:
+        raise url_error(_shown(url), "not a PostgreSQL URL libpq can read; use postgresql://user:password@host:5432/dbname") from None
+    port = str(info.get("port") or "5432")
+    if not all(p.strip().isdigit() for p in port.split(",")):
+        raise url_error(_shown(url), f"the port {port!r} is not a number")
+    return info
+
+
+def where_of(info: dict[str, Any]) -> str:
+    """``host:port/dbname`` of a URL's settings, for messages (no user, no password)."""
+    return f"{info.get('host') or 'localhost'}:{info.get('port') or '5432'}/{info.get('dbname') or info.get('user') or ''}"
 
 
 def _shown(url: str) -> str:
@@ -121,7 +128,9 @@ class PostgresStore(Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self._psycopg = _psycopg()
-        self.where = where_of(url)
+        info = conninfo_of(url)
+        self.where = where_of(info)
+        self._password = str(info.get("password") or "")
         self._pool: Any = None
         self._conn: Any = None  # without psycopg-pool: one connection, one call at a time
         self._lock: asyncio.Lock | None = None
@@ -129,16 +138,26 @@ class PostgresStore(Store):
         self._puts = 0
 
     # -------------------------------------------------------------------- connections
+    def _said(self, err: BaseException) -> str:
+        """The first line of a driver error, any echo of the password masked."""
+        text = _first_line(err)
+        return text.replace(self._password, "***") if self._password else text
+
     def _unavailable(self, err: BaseException) -> MemoryStoreUnavailable:
         return MemoryStoreUnavailable(f"PostgreSQL memory store at {self.where} ({STORE_URL_VAR}) does not answer: "
-                                      f"{_first_line(err)}")
+                                      f"{self._said(err)}")
 
     def _refused(self, err: BaseException) -> Exception:
         """A failed connection as the error it is: transient, or a setting to fix."""
-        text = str(err)
-        if "FATAL" not in text or any(word in text for word in _TRANSIENT):
+        text = str(err).replace(self._password, "***") if self._password else str(err)
+        if "FATAL" in text:
+            if any(word in text for word in _TRANSIENT):
+                return self._unavailable(err)
+            fatal = text.split("FATAL:", 1)[1].strip().splitlines()[0]
+        elif "no password supplied" in text or "invalid" in text:  # libpq's own refusals: the URL's settings
+            fatal = text.split("failed: ")[-1].splitlines()[0].strip()
+        else:
             return self._unavailable(err)
-        fatal = text.split("FATAL:", 1)[1].strip().splitlines()[0]
         if "does not exist" in fatal and "database" in fatal:
             fix = "create it (createdb), or name an existing database in the URL"
         elif "password" in fatal or "role" in fatal or "authentication" in fatal or "pg_hba" in fatal:
@@ -194,7 +213,7 @@ class PostgresStore(Store):
                 except (psycopg.errors.FeatureNotSupported, psycopg.errors.UndefinedFile) as err:
                     raise MemoryStoreError(
                         f"PostgreSQL memory store at {self.where}: the server has no pgvector extension "
-                        f"({_first_line(err)}); install it on the server (Debian: apt install postgresql-<version>-pgvector; "
+                        f"({self._said(err)}); install it on the server (Debian: apt install postgresql-<version>-pgvector; "
                         "Docker: the pgvector/pgvector image), or use a SQLite store "
                         f"({STORE_URL_VAR}=sqlite:///.lmthing/memory.db)", setting=STORE_URL_VAR) from None
                 except psycopg.errors.InsufficientPrivilege:
@@ -350,7 +369,7 @@ class PostgresStore(Store):
                 f"SELECT {_COLUMNS}, ts_rank(tsv, q) FROM lmthing_memory_records, "
                 f"websearch_to_tsquery('{_TEXT_CONFIG}', %s) AS q WHERE tsv @@ q AND {where} "
                 "ORDER BY ts_rank(tsv, q) DESC, updated_at DESC LIMIT %s",
-                [" or ".join(words), *args, limit])
+                [" or ".join(f'"{w}"' for w in words), *args, limit])  # quoted: the word "or" is a word
         return [SearchHit(record=_record(row[:-1]), score=float(row[-1])) for row in rows]
 
     async def namespaces(self) -> list[dict[str, object]]:
