@@ -199,6 +199,12 @@ async def test_two_store_objects_share_one_database(store: Store) -> None:
         await asyncio.gather(*(s.put(rec(f"k{i}", "shared")) for i in range(10) for s in (store, other)))
         assert len(await other.list(namespace="notes")) == 10
         assert (await store.get("notes", "global", "k3")) is not None
+        # A vector length first used through one object is searchable and deletable through the other.
+        await store.put(rec("v1", "first vector", kind="vector"), [1.0, 0.0, 0.0])
+        assert [h.record.key for h in await other.search("notes", None, embedding=[1.0, 0.0, 0.0])] == ["v1"]
+        assert await other.delete("notes", "global", "v1") == 1
+        await store.put(rec("v2", "second vector", kind="vector"), [0.0, 1.0, 0.0])
+        assert [h.record.key for h in await other.search("notes", None, embedding=[1.0, 0.0, 0.0])] == ["v2"]
     finally:
         await other.close()
 

@@ -87,6 +87,38 @@ def to_json(value: Any, *, what: str) -> str:
         raise MemoryStoreError(f"{what} is not JSON: {err}") from None
 
 
+# The record columns both stores select, in the order record_of reads them.
+COLUMNS = ("namespace, scope, key, kind, text, value, metadata, created_at, updated_at, expires_at, "
+           "embedding_model, dimensions")
+
+
+def record_of(row: Sequence[Any], *, parse: Any = None) -> MemoryRecord:
+    """A record from a row of COLUMNS (``parse`` reads the JSON columns when the driver
+    hands them over as text)."""
+    namespace, scope, key, kind, text, value, metadata, created, updated, expires, model, dims = row
+    if parse is not None:
+        value, metadata = parse(value), parse(metadata)
+    return MemoryRecord(namespace=namespace, scope=scope, key=key, kind=kind, text=text, value=value,
+                        metadata=metadata, created_at=created, updated_at=updated, expires_at=expires,
+                        embedding_model=model, dimensions=dims)
+
+
+def where_clause(mark: str, *, namespace: str | None = None, scope: str | None = None, key: str | None = None,
+          kind: str | None = None, live: bool = False, table: str = "") -> tuple[str, list[Any]]:
+    """A WHERE condition (``mark``: the driver's parameter placeholder) matching the given
+    address parts (None matches all) and, if ``live``, only records not expired."""
+    prefix = f"{table}." if table else ""
+    parts, args = ["1 = 1"], []
+    for column, value in (("namespace", namespace), ("scope", scope), ("key", key), ("kind", kind)):
+        if value is not None:
+            parts.append(f"{prefix}{column} = {mark}")
+            args.append(value)
+    if live:
+        parts.append(f"({prefix}expires_at IS NULL OR {prefix}expires_at > {mark})")
+        args.append(time.time())
+    return " AND ".join(parts), args
+
+
 def check_delete(namespace: str | None, scope: str | None) -> None:
     if namespace is None and scope is None:
         raise MemoryStoreError("deleting from a memory store needs a namespace or a scope (None matches all)")

@@ -27,7 +27,9 @@ from typing import Any
 from lmthing.memory.types import MemoryRecord, MemoryStoreError, MemoryStoreUnavailable, SearchHit
 
 from .base import STORE_URL_VAR, Store
-from .common import check_delete, check_embedding, dimension_error, prepare, query_words, to_json, url_error
+from .common import (
+    COLUMNS, check_delete, check_embedding, dimension_error, prepare, query_words, record_of, to_json, url_error, where_clause,
+)
 
 POOL_MAX = 4
 PURGE_EVERY = 1000  # puts between two sweeps of expired records (one also runs on connect)
@@ -64,8 +66,7 @@ CREATE TABLE IF NOT EXISTS lmthing_memory_namespaces (
     dimensions INTEGER NOT NULL
 );
 """
-_COLUMNS = ("namespace, scope, key, kind, text, value, metadata, created_at, updated_at, expires_at, "
-            "embedding_model, dimensions")
+_COLUMNS = COLUMNS
 _UPSERT = (
     f"INSERT INTO lmthing_memory_records ({_COLUMNS}, embedding) "
     "VALUES (%s, %s, %s, %s, %s, %s::json, %s::json, %s, %s, %s, %s, %s, %s::vector) "
@@ -328,7 +329,7 @@ class PostgresStore(Store):
     async def get(self, namespace: str, scope: str, key: str) -> MemoryRecord | None:
         where, args = _where(namespace=namespace, scope=scope, key=key, live=True)
         rows = await self._fetch(f"SELECT {_COLUMNS} FROM lmthing_memory_records WHERE {where}", args)
-        return _record(rows[0]) if rows else None
+        return record_of(rows[0]) if rows else None
 
     async def list(
         self, *, namespace: str | None = None, scope: str | None = None, kind: str | None = None,
@@ -339,7 +340,7 @@ class PostgresStore(Store):
         rows = await self._fetch(f"SELECT {_COLUMNS} FROM lmthing_memory_records WHERE {where} "
                                  f"ORDER BY updated_at {order}, id {order} LIMIT %s OFFSET %s",
                                  [*args, max(0, limit), max(0, offset)])
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     async def search(
         self, namespace: str, scope: str | None, *, text: str | None = None,
@@ -370,7 +371,7 @@ class PostgresStore(Store):
                 f"websearch_to_tsquery('{_TEXT_CONFIG}', %s) AS q WHERE tsv @@ q AND {where} "
                 "ORDER BY ts_rank(tsv, q) DESC, updated_at DESC LIMIT %s",
                 [" or ".join(f'"{w}"' for w in words), *args, limit])  # quoted: the word "or" is a word
-        return [SearchHit(record=_record(row[:-1]), score=float(row[-1])) for row in rows]
+        return [SearchHit(record=record_of(row[:-1]), score=float(row[-1])) for row in rows]
 
     async def namespaces(self) -> list[dict[str, object]]:
         rows = await self._fetch(
@@ -393,21 +394,5 @@ def _first_line(err: BaseException) -> str:
     return lines[0] if lines else type(err).__name__
 
 
-def _where(*, namespace: str | None = None, scope: str | None = None, key: str | None = None, kind: str | None = None,
-           live: bool = False) -> tuple[str, list[Any]]:
-    parts, args = ["TRUE"], []
-    for column, value in (("namespace", namespace), ("scope", scope), ("key", key), ("kind", kind)):
-        if value is not None:
-            parts.append(f"{column} = %s")
-            args.append(value)
-    if live:
-        parts.append(_LIVE)
-        args.append(time.time())
-    return " AND ".join(parts), args
-
-
-def _record(row: Sequence[Any]) -> MemoryRecord:
-    namespace, scope, key, kind, text, value, metadata, created, updated, expires, model, dims = row
-    return MemoryRecord(namespace=namespace, scope=scope, key=key, kind=kind, text=text, value=value,
-                        metadata=metadata, created_at=created, updated_at=updated, expires_at=expires,
-                        embedding_model=model, dimensions=dims)
+def _where(**parts: Any) -> tuple[str, list[Any]]:
+    return where_clause("%s", **parts)

@@ -29,7 +29,9 @@ from typing import Any, TypeVar
 from lmthing.memory.types import MemoryRecord, MemoryStoreError, MemoryStoreUnavailable, SearchHit
 
 from .base import STORE_URL_VAR, Store
-from .common import check_delete, check_embedding, dimension_error, prepare, query_words, to_json, url_error
+from .common import (
+    COLUMNS, check_delete, check_embedding, dimension_error, prepare, query_words, record_of, to_json, url_error, where_clause,
+)
 
 T = TypeVar("T")
 SCHEMA_VERSION = 1
@@ -40,7 +42,7 @@ _CHUNK = 500  # ids per IN (...) list
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS memory_records (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: vec0 and FTS rows are keyed by it
     namespace TEXT NOT NULL,
     scope TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -64,8 +66,7 @@ CREATE TABLE IF NOT EXISTS memory_namespaces (
     dimensions INTEGER NOT NULL
 );
 """
-_COLUMNS = ("namespace, scope, key, kind, text, value, metadata, created_at, updated_at, expires_at, "
-            "embedding_model, dimensions")
+_COLUMNS = COLUMNS
 
 
 def _driver() -> Any:
@@ -231,7 +232,7 @@ class SQLiteStore(Store):
             conn.execute("UPDATE memory_records SET kind=?, text=?, value=?, metadata=?, updated_at=?, expires_at=?, "
                          "embedding_model=?, dimensions=? WHERE id=?", (*fields, rowid))
             conn.execute("DELETE FROM memory_fts WHERE rowid=?", (rowid,))
-            if old_dimensions is not None and old_dimensions in self._vec_tables:
+            if old_dimensions is not None and self._has_vec_table(conn, old_dimensions):
                 conn.execute(f"DELETE FROM memory_vec_{int(old_dimensions)} WHERE rowid=?", (rowid,))
         else:
             created_at = r.created_at or r.updated_at
@@ -254,6 +255,14 @@ class SQLiteStore(Store):
                          (namespace, model, dimensions))
         elif held[0] != dimensions:
             raise dimension_error(namespace, held[0], held[1], dimensions, model)
+
+    def _has_vec_table(self, conn: Any, dimensions: int) -> bool:
+        """Whether the vec0 table of that length exists (another process may have made it
+        since this connection looked)."""
+        if dimensions not in self._vec_tables and conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (f"memory_vec_{int(dimensions)}",)).fetchone():
+            self._vec_tables.add(dimensions)
+        return dimensions in self._vec_tables
 
     def _vec_table(self, conn: Any, dimensions: int) -> str:
         table = f"memory_vec_{int(dimensions)}"
@@ -287,7 +296,7 @@ class SQLiteStore(Store):
         for rowid, dimensions, *_ in found:
             by_table["memory_records"].append(rowid)
             by_table["memory_fts"].append(rowid)
-            if dimensions is not None and dimensions in self._vec_tables:
+            if dimensions is not None and self._has_vec_table(conn, dimensions):
                 by_table.setdefault(f"memory_vec_{int(dimensions)}", []).append(rowid)
         for table, ids in by_table.items():
             column = "id" if table == "memory_records" else "rowid"
@@ -350,12 +359,12 @@ class SQLiteStore(Store):
                    vector: list[float], limit: int) -> list[SearchHit]:
         held = conn.execute("SELECT dimensions, embedding_model FROM memory_namespaces WHERE namespace=?",
                             (namespace,)).fetchone()
-        if held is None or held[0] not in self._vec_tables:
+        if held is None or not self._has_vec_table(conn, held[0]):
             return []
         if held[0] != len(vector):
             raise dimension_error(namespace, held[0], held[1], len(vector), None)
         now = time.time()
-        # The expiry filter doubles the scan's cost, and expired rows are rare (swept every
+        # The expiry filter adds ~25% to the scan, and expired rows are rare (swept every
         # PURGE_EVERY puts): first without it; only if an expired row took a place, again with it.
         for with_expiry in (False, True):
             near = self._nearest(conn, int(held[0]), vector, limit, namespace, scope, kind, now if with_expiry else None)
@@ -397,29 +406,8 @@ def _blob(vector: list[float]) -> bytes:
     return struct.pack(f"{len(vector)}f", *vector)
 
 
-def _where(*, namespace: str | None = None, scope: str | None = None, key: str | None = None, kind: str | None = None,
-           live: bool = False, table: str = "") -> tuple[str, list[Any]]:
-    prefix = f"{table}." if table else ""
-    parts, args = ["1=1"], []
-    for column, value in (("namespace", namespace), ("scope", scope), ("key", key), ("kind", kind)):
-        if value is not None:
-            parts.append(f"{prefix}{column} = ?")
-            args.append(value)
-    if live:
-        parts.append(f"({prefix}expires_at IS NULL OR {prefix}expires_at > ?)")
-        args.append(time.time())
-    return " AND ".join(parts), args
-
-
 def _prefixed(table: str) -> str:
     return ", ".join(f"{table}.{c.strip()}" for c in _COLUMNS.split(","))
-
-
-def _record(row: Sequence[Any]) -> MemoryRecord:
-    namespace, scope, key, kind, text, value, metadata, created, updated, expires, model, dims = row
-    return MemoryRecord(namespace=namespace, scope=scope, key=key, kind=kind, text=text, value=json.loads(value),
-                        metadata=json.loads(metadata), created_at=created, updated_at=updated, expires_at=expires,
-                        embedding_model=model, dimensions=dims)
 
 
 def _select(conn: Any, sql: str, args: Sequence[Any]) -> list[MemoryRecord]:
@@ -428,3 +416,11 @@ def _select(conn: Any, sql: str, args: Sequence[Any]) -> list[MemoryRecord]:
 
 def _hits(conn: Any, sql: str, args: Sequence[Any]) -> list[SearchHit]:
     return [SearchHit(record=_record(row[:-1]), score=float(row[-1])) for row in conn.execute(sql, args).fetchall()]
+
+
+def _where(**parts: Any) -> tuple[str, list[Any]]:
+    return where_clause("?", **parts)
+
+
+def _record(row: Sequence[Any]) -> MemoryRecord:
+    return record_of(row, parse=json.loads)
