@@ -3,7 +3,7 @@ every prompt and tool under tests/apps. Nothing here mocks Temporal."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from temporalio.client import Client
@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from lmthing.workers import create_worker
 from lmthing.workers.dev_server import start_dev_server
 
+from tests.pg import postgres_server
 from tests.support import TEST_TASK_QUEUE
 
 
@@ -49,6 +50,12 @@ async def worker(client: Client, memory_url: str) -> AsyncIterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One real PostgreSQL server (with pgvector) for the session (tests/pg.py); tests make
+    their own database on it with ``tests.pg.new_database(postgres_url)``."""
+    with postgres_server() as url:
+        yield url
 
 
 _exit_status = 0

@@ -12,6 +12,7 @@ what is gone deletes nothing. Expired records (``expires_at`` passed) are never 
 from __future__ import annotations
 
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -23,6 +24,15 @@ STORE_URL_VAR = "LMTHING_MEMORY_URL"
 
 def default_store_url() -> str:
     return os.environ.get(STORE_URL_VAR) or DEFAULT_STORE_URL
+
+
+_USERINFO_PASSWORD = re.compile(r"(://[^/@:?#]*):[^/@?#]*@")
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit to show in an error or a log line: its password, if any, as ``***``."""
+    return _QUERY_PASSWORD.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1:***@", url))
 
 
 class Store(ABC):
@@ -72,7 +82,7 @@ def open_store(url: str) -> Store:
     known kind is a :class:`MemoryStoreError` naming the setting and the kinds there are."""
     if not isinstance(url, str) or "://" not in url:
         raise MemoryStoreError(
-            f"memory store URL {url!r} is not a URL: use sqlite:///path/to/memory.db or "
+            f"memory store URL {redact_url(str(url))!r} is not a URL: use sqlite:///path/to/memory.db or "
             f"postgresql://user:password@host:5432/dbname ({STORE_URL_VAR} or create_worker(memory_store=...))",
             setting=STORE_URL_VAR)
     scheme = url.split("://", 1)[0].lower()
@@ -85,6 +95,6 @@ def open_store(url: str) -> Store:
 
         return PostgresStore(url)
     raise MemoryStoreError(
-        f"memory store URL {url!r}: unknown kind {scheme!r}; use sqlite:///path/to/memory.db or "
+        f"memory store URL {redact_url(url)!r}: unknown kind {scheme!r}; use sqlite:///path/to/memory.db or "
         f"postgresql://user:password@host:5432/dbname ({STORE_URL_VAR} or create_worker(memory_store=...))",
         setting=STORE_URL_VAR)
