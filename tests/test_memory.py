@@ -137,3 +137,44 @@ async def test_persisted_state_of_a_session_needs_a_session(client):
     assert "has no session" in str(failure.value.cause) and "session='...'" in str(failure.value.cause)
     ok, _ = await run(client, app.visit_counter, {"scope": "session"}, config=RunConfig(session="s-9"))
     assert var(ok.text, "visits") == "1"
+
+
+async def test_runs_on_workers_of_a_postgresql_store_recall_each_other(client, postgres_url, embeddings):
+    """Two workers (one after the other, as two machines of a pool would be) on one real
+    PostgreSQL server with pgvector: a kv memory and a vector memory written by a run on
+    the first are recalled by runs on the second."""
+    from lmthing.workers import create_worker
+    from tests.pg import new_database
+    from tests.support import new_id
+
+    url = new_database(postgres_url, "mem")
+    queue = new_id("pg-memory")
+    async with create_worker(client, app="tests.apps.memory_app", task_queue=queue, memory_store=url):
+        await run(client, app.kv_prefs, {"set": "ochre"}, task_queue=queue)
+        await run(client, app.vector_facts, {"store": ["Oslo is the capital of Norway", "Rye bread is dark"]},
+                  task_queue=queue)
+    async with create_worker(client, app="tests.apps.memory_app", task_queue=queue, memory_store=url):
+        recalled, _ = await run(client, app.kv_prefs, {}, task_queue=queue)
+        _, steps = await run(client, app.vector_facts, {"ask": "capital of Norway", "limit": 1}, task_queue=queue)
+    assert var(recalled.text, "color") == "ochre"
+    found = steps[-1].request.system
+    assert "Oslo is the capital of Norway" in found and "Rye bread" not in found
+
+
+async def test_a_real_local_embedding_model_finds_a_paraphrase(client):
+    """all-MiniLM-L6-v2 on the worker's CPU (the local-embeddings extra, from site-packages,
+    no network): a question that shares no word with its answer still finds it."""
+    facts = ["The vault opens at nine in the morning", "Our cafeteria serves lunch from noon", "Parking is free on Sundays"]
+    await run(client, app.local_facts, {"store": facts})
+    _, steps = await run(client, app.local_facts, {"ask": "When can I get into the safe?"})
+    found = steps[-1].request.system
+    assert "The vault opens at nine in the morning" in found
+    assert "cafeteria" not in found and "Parking" not in found
+
+
+async def test_a_local_model_refuses_other_dimensions_naming_the_fix(client):
+    from lmthing.activities.embeddings import Embedder
+    from lmthing.activities.providers.base import ModelConfigError, default_registry
+
+    with pytest.raises(ModelConfigError, match="makes 384-dimension vectors"):
+        await Embedder(default_registry()).embed("local:all-minilm-l6-v2", ["x"], 64)

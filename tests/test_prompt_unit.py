@@ -44,7 +44,7 @@ def test_an_alias_loop_is_reported():
 
 
 def test_an_unknown_provider_lists_the_available_ones():
-    with pytest.raises(ModelConfigError, match=r"Unknown model provider 'zai' in 'zai:glm'. Available providers: anthropic, openai, scripted\. .*ZAI_API_KEY, ZAI_API_BASE and ZAI_API_TYPE=openai"):
+    with pytest.raises(ModelConfigError, match=r"Unknown model provider 'zai' in 'zai:glm'. Available providers: anthropic, local, openai, scripted\. .*ZAI_API_KEY, ZAI_API_BASE and ZAI_API_TYPE=openai"):
         default_registry().resolve("zai:glm", env={})
 
 

@@ -101,7 +101,7 @@ async def test_a_prompt_without_a_model_fails_with_the_fix(client, worker):
 async def test_unknown_provider_fails_fast_listing_the_available_ones(client, worker):
     cause, events = await _failure(client, runs_app.unknown_provider)
     assert cause.type == "ModelCallFailed"
-    assert "Unknown model provider 'nope' in 'nope:some-model'. Available providers: anthropic, openai, scripted." in cause.message
+    assert "Unknown model provider 'nope' in 'nope:some-model'. Available providers: anthropic, local, openai, scripted." in cause.message
     attempts = activity_attempts(events)
     assert attempts == [1]  # non-retryable
 

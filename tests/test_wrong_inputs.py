@@ -351,7 +351,7 @@ START_MISTAKES = [
     ("config-not-an-object", ['{"city": "Oslo"}', '"fast"'], "InvalidRunConfig",
      "Invalid run config for prompt 'takes_a_city': (input): Input should be a valid dictionary or instance of RunConfig"),
     ("config-unknown-provider", ['{"city": "Oslo"}', '{"model": "nosuch:x"}'], "ModelCallFailed",
-     "The model call of step 0 (nosuch:x) failed: Unknown model provider 'nosuch' in 'nosuch:x'. Available providers: anthropic, openai, scripted"),
+     "The model call of step 0 (nosuch:x) failed: Unknown model provider 'nosuch' in 'nosuch:x'. Available providers: anthropic, local, openai, scripted"),
 ]
 
 

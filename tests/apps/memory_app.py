@@ -113,3 +113,13 @@ async def visit_counter(p, args: dict):
     p.def_tool("bump", "Count this visit", None, lambda a: set_visits(lambda v: v + 1) or {"visits": visits + 1})
     p.def_var("visits", visits)
     p.user("Count me.")
+
+
+@prompt(model=SAY)
+async def local_facts(p, args: dict):
+    facts = p.def_memory("local-facts", "vector", scope="global", embedding="local:all-minilm-l6-v2")
+    for fact in args.get("store", []):
+        await facts.remember(fact)
+    if "ask" in args:
+        p.def_data("found", await facts.search(args["ask"], limit=1))
+    p.user("Which fact fits?")

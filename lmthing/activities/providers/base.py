@@ -122,8 +122,10 @@ class ProviderRegistry:
 
 def default_registry() -> ProviderRegistry:
     """The built-in providers: ``scripted``, ``openai``, ``anthropic`` (SDKs are imported
-    on first call), plus custom providers from the environment at resolve time."""
+    on first call), ``local`` (embeddings only), plus custom providers from the environment
+    at resolve time."""
     from .anthropic_provider import AnthropicProvider
+    from .local_embeddings import LocalEmbeddings
     from .openai_provider import OpenAIProvider
     from .scripted import ScriptedProvider
 
@@ -131,4 +133,5 @@ def default_registry() -> ProviderRegistry:
     registry.register("scripted", ScriptedProvider())
     registry.register("openai", OpenAIProvider())
     registry.register("anthropic", AnthropicProvider())
+    registry.register("local", LocalEmbeddings())  # embeddings on the worker's CPU (docs/memory.md)
     return registry
