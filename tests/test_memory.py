@@ -6,6 +6,8 @@ memory tools store and find notes, and every read and write is an activity in hi
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from temporalio.client import WorkflowFailureError
 
@@ -178,3 +180,53 @@ async def test_a_local_model_refuses_other_dimensions_naming_the_fix(client):
 
     with pytest.raises(ModelConfigError, match="makes 384-dimension vectors"):
         await Embedder(default_registry()).embed("local:all-minilm-l6-v2", ["x"], 64)
+
+
+async def test_a_wrong_embedding_dimension_fails_fast_naming_the_fix(client, embeddings, memory_url):
+    from lmthing.workers import create_worker
+    from tests.support import new_id
+
+    queue = new_id("dims")
+    async with create_worker(client, app="tests.apps.memory_app", task_queue=queue,
+                             memory_store=memory_url.replace("memory.db", "dims.db")):
+        await run(client, app.vector_facts, {"store": ["A fact of 64 dimensions"]}, task_queue=queue)
+        handle = await start(client, app.vector_facts_32, {"store": ["A fact of 32"]}, task_queue=queue)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    message = str(failure.value.cause)
+    assert "facts" in message and "64" in message and "32" in message and "forget" in message
+    attempts = [e.activity_task_started_event_attributes.attempt for e in await history(handle)
+                if e.HasField("activity_task_started_event_attributes")]
+    assert attempts == [1]  # not retried
+
+
+async def test_a_store_url_of_no_known_kind_fails_the_first_memory_call_naming_the_setting(client):
+    from lmthing.workers import create_worker
+    from tests.support import new_id
+
+    queue = new_id("bad-store")
+    async with create_worker(client, app="tests.apps.memory_app", task_queue=queue, memory_store="redis://cache:6379"):
+        handle = await start(client, app.kv_prefs, {}, task_queue=queue)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    message = str(failure.value.cause)
+    assert "redis" in message and "LMTHING_MEMORY_URL" in message and "sqlite:///" in message
+
+
+async def test_an_unreachable_postgresql_is_retried_not_failed(client):
+    from lmthing.workers import create_worker
+    from tests.support import free_port, new_id
+
+    queue = new_id("pg-down")
+    url = f"postgresql://agent:secret@127.0.0.1:{free_port()}/memory"
+    async with create_worker(client, app="tests.apps.memory_app", task_queue=queue, memory_store=url):
+        handle = await start(client, app.kv_prefs, {}, task_queue=queue)
+        for _ in range(100):
+            pending = (await handle.handle.describe()).raw_description.pending_activities
+            if pending and pending[0].attempt >= 2:
+                break
+            await asyncio.sleep(0.2)
+        await handle.handle.terminate("test over")
+    assert pending and pending[0].attempt >= 2 and pending[0].activity_type.name == "lmthing.memory.get"
+    failure = pending[0].last_failure
+    assert failure.application_failure_info.type == "MemoryStoreUnavailable" and "secret" not in failure.message

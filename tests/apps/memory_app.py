@@ -123,3 +123,11 @@ async def local_facts(p, args: dict):
     if "ask" in args:
         p.def_data("found", await facts.search(args["ask"], limit=1))
     p.user("Which fact fits?")
+
+
+@prompt(model=SAY)
+async def vector_facts_32(p, args: dict):
+    facts = p.def_memory("facts", "vector", dimensions=32)  # the same memory as vector_facts, shorter vectors
+    for fact in args.get("store", []):
+        await facts.remember(fact)
+    p.user("Store it.")
