@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 from temporalio.exceptions import ApplicationError
 
+from lmthing.memory.context_plugin import context_plugin
 from lmthing.messaging.plugin import messaging_plugin
 from lmthing.orchestration.plugin import orchestration_plugin
 from lmthing.resilience.plugin import resilience_plugin
@@ -30,9 +31,9 @@ from .config import AgentFrame
 if TYPE_CHECKING:
     from .prompt_workflow import PromptSpec
 
-# Plugins every prompt run has (after the prompt's own): the orchestration, messaging and
-# resilience APIs.
-BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin, messaging_plugin, resilience_plugin)
+# Plugins every prompt run has (after the prompt's own): the orchestration, messaging,
+# resilience and context-window APIs.
+BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin, messaging_plugin, resilience_plugin, context_plugin)
 
 
 @dataclass
