@@ -363,3 +363,17 @@ async def test_a_worker_that_did_not_serve_the_previous_call_rebuilds_it_from_th
         assert any("summary" in s.context for s in steps)
     else:
         assert steps[-1].context["dropped"] > 0
+
+
+async def test_summary_calls_count_in_the_runs_usage_and_budget(client, worker):
+    handle = await start(client, app.context_budgeted)
+    result = await handle.result()
+    assert result.text == "turn 11" and result.steps == 12
+    steps = await handle.steps()
+    summaries = [s.context["summary"] for s in steps if "summary" in s.context]
+    assert summaries, [s.context for s in steps]
+    of_steps = sum(s.response.usage.input_tokens + s.response.usage.output_tokens for s in steps)
+    of_summaries = sum(s["usage"]["input_tokens"] + s["usage"]["output_tokens"] for s in summaries)
+    assert result.usage.total_tokens == of_steps + of_summaries
+    ledger = await handle.handle.query("budget")
+    assert ledger["tokens"] == of_steps + of_summaries

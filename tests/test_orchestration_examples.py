@@ -59,3 +59,12 @@ async def test_the_guarded_support_example_retries_guards_filters_and_validates(
     # The first answer did not name the order: the validator asked for another.
     assert "Order A-17 is refunded: 42.00 goes back to card ending 1111 within five days." in done.out
     assert "6 step(s), stop reason: answer" in done.out
+
+
+async def test_the_long_chat_example_stays_inside_its_context_window() -> None:
+    done = await lmthing("run", "examples/long_chat_context.py")
+    assert done.code == 0, done.err
+    # 31 model calls over 61 messages; the last one received the task, a summary and the newest turns.
+    assert "All 30 sensors are read" in done.out and "31 step(s), stop reason: answer" in done.out
+    found = re.search(r"This call received (\d+) messages: the readings up to S-(\d+) came as a summary", done.out)
+    assert found and int(found.group(1)) < 30 and int(found.group(2)) >= 10, done.out

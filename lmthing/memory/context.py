@@ -43,6 +43,7 @@ SUMMARY_INSTRUCTIONS = (
     "in at most {words} words."
 )
 _TRANSCRIPT_ASK = "Summarize this conversation:\n\n"
+_EARLIER = "Summary of what came before: "  # an earlier summary, in a transcript
 
 
 # ------------------------------------------------------------------------------ tokens
@@ -297,7 +298,7 @@ def transcript(messages: list[Message]) -> str:
         elif m.role == "tool":
             lines.append(f"Tool result ({m.name or 'tool'}): {m.content or ''}")
         elif m.role == "user" and (m.content or "").startswith(SUMMARY_HEADER):
-            lines.append(f"Summary of what came before: {m.content[len(SUMMARY_HEADER):].strip()}")
+            lines.append(f"{_EARLIER}{m.content[len(SUMMARY_HEADER):].strip()}")
         else:
             lines.append(f"{m.role.capitalize()}: {m.content or ''}")
     return "\n".join(lines)
@@ -319,10 +320,16 @@ def summary_request(request: ModelRequest) -> ModelRequest:
 
 
 def extractive_summary(text: str, max_tokens: int | None = None) -> str:
-    """A summary without a model (the scripted model's answer to a summary call): the first
-    words of each transcript line, within ``max_tokens`` by the estimate. Deterministic."""
+    """A summary without a model (the scripted model's answer to a summary call): an earlier
+    summary as it was, then the first words of each other transcript line, the newest kept
+    when it must be cut to ``max_tokens`` (by the estimate). Deterministic."""
     body = text.split(_TRANSCRIPT_ASK, 1)[-1]
-    lines = [" ".join(line.split()[:12]) for line in body.splitlines() if line.strip()]
-    out = "; ".join(lines)
+    parts: list[str] = []
+    for line in body.splitlines():
+        if line.startswith(_EARLIER):
+            parts.append(line[len(_EARLIER):].strip())
+        elif line.strip():
+            parts.append(" ".join(line.split()[:10]))
+    out = "; ".join(p for p in parts if p)
     limit = (max_tokens or 256) * CHARS_PER_TOKEN
-    return out if len(out) <= limit else out[: limit - 3].rstrip() + "..."
+    return out if len(out) <= limit else "..." + out[len(out) - limit + 3:].lstrip()

@@ -168,7 +168,7 @@ class ModelCalls:
         if self._sender is None:
             self._sender = RequestSender()
         try:
-            return await workflow.execute_activity(
+            response = await workflow.execute_activity(
                 MODEL_CALL,
                 self._sender.wire(request, rearranged=True),
                 result_type=ModelResponse,
@@ -187,6 +187,9 @@ class ModelCalls:
                 type="ContextSummaryFailed",
                 non_retryable=True,
             ) from None
+        if self._budget.active:  # the tree's budget counts the summary (a crossing shows at the step's own call)
+            await self._budget.spent(response.usage, response.cost_usd, response.budget)
+        return response
 
     def _summary_model(self, model: str) -> str:
         """The model that writes def_context summaries: its own model=, else the run's (the

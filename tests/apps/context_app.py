@@ -85,6 +85,15 @@ def context_chat(p, args: Chat):
     p.def_system("role", "You answer questions about the archive.")
 
 
+@prompt(model=scripted_model("context-budget", [lambda request: text(f"turn {request.step}")], repeat=True), max_steps=12)
+def context_budgeted(p):
+    """Twelve answers asked again by a validator, under a token budget: summaries spend from it too."""
+    p.def_context("summarize", max_tokens=160, keep_last=2, summary_tokens=20)
+    p.def_constraint("tokens", "tokens", max=1_000_000)
+    p.def_validator("twelve", check=lambda answer: answer == "turn 11" or f"again, {FILLER}", answer=True, max_retries=11)
+    p.user(TASK)
+
+
 @prompt(model=scripted_model("context-bad", [text("never")]))
 def context_bad_window(p):
     p.def_context("sliding_window", max_tokens=1000, reserved_tokens=1000)
