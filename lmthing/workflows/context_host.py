@@ -70,7 +70,8 @@ class RunContext:
                 asked = request.model_copy(update={
                     "model": summary_model,
                     "conversation": Conversation(messages=list(messages)),
-                    "options": ModelOptions(max_output_tokens=spec.summary_budget),
+                    # The reply's length is the summary's; a proxy's headers still apply.
+                    "options": ModelOptions(max_output_tokens=spec.summary_budget, headers=request.options.headers),
                     "stream_batch_ms": None,
                     "circuit_breaker": None,
                     "summarize": Summarize(ranges=plan.ranges, instructions=spec.instructions()),
