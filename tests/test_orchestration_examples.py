@@ -91,3 +91,12 @@ async def test_the_memory_example_remembers_its_guest_across_runs(tmp_path) -> N
     other = await lmthing("run", "examples/memory_agent.py", "--session", "guest-7",
                           "--input", json.dumps({"request": "book me dinner"}), **store)
     assert "room: null visit: 1" in other.out  # another session knows nothing of guest 42
+
+
+async def test_the_long_chat_example_stays_inside_its_context_window() -> None:
+    done = await lmthing("run", "examples/long_chat_context.py")
+    assert done.code == 0, done.err
+    # 31 model calls over 61 messages; the last one received the task, a summary and the newest turns.
+    assert "All 30 sensors are read" in done.out and "31 step(s), stop reason: answer" in done.out
+    found = re.search(r"This call received (\d+) messages: the readings up to S-(\d+) came as a summary", done.out)
+    assert found and int(found.group(1)) < 30 and int(found.group(2)) >= 10, done.out

@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from lmthing.activities.limits import check_size
+from lmthing.memory.context import summary_request
 from lmthing.observability import metrics, tracing
 from lmthing.observability.logging import current_step
 from lmthing.memory.types import CacheRef
@@ -155,6 +156,8 @@ class ModelActivities:
         failure: BaseException | None = None
         try:
             request = await resolve(request, self.requests)
+            if request.summarize is not None:  # a def_context summary call (docs/context.md)
+                request = summary_request(request)
             with tracing.span(*_chat_span(request), kind=tracing.SpanKind.CLIENT) as span:
                 response = await self._model_call(request)
                 tracing.record_chat_response(span, response)

@@ -942,6 +942,11 @@ class StatefulPrompt:
             last = results[-1]
             self._last_tool = LastTool(last.name, args_by_id.get(last.tool_call_id), last.result, last.is_error)
 
+    def replace_messages(self, messages: list[Message]) -> None:
+        """The run's conversation from now on (def_context replaced older turns with a
+        summary, docs/context.md)."""
+        self._messages = list(messages)
+
     @property
     def messages(self) -> list[Message]:
         return list(self._messages)

@@ -60,6 +60,13 @@ class ConversationBase(_Model):
     digest: str
     system_digest: str | None = None
     tools_digest: str | None = None
+    # Set when the call's messages are not the previous call's first ``length`` plus the
+    # delta, but a rearrangement of them (def_context dropped or replaced older turns,
+    # docs/context.md): segments in order, ``[start, end]`` for the previous call's messages
+    # start..end-1 and ``[-1, n]`` for the next n messages of the delta. ``length`` then
+    # counts the messages taken from the previous call, and ``digest`` covers the whole
+    # resulting conversation. None: the prefix form above.
+    layout: list[list[int]] | None = None
 
 
 class Conversation(_Model):
@@ -85,6 +92,19 @@ class ToolDefinition(_Model):
     name: str
     description: str
     parameters: dict[str, Any]
+
+
+class Summarize(_Model):
+    """What makes a model call a def_context summary (strategy ``summarize``,
+    docs/context.md): the model is asked to summarize the messages ``ranges`` (``[start,
+    end]`` pairs, end excluded) of the request's conversation, with ``instructions`` as its
+    system prompt. The request itself carries the run's conversation, system prompt and
+    tools like a step's (so it is sent as a delta and what it summarizes never enters
+    history again); the model activity turns it into the summarization request
+    (:func:`lmthing.memory.context.summary_request`) after rebuilding it."""
+
+    ranges: list[list[int]]
+    instructions: str
 
 
 class ModelOptions(_Model):
@@ -139,6 +159,8 @@ class ModelRequest(_Model):
     # The def_cache(..., model_calls=True) this call's reply is kept in (a CacheRef as JSON,
     # docs/memory.md): a request already answered is answered again from it, no provider call.
     cache: dict[str, Any] | None = None
+    # Set for a def_context summary call (docs/context.md); None: a step of the agent loop.
+    summarize: Summarize | None = None
 
     @property
     def messages(self) -> list[Message]:
@@ -210,6 +232,11 @@ class StepRecord(_Model):
     # What def_moderation flagged at this step ({"moderation", "target", "categories",
     # "action", "by", "excerpt", ...}); a blocked input leaves the step without a response.
     moderation: list[dict[str, Any]] = Field(default_factory=list)
+    # def_context at this step (docs/context.md): the strategy, the limit, the tokens sent and
+    # those the whole conversation would have taken, the messages left out, and, when older
+    # turns were summarized before this call, the summary ({"text", "replaced", "model",
+    # "usage", ...}). None: the prompt defines no def_context.
+    context: dict[str, Any] | None = None
 
 
 class RunStatus(_Model):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio.exceptions import ApplicationError
 
 from lmthing.memory.plugin import memory_plugin
+from lmthing.memory.context_plugin import context_plugin
 from lmthing.messaging.plugin import messaging_plugin
 from lmthing.orchestration.plugin import orchestration_plugin
 from lmthing.resilience.plugin import resilience_plugin
@@ -31,9 +32,10 @@ from .config import AgentFrame
 if TYPE_CHECKING:
     from .prompt_workflow import PromptSpec
 
-# Plugins every prompt run has (after the prompt's own): the orchestration, messaging and
-# resilience APIs.
-BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin, messaging_plugin, resilience_plugin, memory_plugin)
+# Plugins every prompt run has (after the prompt's own): the orchestration, messaging,
+# resilience, context-window and memory APIs.
+BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin, messaging_plugin, resilience_plugin, context_plugin,
+                                    memory_plugin)
 
 
 @dataclass

@@ -72,6 +72,7 @@ class ModelCalls:
         # by re-running the function from the state it started with.
         self._prepared_state = to_jsonable_python(prompt.state)
         self._resilience.begin()
+        self._context.begin()
         await self._run_body(prompt, body)
         self._resilience.check(prompt)
         self._budget.configure()
@@ -95,14 +96,20 @@ class ModelCalls:
             rate_limit=self._budget.rate_root() if self._budget.active else None,
             budget_root=self._budget.report_root() if self._budget.active else None,
         )
+        context = None
+        if self._context.active:  # def_context: the window (and a summary) of this call, docs/context.md
+            messages, context = await self._context.shape(
+                prompt, prepared.system, prepared.messages, request.tools, request,
+                lambda asked: self._call_summary(asked, config), self._summary_model(model))
+            request.conversation = Conversation(messages=messages)
         cache = model_call_cache(self._memory.caches, request.model_dump(
             mode="json", include={"model", "system", "conversation", "tools", "options"}), self._memory.scope)
         if cache is not None:
             request.cache = cache.model_dump(mode="json")
-        record = StepRecord(step=step, request=request, orchestration=prompt.take_notes())
+        record = StepRecord(step=step, request=request, orchestration=prompt.take_notes(), context=context)
         self._steps.append(record)
         self._status.step = step
-        await self._moderation.inputs(prepared.messages, step, record.moderation)  # raises Blocked
+        await self._moderation.inputs(request.messages, step, record.moderation)  # raises Blocked
         self._status.phase = "model"
         await self._fire("before_model_call", lambda: ModelCallEvent(name="before_model_call", step=step, request=request))
         self._events.step_start(step)
@@ -163,7 +170,9 @@ class ModelCalls:
                                via_policy: bool = False) -> ModelResponse:
         if self._sender is None:
             self._sender = RequestSender()
-        wire = self._sender.wire(request)  # what is new since the previous call, see prompt/conversation.py
+        # What is new since the previous call, see prompt/conversation.py (a layout of it
+        # when def_context rearranged the conversation).
+        wire = self._sender.wire(request, rearranged=self._context.active)
         return await workflow.execute_activity(
             MODEL_CALL,
             wire,
@@ -171,12 +180,61 @@ class ModelCalls:
             task_queue=routing.model_task_queue(),
             start_to_close_timeout=timedelta(seconds=config.model_timeout_seconds),
             heartbeat_timeout=timedelta(seconds=config.model_heartbeat_seconds),
-            retry_policy=retry_policy(retry, RetryPolicy(
-                initial_interval=timedelta(seconds=1),
-                backoff_coefficient=2.0,
-                maximum_interval=timedelta(seconds=60),
-                maximum_attempts=config.model_max_attempts,
-            )),
+            retry_policy=retry_policy(retry, _model_retry(config)),
             # Under a model policy the history says which model each call asked.
             summary=request.model if retry is not None or via_policy else None,
         )
+
+    async def _call_summary(self, request: ModelRequest, config: RunConfig) -> ModelResponse:
+        """A def_context summary call: the model-call activity, sent as a delta of the run's
+        conversation like a step's call (docs/context.md), under the run's model retries."""
+        if self._sender is None:
+            self._sender = RequestSender()
+        try:
+            response = await workflow.execute_activity(
+                MODEL_CALL,
+                self._sender.wire(request, rearranged=True),
+                result_type=ModelResponse,
+                task_queue=routing.model_task_queue(),
+                start_to_close_timeout=timedelta(seconds=config.model_timeout_seconds),
+                heartbeat_timeout=timedelta(seconds=config.model_heartbeat_seconds),
+                retry_policy=_model_retry(config),
+                summary=SUMMARY_CALL,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            raise ApplicationError(
+                f"The context summary before step {request.step} ({request.model}) failed: {cause_message(err)}. "
+                "def_context(strategy='summarize') needs a model that answers; set model= on def_context to use another",
+                type="ContextSummaryFailed",
+                non_retryable=True,
+            ) from None
+        if self._budget.active:  # the tree's budget counts the summary (a crossing shows at the step's own call)
+            await self._budget.spent(response.usage, response.cost_usd, response.budget)
+        return response
+
+    def _summary_model(self, model: str) -> str:
+        """The model that writes def_context summaries: its own model=, else the run's (the
+        first of a cascade when the run's model is one)."""
+        spec = self._context.book.spec
+        if spec is not None and spec.model:
+            return spec.model
+        if model.startswith("fallback:"):
+            cascade = self._resilience.book.cascades.get(model.split(":", 1)[1])
+            if cascade is not None and cascade.entries:
+                return cascade.entries[0][0]
+        return model
+
+
+# The activity summary of a def_context summary call in history (docs/context.md).
+SUMMARY_CALL = "summarize context"
+
+
+def _model_retry(config: RunConfig) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=60),
+        maximum_attempts=config.model_max_attempts,
+    )

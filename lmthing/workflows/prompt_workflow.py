@@ -35,6 +35,7 @@ from .budget_host import RunBudget
 from .agent_body import BUILTIN_PLUGINS, AgentBody, dump as _dump, resolve_body
 from .child_runs import ChildRuns
 from .config import AgentFrame, Carry, RunConfig, warn_unknown_fields
+from .context_host import RunContext
 from .errors import non_deterministic, user_error
 from .events import RunEvents, RunStream
 from .humans import HumanLoop
@@ -141,6 +142,8 @@ class PromptWorkflow(RunHandlers, ModelCalls, StepEndings, ChildRuns):
         self._budget = RunBudget(early.budget, prior.budget if prior else None, self._events,
                                  note=lambda n: self._prompt.record_note(n) if self._prompt else None,
                                  step=lambda: self._status.step, constraints=lambda: self._resilience.book.constraints)
+        # def_context: the context window of the run's model calls (context_host.py).
+        self._context = RunContext()
         # def_moderation of the run's inputs and outputs (moderation_host.py).
         self._moderation = RunModeration(self._resilience.book, checked=set(prior.moderated) if prior else set(),
                                          findings=list(prior.moderation) if prior else [],
@@ -263,8 +266,9 @@ class PromptWorkflow(RunHandlers, ModelCalls, StepEndings, ChildRuns):
                 break
             incoming = None
             step = run.step
-            run.usage = run.usage + response.usage
-            run.cost = add_cost(run.cost, response.cost_usd)
+            summarized, summary_cost = self._context.take_spend()  # def_context's summary calls (none without)
+            run.usage = run.usage + response.usage + summarized
+            run.cost = add_cost(add_cost(run.cost, response.cost_usd), summary_cost)
             self._status.usage, self._status.cost_usd = run.usage, run.cost
             text, blocked_output = await self._moderated(response.text, step, record)
             self._events.step_finish(step, text, response.usage)
@@ -340,7 +344,7 @@ class PromptWorkflow(RunHandlers, ModelCalls, StepEndings, ChildRuns):
         """Everything the next run of the chain needs to go on where this one is."""
         return Carry(
             state=prompt.state,
-            messages=prompt.messages,
+            messages=self._context.carried(prompt.messages),
             step=run.step,
             usage=run.usage,
             cost_usd=run.cost,
@@ -387,7 +391,7 @@ class PromptWorkflow(RunHandlers, ModelCalls, StepEndings, ChildRuns):
             prompt_runner=self._call_prompt,
             services={"messaging": WorkflowMessaging(
                 self._mailbox, self.spec.name, args, config.model_dump(mode="json", exclude={"agent_path"})),
-                "resilience": self._resilience.book,
+                "resilience": self._resilience.book, "context": self._context.book,
                 "memory": self._memory},
         )
         prompt.import_memory(carry.effect_memory)

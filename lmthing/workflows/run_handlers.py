@@ -55,9 +55,15 @@ class RunHandlers:
         return self._prompt.messages if self._prompt else []
 
     @workflow.query
-    def model_request(self, step: int) -> ModelRequest:
+    def model_request(self, step: Any) -> ModelRequest:
         """Step ``step``'s model call, whole, for a model worker that was sent it as a delta
-        but does not hold its base (activities/conversation.py)."""
+        but does not hold its base (activities/conversation.py); ``{"step": n, "summarize":
+        true}``: the def_context summary call made before step n (docs/context.md)."""
+        if isinstance(step, dict):
+            pending = self._context.pending
+            if step.get("summarize") and pending is not None and pending.step == step.get("step"):
+                return pending
+            raise ValueError(f"no context summary call is in flight for step {step.get('step')!r}")
         for record in reversed(self._steps):
             if record.step == step:
                 return record.request

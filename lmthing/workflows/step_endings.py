@@ -76,8 +76,9 @@ class StepEndings:
         self._engine_says(prompt, instruction.format(name=crossing.name, detail=crossing.detail))
         _, record, response = await self._model_step(prompt, run.body, config, run.model, run.options, run.step,
                                                      no_tools=True)
-        run.usage = run.usage + response.usage
-        run.cost = add_cost(run.cost, response.cost_usd)
+        summarized, summary_cost = self._context.take_spend()  # def_context's summary calls (none without)
+        run.usage = run.usage + response.usage + summarized
+        run.cost = add_cost(add_cost(run.cost, response.cost_usd), summary_cost)
         self._status.usage, self._status.cost_usd = run.usage, run.cost
         await self._budget.spent(response.usage, response.cost_usd, response.budget)  # the tree's totals count it too
         text, _ = await self._moderated(response.text, run.step, record)

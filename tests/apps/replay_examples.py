@@ -29,6 +29,9 @@ Each one exercises a different shape of workflow history:
   call refused by an allowlist, one run) and ``replay_sub_budget`` (a sub-agent's own
   budget: its scout reports to it, and it passes each report on to the root, from its
   update handler).
+- ``replay_context`` (recorded 2026-12-02, docs/context.md): ``def_context("summarize")`` over a
+  tool loop: summary calls (model-call activities summarized ``summarize context``) between
+  the steps' own, and requests sent as layouts of the previous call.
 - ``MESSAGING`` (recorded 2026-12-02): ``replay_live`` as a long-lived agent that answers
   asks, subscribes to a topic, writes a board through its tool and continues as new every
   two turns (both runs of its chain are recorded), with the topic's and the board's own
@@ -425,9 +428,23 @@ async def replay_memory(p):
     p.user("Look up Oslo twice.")
 
 
+CONTEXT_CITIES = ["Paris", "Oslo", "Lima", "Cairo", "Paris", "Oslo", "Lima", "Cairo"]
+
+
+@prompt(model=scripted_model("replay-context", [*([tool_call("replay_lookup", {"city": c})] for c in CONTEXT_CITIES),
+                                                text("Looked up eight cities.")]), max_steps=12)
+def replay_context(p):
+    # Older turns are replaced by summaries (the scripted model writes them): model-call
+    # activities summarized "summarize context" between the steps' own.
+    p.def_context("summarize", max_tokens=220, keep_last=2, keep_first=1, summary_tokens=40)
+    p.def_tool(replay_lookup)
+    p.user("Look up the temperature of eight cities, one at a time.")
+
+
 EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel, replay_workflow, replay_race, replay_debate,
             replay_cascade, replay_retries, replay_guard_skip, replay_guard_ask, replay_validator, replay_budget_tree,
-            replay_moderation, replay_domains, replay_sub_budget, replay_budget_reported, replay_memory]
+            replay_moderation, replay_domains, replay_sub_budget, replay_budget_reported, replay_memory,
+            replay_context]
 # A person's decision the recorder gives (workflow id -> action), for examples that ask one.
 DECISIONS = {"replay-guard-ask": "approve"}
 # Standalone orchestrations, recorded under their workflow id.

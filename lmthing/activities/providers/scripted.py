@@ -10,6 +10,9 @@ step. A callable item receives the ``ModelRequest`` and returns items for that s
 
 Sub-agents inherit their parent's model, so a script can carry one script per agent
 (``agents={"researcher": [...]}``), chosen by the agent path of the request.
+
+A def_context summary call (``request.summarize``) is no step of the script: the model
+answers it itself with an extractive summary, so scripts need not plan for it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from lmthing.memory.context import extractive_summary
 from lmthing.prompt.types import ModelRequest, ModelResponse, ToolCall, Usage
 
 from .base import ModelConfigError, StreamSink
@@ -113,10 +117,22 @@ def _estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+def _summary(model_id: str, request: ModelRequest) -> ModelResponse:
+    """A def_context summary call (docs/context.md) is not a step of the script: the scripted
+    model answers it itself, with the first words of each line of the transcript."""
+    asked = "".join(m.content or "" for m in request.messages)
+    summary = extractive_summary(asked, request.options.max_output_tokens)
+    return ModelResponse(text=summary, usage=Usage(input_tokens=_estimate_tokens((request.system or "") + asked),
+                                                  output_tokens=_estimate_tokens(summary)),
+                         model=f"scripted:{model_id}", cost_usd=0.0)
+
+
 class ScriptedProvider:
     """Plays back registered scripts; ``model_id`` is the script name."""
 
     async def complete(self, model_id: str, request: ModelRequest, sink: StreamSink) -> ModelResponse:
+        if request.summarize is not None:
+            return _summary(model_id, request)
         steps, label = _script_for(model_id, request.agent)
         if steps is None:
             known = ", ".join(sorted(_SCRIPTS)) or "(none)"
