@@ -12,7 +12,7 @@ FORBIDDEN = {
     # prompt/ is engine-neutral: no Temporal, no other lmthing layer.
     "prompt": (
         "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
-        "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging",
+        "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging", "lmthing.memory",
         # of resilience/ only the leaves: the breaker's state machine and the domain
         # allowlists (ToolContext checks them); the rest is the engine's
         *(f"lmthing.resilience.{m}" for m in ("plugin", "book", "checks", "budget", "specs", "moderation")),
@@ -41,6 +41,13 @@ FORBIDDEN = {
     "resilience": (
         "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
         "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging",
+    ),
+    # memory/ is engine-neutral like prompt/: the records that cross to the memory
+    # activities, def_memory / def_cache / def_context and the context-window rules; every
+    # store read and write is an activity (activities/memory.py, activities/stores/).
+    "memory": (
+        "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
+        "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging", "sqlite3", "psycopg", "openai",
     ),
     # plugins/ is built on the public def_* API only, as a user's plugin would be.
     "plugins": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
