@@ -230,3 +230,13 @@ async def test_an_unreachable_postgresql_is_retried_not_failed(client):
     assert pending and pending[0].attempt >= 2 and pending[0].activity_type.name == "lmthing.memory.get"
     failure = pending[0].last_failure
     assert failure.application_failure_info.type == "MemoryStoreUnavailable" and "secret" not in failure.message
+
+
+async def test_the_prompt_function_writes_a_key_again_only_with_a_new_value(client):
+    handle = await start(client, app.changing_value, {})
+    await handle.result()
+    events = await history(handle)
+    writes = [e for e in events if e.HasField("activity_task_scheduled_event_attributes")
+              and e.activity_task_scheduled_event_attributes.activity_type.name == "lmthing.memory.write"]
+    # Steps 0 and 1 saw 0 and then 1 (the tool counted); the value under "count" was written each time.
+    assert len(writes) == 2

@@ -5,8 +5,9 @@ summarize, and 004's beliefs; docs/memory.md).
 Every prompt has it (the engine adds this plugin to each run). The handle's methods are
 awaited from the prompt function or from tools; each reaches the store through the run's
 ``memory`` service (workflows/memory_host.py), whose calls are activities. The prompt
-function runs again before every step, so what it remembers is written once per key: the
-key (given, or a digest of the text) is kept in ``def_state["_lmthing_remembered"]``, and a
+function runs again before every step, so what it remembers is written once: the key
+(given, or a digest of the text) and a digest of what was written under it are kept in
+``def_state["_lmthing_remembered"]`` (a new value under the key is written again), and a
 write replaces the record at its address, so a retried activity never stores twice.
 """
 
@@ -105,17 +106,19 @@ class Memory:
         if metadata is not None and not isinstance(metadata, dict):
             raise PromptError(f"{api}: metadata is a dict; got {metadata!r}")
         stamp = {**(metadata or {}), **({"at": self._host(api).now()} if self.kind == "episodic" else {})}
-        return await self._once(api, key, lambda: self._write(api, key, text, value, stamp))  # type: ignore[arg-type]
+        return await self._once(key, text, lambda: self._write(api, key, text, value, stamp))  # type: ignore[arg-type]
 
-    async def _once(self, api: str, key: str, write: Any) -> str:
+    async def _once(self, key: str, text: str, write: Any) -> str:
+        """From the prompt function: write unless this run already wrote this text under
+        this key (a new value under the same key is written)."""
         if not self._p.in_body:  # a tool or handler: its own key makes it idempotent
             await write()
             return key
         done, set_done = self._p.def_state(REMEMBERED_STATE_KEY, {})
-        mark = f"{self.name}/{key}"
-        if mark not in done:
+        mark, digest = f"{self.name}/{key}", _digest(text)
+        if done.get(mark) != digest:
             await write()
-            set_done(lambda seen: {**(seen or {}), mark: True})
+            set_done(lambda seen: {**(seen or {}), mark: digest})
         return key
 
     async def recall(self, query: str | None = None, *, limit: int = 5) -> Any:

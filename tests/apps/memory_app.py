@@ -131,3 +131,15 @@ async def vector_facts_32(p, args: dict):
     for fact in args.get("store", []):
         await facts.remember(fact)
     p.user("Store it.")
+
+
+def _bump_then_answer(request: Any) -> Any:
+    return [tool_call("bump", {})] if request.step == 0 else text("counted")
+
+
+@prompt(model=scripted_model("memory-changing", [_bump_then_answer], repeat=True), max_steps=3)
+async def changing_value(p, args: dict):
+    count, set_count = p.def_state("count", 0)
+    p.def_tool("bump", "Count one more", None, lambda a: set_count(count + 1) or {"count": count + 1})
+    await p.def_memory("counts", "kv", scope="run").remember(count, key="count")
+    p.user("Count.")
