@@ -564,10 +564,10 @@ def test_registry_resolves_env_providers_at_call_time_and_keeps_builtins():
     assert isinstance(provider, OpenAIProvider) and provider.name == "zai" and model_id == "glm-4.6"
     assert isinstance(registry.resolve("openai:gpt-4o", env)[0], OpenAIProvider)
     assert registry.resolve("openai:gpt-4o", env)[0].name == "openai"  # OPENAI_API_TYPE does not shadow it
-    assert registry.names(env) == ["anthropic", "openai", "scripted", "zai"]  # unsupported types are not listed
+    assert registry.names(env) == ["anthropic", "local", "openai", "scripted", "zai"]  # unsupported types are not listed
     with pytest.raises(ModelConfigError, match="ODD_API_TYPE='cohere' is not a supported API type"):
         registry.resolve("odd:m", env)
-    assert registry.names({}) == ["anthropic", "openai", "scripted"]
+    assert registry.names({}) == ["anthropic", "local", "openai", "scripted"]
 
 
 def test_importing_lmthing_does_not_import_the_sdks():
