@@ -240,3 +240,20 @@ async def test_the_prompt_function_writes_a_key_again_only_with_a_new_value(clie
               and e.activity_task_scheduled_event_attributes.activity_type.name == "lmthing.memory.write"]
     # Steps 0 and 1 saw 0 and then 1 (the tool counted); the value under "count" was written each time.
     assert len(writes) == 2
+
+
+async def test_forget_deletes_one_key_or_the_whole_memory(client):
+    await run(client, app.forgetful, {"set": {"a": 1, "b": 2}})
+    one, _ = await run(client, app.forgetful, {"forget": "a"})
+    assert var(one.text, "forgot") == "1" and "a: null" in one.text and "b: 2" in one.text
+    everything, _ = await run(client, app.forgetful, {"forget": None})
+    assert var(everything.text, "forgot") == "1" and "b: null" in everything.text
+
+
+async def test_a_belief_decays_toward_even_odds_with_its_half_life(client):
+    first, _ = await run(client, app.beliefs, {"evidence": [["the road is icy", 9.0]], "ask": "the road is icy",
+                                                "half_life": 1.0})
+    assert 0.85 < float(var(first.text, "p")) <= 0.9  # 0.9, less what the read after the write lost already
+    await asyncio.sleep(1.5)
+    later, _ = await run(client, app.beliefs, {"ask": "the road is icy", "half_life": 1.0})
+    assert 0.5 < float(var(later.text, "p")) < 0.8  # log-odds ln 9 halved at least once

@@ -143,3 +143,14 @@ async def changing_value(p, args: dict):
     p.def_tool("bump", "Count one more", None, lambda a: set_count(count + 1) or {"count": count + 1})
     await p.def_memory("counts", "kv", scope="run").remember(count, key="count")
     p.user("Count.")
+
+
+@prompt(model=SAY)
+async def forgetful(p, args: dict):
+    notes = p.def_memory("forgetful", "kv", scope="global")
+    for key, value in args.get("set", {}).items():
+        await notes.remember(value, key=key)
+    if "forget" in args:
+        p.def_var("forgot", await notes.forget(args["forget"]))
+    p.def_data("left", {k: await notes.recall(k) for k in ("a", "b")})
+    p.user("What is left?")
