@@ -42,7 +42,6 @@ class WorkflowMemory:
         self.agent = agent
         self.session = session
         self.model = model
-        self.calls = 0
         # def_cache definitions of the run's prompt function, by name (lmthing.memory.cache).
         self.caches: dict[str, Any] = {}
 
@@ -59,11 +58,7 @@ class WorkflowMemory:
     def now(self) -> float:
         return workflow.now().timestamp()
 
-    def run_id(self) -> str:
-        return workflow.info().workflow_id
-
     async def _call(self, name: str, arg: Any, result_type: Any, what: str) -> Any:
-        self.calls += 1
         try:
             return await workflow.execute_activity(
                 name, arg, result_type=result_type, task_queue=routing.tool_task_queue(),
