@@ -38,7 +38,8 @@ async def test_concurrent_requests_coalesce_into_one_call_and_duplicates_are_emb
 async def test_a_batch_stops_at_max_size(server):
     embedder = Embedder(default_registry(), max_size=4, max_wait=0.05)
     await asyncio.gather(*(embedder.embed(MODEL, [f"text {i}"]) for i in range(10)))
-    assert [len(r["input"]) for r in server.embedding_requests] == [4, 4, 2]
+    # Three batches, sent at once (they may reach the server in any order).
+    assert sorted(len(r["input"]) for r in server.embedding_requests) == [2, 4, 4]
 
 
 async def test_different_dimensions_are_different_batches(server):

@@ -257,3 +257,11 @@ async def test_a_belief_decays_toward_even_odds_with_its_half_life(client):
     await asyncio.sleep(1.5)
     later, _ = await run(client, app.beliefs, {"ask": "the road is icy", "half_life": 1.0})
     assert 0.5 < float(var(later.text, "p")) < 0.8  # log-odds ln 9 halved at least once
+
+
+async def test_a_memory_with_a_ttl_forgets_by_itself(client):
+    first, _ = await run(client, app.short_lived, {"set": "4711"})
+    assert var(first.text, "code") == "4711"
+    await asyncio.sleep(1.2)
+    later, _ = await run(client, app.short_lived, {})
+    assert var(later.text, "code") == "None"

@@ -154,3 +154,12 @@ async def forgetful(p, args: dict):
         p.def_var("forgot", await notes.forget(args["forget"]))
     p.def_data("left", {k: await notes.recall(k) for k in ("a", "b")})
     p.user("What is left?")
+
+
+@prompt(model=SAY)
+async def short_lived(p, args: dict):
+    notes = p.def_memory("short-lived", "kv", scope="global", ttl=1)
+    if "set" in args:
+        await notes.remember(args["set"], key="code")
+    p.def_var("code", await notes.recall("code"))
+    p.user("What is the code?")
