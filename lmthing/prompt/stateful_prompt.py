@@ -218,6 +218,8 @@ class StatefulPrompt:
         # def_state(..., persist=True): key -> (scope, ttl); keys the engine has yet to load.
         self._persisted: dict[str, tuple[str, float | None]] = {}
         self._pending_loads: set[str] = set()
+        # def_plugin: plugins this run of the function installed (name -> (version, plugin)).
+        self._run_plugins: dict[str, tuple[str, Any]] = {}
         self._messages: list[Message] = list(messages or [])
         self._plugins = list(plugins)
         self._base_system = base_system
@@ -776,10 +778,33 @@ class StatefulPrompt:
         return name
 
     # -------------------------------------------------------------------------- plugins
+    def def_plugin(self, name: str, plugin: Any, version: str = "0.0.0") -> None:
+        """Install ``plugin`` (a dict of ``def_*`` functions, or an object with them) for
+        this run of the prompt function: its methods are the prompt's until a run of the
+        function no longer declares it (like every definition), or ``uninstall_plugin``."""
+        _check_name("def_plugin", name)
+        if not isinstance(version, str) or not version:
+            raise PromptError(f"def_plugin({name!r}): version is text like '1.2.0'; got {version!r}")
+        functions = plugin.items() if isinstance(plugin, dict) else (
+            (n, getattr(plugin, n)) for n in dir(plugin) if not n.startswith("_"))
+        if not any(callable(fn) for _, fn in functions):
+            raise PromptError(f"def_plugin({name!r}): a plugin is a dict of functions (name -> fn(p, ...)) or an object "
+                              f"with such methods; got {plugin!r}")
+        self._run_plugins[name] = (version, plugin)
+
+    def uninstall_plugin(self, name: str) -> bool:
+        """Remove plugin ``name`` for the rest of this run of the function; whether it was installed."""
+        return self._run_plugins.pop(name, None) is not None
+
+    def installed_plugins(self) -> list[dict[str, str]]:
+        """The plugins ``def_plugin`` installed in this run of the function: name and version."""
+        return [{"name": n, "version": v} for n, (v, _) in self._run_plugins.items()]
+
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("_"):
             raise AttributeError(attr)
-        for plugin in self.__dict__.get("_plugins", ()):
+        installed = [plugin for _, plugin in self.__dict__.get("_run_plugins", {}).values()]
+        for plugin in (*installed, *self.__dict__.get("_plugins", ())):
             fn = plugin.get(attr) if isinstance(plugin, dict) else getattr(plugin, attr, None)
             if callable(fn):
                 return lambda *a, **kw: fn(self, *a, **kw)
@@ -804,6 +829,7 @@ class StatefulPrompt:
         self._approval_policies = {}
         self._breakers = {}
         self._persisted = {}
+        self._run_plugins = {}
         self._in_body = True
         messages_before = len(self._messages)
         try:

@@ -21,6 +21,7 @@ from lmthing.memory.plugin import memory_plugin
 from lmthing.memory.context_plugin import context_plugin
 from lmthing.messaging.plugin import messaging_plugin
 from lmthing.orchestration.plugin import orchestration_plugin
+from lmthing.plugins.roles import roles_plugin
 from lmthing.resilience.plugin import resilience_plugin
 from lmthing.prompt.agents import AgentDef, CompositeAgentDef
 from lmthing.prompt.stateful_prompt import ScanStop, StatefulPrompt
@@ -33,9 +34,9 @@ if TYPE_CHECKING:
     from .prompt_workflow import PromptSpec
 
 # Plugins every prompt run has (after the prompt's own): the orchestration, messaging,
-# resilience, context-window and memory APIs.
+# resilience, context-window, memory, template and role APIs.
 BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin, messaging_plugin, resilience_plugin, context_plugin,
-                                    memory_plugin)
+                                    memory_plugin, roles_plugin)
 
 
 @dataclass
