@@ -18,15 +18,15 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.support import REPO_ROOT, TEST_TASK_QUEUE, cli_env, free_port
+from tests.support import REPO_ROOT, TEST_TASK_QUEUE, cli_env, free_port, new_id
 
 APP = "tests.apps.mcp_server_app"
 TOKEN = "s3cret-token-for-tests"
 
 
-def serve_args(address: str, *extra: str) -> list[str]:
+def serve_args(address: str, *extra: str, task_queue: str = TEST_TASK_QUEUE) -> list[str]:
     return [
-        "-m", "lmthing", "mcp", "serve", "--app", APP, "--address", address, "--task-queue", TEST_TASK_QUEUE,
+        "-m", "lmthing", "mcp", "serve", "--app", APP, "--address", address, "--task-queue", task_queue,
         "--allow", "mcp_oracle", "--allow", "mcp_broken", *extra,
     ]
 
@@ -98,12 +98,13 @@ async def test_stdio_client_lists_the_prompts_and_gets_a_runs_answer(client, wor
 
 
 @contextlib.asynccontextmanager
-async def http_server(address: str, port: int, tmp_path: Any, **env: str) -> AsyncIterator[None]:
+async def http_server(address: str, port: int, tmp_path: Any, *extra: str, task_queue: str = TEST_TASK_QUEUE,
+                      **env: str) -> AsyncIterator[None]:
     """``lmthing mcp serve --transport http`` in a subprocess, once its port accepts connections."""
     log = tmp_path / f"mcp-{port}.stderr"
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, *serve_args(address, "--transport", "http", "--port", str(port)),
+            sys.executable, *serve_args(address, "--transport", "http", "--port", str(port), *extra, task_queue=task_queue),
             cwd=REPO_ROOT, env=cli_env(**env), stdout=asyncio.subprocess.DEVNULL, stderr=err,
         )
     try:
@@ -136,6 +137,19 @@ async def test_http_needs_the_bearer_token_and_then_serves_the_prompts(client, w
         authorized = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
         async with Client(streamable_http_client(url, http_client=authorized)) as mcp:
             await check_tools_and_answer(mcp, client)
+
+
+async def test_no_auth_with_worker_serves_without_a_token_and_runs_in_its_own_worker(client, tmp_path) -> None:
+    """No session worker polls this queue: only the one --with-worker starts can answer."""
+    port = free_port()
+    queue = new_id("mcp-own-worker")
+    async with http_server(address_of(client), port, tmp_path, "--no-auth", "--with-worker", task_queue=queue):
+        async with Client(f"http://127.0.0.1:{port}/mcp") as mcp:
+            result = await mcp.call_tool("mcp_oracle", {"question": "Who runs me?"})
+    assert not result.is_error, result.content
+    assert result.content[0].text == "The oracle says: Who runs me?"
+    described = await client.get_workflow_handle(result.structured_content["workflow_id"]).describe()
+    assert described.task_queue == queue
 
 
 @pytest.mark.parametrize("env", [{}, {"LMTHING_MCP_TOKEN": "  "}], ids=["unset", "blank"])
