@@ -14,12 +14,12 @@ import pytest
 
 from tests.support import REPO_ROOT, cli_env
 
-COMMANDS = ("worker", "dev", "run", "chat", "approvals", "approve", "answer", "replay", "history", "reset", "codec-server", "agents", "breakers", "memory")
+COMMANDS = ("worker", "dev", "run", "chat", "approvals", "approve", "answer", "replay", "history", "reset", "codec-server", "agents", "breakers", "memory", "mcp")
 # Importing the CLI must not load any of these (or a submodule of them).
 NOT_AT_START = (
     "temporalio", "openai", "anthropic", "aiohttp", "grpc",
     "lmthing.workflows", "lmthing.workers", "lmthing.client", "lmthing.activities", "lmthing.orchestration",
-    "lmthing.observability", "lmthing.plugins", "lmthing.messaging",
+    "lmthing.observability", "lmthing.plugins", "lmthing.messaging", "lmthing.mcp_server", "mcp", "mcp_types",
 )
 
 

@@ -49,6 +49,9 @@ FORBIDDEN = {
         "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
         "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging", "sqlite3", "psycopg", "openai",
     ),
+    # mcp_server/ is an edge like cli/, over client/: it starts runs, it runs nothing (the
+    # worker of `lmthing mcp serve --with-worker` is the CLI's), and no provider SDKs.
+    "mcp_server": ("openai", "anthropic", "lmthing.activities", "lmthing.workers", "lmthing.cli"),
     # plugins/ is built on the public def_* API only, as a user's plugin would be.
     "plugins": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
 }
