@@ -100,3 +100,12 @@ async def test_the_long_chat_example_stays_inside_its_context_window() -> None:
     assert "All 30 sensors are read" in done.out and "31 step(s), stop reason: answer" in done.out
     found = re.search(r"This call received (\d+) messages: the readings up to S-(\d+) came as a summary", done.out)
     assert found and int(found.group(1)) < 30 and int(found.group(2)) >= 10, done.out
+
+
+async def test_the_roles_example_limits_tools_and_fills_its_template() -> None:
+    done = await lmthing("run", "examples/roles_and_templates.py", "--input", json.dumps({"code": "def add(a, b): return a - b"}))
+    assert done.code == 0, done.err
+    assert "Offered tools: ['read_guidelines']" in done.out
+    assert "The guidelines say: names say what things do" in done.out
+    assert "Publishing was refused" in done.out and "published" not in done.out.split("Answer")[-1]
+    assert "Verdict: `a - b` should be `a + b`." in done.out
