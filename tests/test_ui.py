@@ -2,7 +2,7 @@
 "Deciding": More Actions -> Send a Signal -> `decide` -> the JSON -> Submit) and the run
 finishes with the approval applied.
 
-The browser is Debian's `chromium` package (installed by .ci/run), driven by the PyPI
+The browser is Debian's `chromium` package (installed by scripts/ensure-chromium, which the README's test command runs), driven by the PyPI
 `playwright` package; `playwright install` is never needed (ARCHITECTURE.md, "Browser checks").
 """
 
@@ -87,7 +87,7 @@ async def test_the_temporal_ui_sends_the_approval_signal_and_the_run_finishes(wa
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
             f"{CHROMIUM} is missing: this test drives the Temporal UI in Debian's chromium. "
-            "`.ci/run` installs it (`apt-get install -y chromium`); run that, or install it yourself."
+            "`scripts/ensure-chromium` installs it (the README's test command runs it first); run that, or install it yourself."
         )
     try:
         from playwright.async_api import async_playwright, expect
