@@ -14,7 +14,7 @@ import pytest
 
 from tests.support import REPO_ROOT, cli_env
 
-COMMANDS = ("worker", "dev", "run", "chat", "approvals", "approve", "answer", "replay", "history", "reset", "codec-server", "agents", "breakers", "memory", "mcp")
+COMMANDS = ("worker", "dev", "run", "chat", "approvals", "approve", "answer", "replay", "history", "reset", "codec-server", "agents", "breakers", "memory", "mcp", "new", "test")
 # Importing the CLI must not load any of these (or a submodule of them).
 NOT_AT_START = (
     "temporalio", "openai", "anthropic", "aiohttp", "grpc",

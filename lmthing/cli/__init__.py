@@ -7,7 +7,7 @@ One module per command group: :mod:`.common` (the typer app, errors, loading an 
 connecting), :mod:`.worker`, :mod:`.dev`, :mod:`.run`, :mod:`.history` (replay, history
 export, reset), :mod:`.people` (approvals, approve, answer), :mod:`.codec_server` and
 :mod:`.agents` (agents list), :mod:`.breakers` (circuit breakers), :mod:`.memory` (memory
-list / show / search / forget), :mod:`.mcp_serve` (mcp serve). Importing this package registers every command on ``app``.
+list / show / search / forget), :mod:`.mcp_serve` (mcp serve), :mod:`.project` (new, test). Importing this package registers every command on ``app``.
 
 Every ``lmthing`` command imports all of them, so none imports Temporal, the worker or the
 engine at module level (see :mod:`.common`): ``lmthing --help`` loads typer and rich only,
@@ -58,15 +58,17 @@ from .breakers import breakers
 from .agents import ListedAgent, agents_app, agents_list, list_agents, scan_agents
 from .memory import memory_app
 from .mcp_serve import mcp_app
+from .project import new, test_project
 
 __all__ = [
     "MAX_SHOWN_CHARS", "UI_PORT_OFFSET", "AddressOption", "AppOption", "CliError", "EventPrinter", "ListedAgent",
     "LogFormat", "NamespaceOption", "ReplayAppOption", "TaskQueueOption", "WorkerRole", "agents_app", "agents_list",
     "answer", "app", "approvals", "approve", "breakers", "build_worker", "cause_message", "check_app_for_role", "codec_server",
     "configure_logging", "connect_to", "console", "ensure_port_free", "err_console", "flush_traces", "follow",
-    "guess_ui_url", "history_app", "history_export", "import_app", "list_agents", "main", "mcp_app", "memory_app", "parse_input", "pick_prompt",
+    "guess_ui_url", "history_app", "history_export", "import_app", "list_agents", "main", "mcp_app", "memory_app", "new",
+    "parse_input", "pick_prompt",
     "prompts_of", "replay", "reset", "run_with_worker", "scan_agents", "serve_until_signal", "server_address",
-    "start_server", "start_tracing_from_env", "ui_port_for",
+    "start_server", "start_tracing_from_env", "test_project", "ui_port_for",
 ]
 
 
