@@ -49,6 +49,9 @@ FORBIDDEN = {
         "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
         "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging", "sqlite3", "psycopg", "openai",
     ),
+    # tools/ holds @tool activities (built-in tools) and the tool registry: I/O is theirs,
+    # but they are activities, never workflow code, and reach no worker or client.
+    "tools": ("lmthing.workflows", "lmthing.workers", "lmthing.client"),
     # plugins/ is built on the public def_* API only, as a user's plugin would be.
     "plugins": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
 }
