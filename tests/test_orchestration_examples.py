@@ -100,3 +100,12 @@ async def test_the_long_chat_example_stays_inside_its_context_window() -> None:
     assert "All 30 sensors are read" in done.out and "31 step(s), stop reason: answer" in done.out
     found = re.search(r"This call received (\d+) messages: the readings up to S-(\d+) came as a summary", done.out)
     assert found and int(found.group(1)) < 30 and int(found.group(2)) >= 10, done.out
+
+
+async def test_the_builtin_tools_example_writes_reads_and_sums_inside_its_workspace() -> None:
+    done = await lmthing("run", "examples/builtin_tools.py")
+    assert done.code == 0, done.err
+    assert '"path": "report/sales.csv"' in done.out and '"result": 242.75' in done.out
+    assert "'../escape.txt' is outside the files root" in done.out  # the refusal reached the model
+    assert '"matches": ["report/sales.csv"]' in done.out and '"slug": "q3-sales-report"' in done.out
+    assert "Q3 sales came to 242.75 over 91 days" in done.out
