@@ -302,3 +302,41 @@ async def test_tools_load_from_a_folder_and_from_an_entry_point_and_a_worker_run
         assert (await handle.result()).text == "done"
         [first, _] = await handle.steps()
     assert first.tool_results[0].result == {"city": "Oslo", "sky": "clear"}
+
+
+async def test_lmthing_worker_runs_the_tools_of_installed_packages_with_tools_entry_points(dev_env, client, tmp_path):
+    """The app binds a prompt only; its tool comes from a package's lmthing.tools entry point."""
+    from tests.support import cli_worker
+
+    pkg = f"greeter_{uuid.uuid4().hex[:6]}"
+    _package(tmp_path, pkg, f'''
+        from lmthing import prompt, tool
+        from lmthing.testing import scripted_model, text, tool_call
+
+        @tool
+        def say_hello(name: str) -> dict:
+            """Say hello."""
+            return {{"said": f"hello {{name}}"}}
+
+        @prompt(model=scripted_model("{pkg}", [tool_call("say_hello", {{"name": "Ann"}}), text("done")]))
+        def {pkg}_agent(p):
+            p.def_tool(say_hello)
+            p.user("Greet Ann.")
+    ''')
+    dist = tmp_path / f"{pkg}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {pkg}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[lmthing.tools]\ngreeter = {pkg}\n")
+    # The app file's folder goes first on the worker's sys.path, so the package and its
+    # distribution beside it are found there (as an installed one would be).
+    app_file = tmp_path / f"{pkg}_app.py"
+    app_file.write_text(f"from {pkg} import {pkg}_agent  # the prompt only: no @tool in this module\n")
+    address = dev_env.client.service_client.config.target_host
+    queue = f"entry-points-{pkg}"
+    async with cli_worker(address, "--app", str(app_file), "--task-queue", queue, "--tools-entry-points",
+                          log_dir=tmp_path) as w:
+        assert "tools:   say_hello" in w.banner
+        handle = await start(client, f"{pkg}_agent", task_queue=queue)
+        assert (await handle.result()).text == "done"
+        [first, _] = await handle.steps()
+    assert first.tool_results[0].result == {"said": "hello Ann"}
