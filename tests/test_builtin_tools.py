@@ -247,6 +247,30 @@ def _package(tmp_path, name: str, body: str):
     return folder
 
 
+def _installed(site, pkg: str, entry: str, tool_name: str) -> None:
+    """A package ``pkg`` in the folder ``site`` with one @tool and a prompt ``<pkg>_agent``
+    calling it, and a distribution beside it that publishes the package in the entry-point
+    group lmthing.tools (found by importlib.metadata once ``site`` is on sys.path)."""
+    _package(site, pkg, f'''
+        from lmthing import prompt, tool
+        from lmthing.testing import scripted_model, text, tool_call
+
+        @tool
+        def {tool_name}(name: str) -> dict:
+            """A tool of an installed package."""
+            return {{"{tool_name}": name}}
+
+        @prompt(model=scripted_model("{pkg}", [tool_call("{tool_name}", {{"name": "Ann"}}), text("done")]))
+        def {pkg}_agent(p):
+            p.def_tool({tool_name})
+            p.user("Go.")
+    ''')
+    dist = site / f"{pkg}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {pkg}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[lmthing.tools]\n{entry} = {pkg}\n")
+
+
 async def test_tools_load_from_a_folder_and_from_an_entry_point_and_a_worker_runs_them(client, tmp_path, monkeypatch,
                                                                                        memory_url):
     tools_dir = tmp_path / "folder_tools"
@@ -271,24 +295,7 @@ async def test_tools_load_from_a_folder_and_from_an_entry_point_and_a_worker_run
     pkg = f"weather_{uuid.uuid4().hex[:6]}"
     site = tmp_path / "site"
     site.mkdir()
-    _package(site, pkg, f'''
-        from lmthing import prompt, tool
-        from lmthing.testing import scripted_model, text, tool_call
-
-        @tool
-        def forecast(city: str) -> dict:
-            """The weather in a city."""
-            return {{"city": city, "sky": "clear"}}
-
-        @prompt(model=scripted_model("{pkg}", [tool_call("forecast", {{"city": "Oslo"}}), text("done")]))
-        def {pkg}_agent(p):
-            p.def_tool(forecast)
-            p.user("Weather in Oslo?")
-    ''')
-    dist = site / f"{pkg}-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {pkg}\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[lmthing.tools]\nweather = {pkg}\n")
+    _installed(site, pkg, "weather", "forecast")
     monkeypatch.syspath_prepend(str(site))
     loaded = reg.load_entry_points()
     assert [t.name for t in loaded] == ["forecast"] and reg.entry("forecast").source == "entry point weather"
@@ -301,7 +308,7 @@ async def test_tools_load_from_a_folder_and_from_an_entry_point_and_a_worker_run
         handle = await start(client, getattr(module, f"{pkg}_agent"), task_queue=queue)
         assert (await handle.result()).text == "done"
         [first, _] = await handle.steps()
-    assert first.tool_results[0].result == {"city": "Oslo", "sky": "clear"}
+    assert first.tool_results[0].result == {"forecast": "Ann"}
 
 
 async def test_lmthing_worker_runs_the_tools_of_installed_packages_with_tools_entry_points(dev_env, client, tmp_path):
@@ -309,24 +316,7 @@ async def test_lmthing_worker_runs_the_tools_of_installed_packages_with_tools_en
     from tests.support import cli_worker
 
     pkg = f"greeter_{uuid.uuid4().hex[:6]}"
-    _package(tmp_path, pkg, f'''
-        from lmthing import prompt, tool
-        from lmthing.testing import scripted_model, text, tool_call
-
-        @tool
-        def say_hello(name: str) -> dict:
-            """Say hello."""
-            return {{"said": f"hello {{name}}"}}
-
-        @prompt(model=scripted_model("{pkg}", [tool_call("say_hello", {{"name": "Ann"}}), text("done")]))
-        def {pkg}_agent(p):
-            p.def_tool(say_hello)
-            p.user("Greet Ann.")
-    ''')
-    dist = tmp_path / f"{pkg}-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {pkg}\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[lmthing.tools]\ngreeter = {pkg}\n")
+    _installed(tmp_path, pkg, "greeter", "say_hello")
     # The app file's folder goes first on the worker's sys.path, so the package and its
     # distribution beside it are found there (as an installed one would be).
     app_file = tmp_path / f"{pkg}_app.py"
@@ -339,4 +329,4 @@ async def test_lmthing_worker_runs_the_tools_of_installed_packages_with_tools_en
         handle = await start(client, f"{pkg}_agent", task_queue=queue)
         assert (await handle.result()).text == "done"
         [first, _] = await handle.steps()
-    assert first.tool_results[0].result == {"said": "hello Ann"}
+    assert first.tool_results[0].result == {"say_hello": "Ann"}
