@@ -55,6 +55,15 @@ def test_at_least_thirty_built_ins_by_category_each_an_activity_with_a_descripti
         builtins.category("nope")
 
 
+def test_docs_tools_md_lists_every_built_in_and_every_setting():
+    from lmthing.tools.settings import ENV
+    from tests.support import REPO_ROOT
+
+    page = (REPO_ROOT / "docs" / "tools.md").read_text()
+    assert [t.name for t in builtins.ALL if f"| `{t.name}(" not in page] == []
+    assert [v for v in ENV.values() if f"`{v}`" not in page] == []
+
+
 async def test_a_run_calls_pure_built_ins_as_activities_and_the_model_gets_their_results(client, worker):
     calls = [
         {"tool": "calculate", "args": {"expression": "(3 + 4) * 2 ** 10 / sqrt(16)"}},
