@@ -150,7 +150,7 @@ async def test_a_slow_response_hits_the_time_limit(client, worker, local_site, m
 async def _shell_run(client, tmp_path, decision: str):
     marker = tmp_path / "ran.txt"
     handle = await start(client, app.builtins_shell,
-                         Calls(calls=[{"tool": "shell_run", "args": {"command": f"echo hi > {marker} && echo done-it"}}]))
+                         Calls(calls=[{"tool": "shell_run", "args": {"command": f"echo hi > {marker} && echo done-it$LMTHING_PROBE_SECRET"}}]))
     [item] = await pending_of(handle)
     assert item.tool == "shell_run" and item.message == "Run this command?"
     await asyncio.sleep(0.3)
@@ -169,6 +169,7 @@ async def test_the_shell_is_refused_unless_the_worker_enables_it_even_when_appro
 
 async def test_an_enabled_shell_runs_a_command_once_a_person_approves_it(client, worker, tmp_path, monkeypatch):
     monkeypatch.setenv("LMTHING_SHELL_ENABLED", "true")
+    monkeypatch.setenv("LMTHING_PROBE_SECRET", "leaked")  # the worker's environment stays the worker's
     result, marker = await _shell_run(client, tmp_path, "approve")
     assert not result.is_error and result.result["exit_code"] == 0 and result.result["stdout"] == "done-it\n"
     assert marker.read_text() == "hi\n"
@@ -198,6 +199,9 @@ async def test_sql_writes_are_refused_in_read_only_mode_and_run_when_allowed(cli
         assert "LMTHING_SQL_ALLOW_WRITE=true" in result.result["error"]
     with sqlite3.connect(root / "app.db") as db:
         assert db.execute("SELECT name FROM users").fetchall() == [("ann",)]
+    attached = await one_call(client, "sql_query", {"database": "app.db", "sql": f"ATTACH '{root.parent / 'other.db'}' AS o"})
+    assert attached.is_error and "Refused: not authorized" in attached.result["error"]
+    assert not (root.parent / "other.db").exists()
     outside = await one_call(client, "sql_query", {"database": "dir_link/../../outside/x.db", "sql": "SELECT 1"})
     assert outside.is_error and "outside the files root" in outside.result["error"]
     monkeypatch.setenv("LMTHING_SQL_ALLOW_WRITE", "true")

@@ -6,7 +6,8 @@ the call is refused on the worker whatever the prompt says. And a person approve
 command before it runs: the tool carries ``approval="shell"``, a prompt that shows it to the
 model declares the policy (``p.def_approval("shell", message="Run this command?")``), and
 ``p.def_tool(shell_run, approval=None)`` is refused. The command runs in the files root
-when there is one (else the worker's working directory), with a timeout
+when there is one (else the worker's working directory), with a clean environment (PATH,
+HOME, LANG: none of the worker's secrets), a timeout
 (``LMTHING_SHELL_TIMEOUT``) and its output cut at ``LMTHING_SHELL_MAX_OUTPUT`` bytes.
 """
 
@@ -26,6 +27,14 @@ from .settings import ENV, FINAL_ERRORS, ToolLimitExceeded, ToolRefused, setting
 SHELL_APPROVAL = "shell"
 
 
+def clean_env(cwd: Path | None) -> dict[str, str]:
+    """The command's environment: PATH, HOME and the locale, and nothing else. The worker's
+    own environment holds its secrets (provider API keys, database URLs), which an approved
+    ``env`` or ``echo $OPENAI_API_KEY`` must not print."""
+    return {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOME": str(cwd or Path.home()),
+            "LANG": os.environ.get("LANG", "C.UTF-8")}
+
+
 @tagged("shell", "command", "dangerous")
 @tool(approval=SHELL_APPROVAL, approval_required=True,
       retry=RetryOptions(maximum_attempts=1, non_retryable_error_types=FINAL_ERRORS))
@@ -37,7 +46,7 @@ async def shell_run(command: str, ctx: ToolContext) -> dict:
                           f"{ENV['shell_enabled']}=true (each command still needs an approval)")
     cwd = Path(settings.files_root).resolve() if settings.files_root else None
     proc = await asyncio.create_subprocess_shell(
-        command, cwd=cwd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        command, cwd=cwd, env=clean_env(cwd), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, start_new_session=True,  # its own process group: killed as a whole
     )
     try:

@@ -5,6 +5,7 @@ write (``INSERT``, ``DROP``, ``ATTACH`` of a new file, ``PRAGMA`` writes): no pa
 model's SQL is relied on. ``LMTHING_SQL_ALLOW_WRITE=true`` opens it ``mode=rw`` (an
 existing file only: a typo does not create an empty database). One statement per call;
 parameters go separately (``?`` or ``:name``), at most ``LMTHING_SQL_MAX_ROWS`` rows come back.
+``ATTACH`` is refused (an authorizer), since it would open a file by any path.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from .settings import ENV, IO_RETRY, ToolInputError, ToolRefused, ToolSettings, 
 
 def connect(path: Path, writable: bool) -> sqlite3.Connection:
     uri = f"file:{quote(str(path))}?mode={'rw' if writable else 'ro'}"
-    return sqlite3.connect(uri, uri=True, timeout=5)
+    conn = sqlite3.connect(uri, uri=True, timeout=5)
+    conn.set_authorizer(_authorize)
+    return conn
+
+
+def _authorize(action: int, *args: object) -> int:
+    # ATTACH would open another file by a path SQLite resolves, outside the files root.
+    return sqlite3.SQLITE_DENY if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH) else sqlite3.SQLITE_OK
 
 
 async def _database(ctx: ToolContext, database: str) -> tuple[ToolSettings, Path]:
@@ -40,12 +48,15 @@ def _run(path: Path, sql: str, params: Any, settings: ToolSettings) -> dict[str,
     try:
         try:
             cursor = conn.execute(sql, params or ())
-        except sqlite3.OperationalError as err:
-            if "readonly" in str(err).lower() or "read-only" in str(err).lower():
+        except sqlite3.Error as err:  # Warning too: more than one statement
+            words = str(err).lower()
+            if "readonly" in words or "read-only" in words:
                 raise ToolRefused(f"Refused: the database is read-only on this worker ({err}); writes need "
                                   f"{ENV['sql_allow_write']}=true") from None
+            if "not authorized" in words:
+                raise ToolRefused(f"Refused: {err} (ATTACH would open a file outside the files root)") from None
             raise ToolInputError(f"SQL error: {err}") from None
-        except (sqlite3.ProgrammingError, sqlite3.IntegrityError, sqlite3.DatabaseError) as err:
+        except sqlite3.Warning as err:
             raise ToolInputError(f"SQL error: {err}") from None
         columns = [d[0] for d in cursor.description or ()]
         rows = cursor.fetchmany(settings.sql_max_rows + 1)

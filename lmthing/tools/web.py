@@ -136,6 +136,8 @@ async def http_fetch(url: str, ctx: ToolContext, method: str = "GET", headers: d
         raise ToolInputError(f"Give an http:// or https:// URL with a host, got {url!r}")
     if body is not None and json_body is not None:
         raise ToolInputError("Give body or json_body, not both")
+    if max_bytes is not None and max_bytes <= 0:
+        raise ToolInputError(f"max_bytes must be > 0, got {max_bytes}")
     limit = min(max_bytes, settings.http_max_bytes) if max_bytes else settings.http_max_bytes
     sent = dict(headers or {})
     if method not in ("GET", "HEAD"):
