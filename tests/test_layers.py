@@ -52,6 +52,9 @@ FORBIDDEN = {
     # mcp_server/ is an edge like cli/, over client/: it starts runs, it runs nothing (the
     # worker of `lmthing mcp serve --with-worker` is the CLI's), and no provider SDKs.
     "mcp_server": ("openai", "anthropic", "lmthing.activities", "lmthing.workers", "lmthing.cli"),
+    # tools/ holds @tool activities (built-in tools) and the tool registry: I/O is theirs,
+    # but they are activities, never workflow code, and reach no worker or client.
+    "tools": ("lmthing.workflows", "lmthing.workers", "lmthing.client"),
     # plugins/ is built on the public def_* API only, as a user's plugin would be.
     "plugins": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
 }

@@ -109,3 +109,12 @@ async def test_the_roles_example_limits_tools_and_fills_its_template() -> None:
     assert "The guidelines say: names say what things do" in done.out
     assert "Publishing was refused" in done.out and "published" not in done.out.split("Answer")[-1]
     assert "Verdict: `a - b` should be `a + b`." in done.out
+
+
+async def test_the_builtin_tools_example_writes_reads_and_sums_inside_its_workspace() -> None:
+    done = await lmthing("run", "examples/builtin_tools.py")
+    assert done.code == 0, done.err
+    assert '"path": "report/sales.csv"' in done.out and '"result": 242.75' in done.out
+    assert "'../escape.txt' is outside the files root" in done.out  # the refusal reached the model
+    assert '"matches": ["report/sales.csv"]' in done.out and '"slug": "q3-sales-report"' in done.out
+    assert "Q3 sales came to 242.75 over 91 days" in done.out

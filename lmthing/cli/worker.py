@@ -118,6 +118,14 @@ def worker(
             "rolling deploy that adds a prompt).",
         ),
     ] = None,
+    tools_entry_points: Annotated[
+        bool,
+        typer.Option(
+            "--tools-entry-points",
+            help="Also run the @tool functions installed packages publish in the entry-point group lmthing.tools "
+            "(docs/tools.md), on top of the app's.",
+        ),
+    ] = False,
     log_redact: Annotated[
         list[str] | None,
         typer.Option(
@@ -150,7 +158,10 @@ def worker(
         except WorkerRoleError as err:
             raise CliError(str(err), code=2) from None
         module = import_app(app_target)
-        check_app_for_role(module, plan)
+        extra_tools = _entry_point_tools() if tools_entry_points else []
+        if extra_tools:
+            options["tools"] = extra_tools
+        check_app_for_role(module, plan, extra_tools)
         if metrics_port is not None:
             from lmthing.observability.metrics import metrics_runtime
 
@@ -174,7 +185,8 @@ def worker(
         health.client, health.worker = client, w
         if ops is not None and plan.workflows:
             ops.watch_runs(client, plan.task_queue)
-        _print_worker_banner(module, plan, f"{client.service_client.config.target_host} (namespace {client.namespace})")
+        _print_worker_banner(module, plan, f"{client.service_client.config.target_host} (namespace {client.namespace})",
+                             extra_tools)
         if plan.workflows:
             problem = await register_search_attributes(client)
             if problem:
@@ -190,13 +202,23 @@ def worker(
     _execute(go)
 
 
-def check_app_for_role(module: ModuleType, plan: PoolPlan) -> None:
+def _entry_point_tools() -> list[Any]:
+    """The tools of the entry-point group ``lmthing.tools`` (a package that does not load: a clear error)."""
+    from lmthing.tools.registry import ToolRegistry
+
+    try:
+        return ToolRegistry().load_entry_points()
+    except (ImportError, TypeError, ValueError) as err:
+        raise CliError(f"--tools-entry-points: {err}", code=2) from None
+
+
+def check_app_for_role(module: ModuleType, plan: PoolPlan, extra_tools: list[Any] | None = None) -> None:
     """Fail before connecting when the app has nothing for this role to run."""
     from lmthing.workers import collect
 
     if plan.workflows:
         prompts_of(module)
-    elif plan.role == "tools" and not collect([module])[1]:
+    elif plan.role == "tools" and not collect([module])[1] and not extra_tools:
         raise CliError(
             f"No @tool functions in {module.__name__}: a tools pool runs @tool activities (tools defined inside a "
             "prompt run in the workflows pool). Give the app that defines them, or run no tools pool.",
@@ -235,10 +257,11 @@ def _waiting_for_temporal(health: WorkerHealth, attempt: int, pause: float, err:
     log.warning("%s Trying again in %.0f s (attempt %d).", err, pause, attempt + 1)
 
 
-def _print_worker_banner(module: ModuleType, plan: PoolPlan, where: str) -> None:
+def _print_worker_banner(module: ModuleType, plan: PoolPlan, where: str, extra_tools: list[Any] | None = None) -> None:
     from lmthing.workers import collect
 
     prompts, tools = collect([module])
+    tools += [t for t in extra_tools or () if t not in tools]
     pool = "" if plan.role == "all" else f" ({plan.role} pool)"
     console.print(f"[bold]Worker[/bold]{pool} for {module.__name__} on task queue [cyan]{plan.task_queue}[/cyan] at {where}")
     if plan.workflows:

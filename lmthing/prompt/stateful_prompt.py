@@ -505,6 +505,13 @@ class StatefulPrompt:
         self._order.setdefault(tdef.name, None)
         return self._mark(Kind.TOOL, tdef.name)
 
+    def def_tools(self, tools: Any, **options: Any) -> list[Definition]:
+        """``def_tool`` for each ``@tool`` function of ``tools`` (a list, or a registry's
+        ``all()`` / ``category(...)`` / ``search(...)``), each with the same ``options``."""
+        if isinstance(tools, ActivityTool) or not hasattr(tools, "__iter__"):
+            raise PromptError(f"def_tools: give a list of @tool functions, got {tools!r} (one tool: def_tool)")
+        return [self.def_tool(t, **options) for t in tools]
+
     def def_agent(self, name: str, description: str, schema: Any, fn: Any = None, **options: Any) -> Definition:
         """Define a sub-agent ``fn(args, child_prompt)`` (or a composite of ``agent(...)``)."""
         self._check_tool_name(name, "def_agent")

@@ -347,6 +347,9 @@ class ActivityTool:
     response_schema: type[BaseModel] | None = None
     critical: bool = False
     approval: str | None = None
+    # The tool never runs without its approval: def_tool(t, approval=None) is refused (the
+    # shell tool of lmthing.tools).
+    approval_required: bool = False
 
     @property
     def activity_name(self) -> str:
@@ -377,7 +380,9 @@ def _make_activity_tool(fn: Callable[..., Any], **kw: Any) -> ActivityTool:
     if kw.get("task_queue"):
         options = ActivityOptions(**{**options.__dict__, "task_queue": kw.pop("task_queue")})
     kw.pop("task_queue", None)
-    unknown = set(kw) - {"response_schema", "critical", "approval"}
+    unknown = set(kw) - {"response_schema", "critical", "approval", "approval_required"}
+    if kw.get("approval_required") and not kw.get("approval"):
+        raise TypeError(f"@tool {name!r}: approval_required=True needs approval=<a def_approval name>")
     if unknown:
         raise TypeError(f"@tool got unknown options {sorted(unknown)}")
     return ActivityTool(
@@ -389,6 +394,7 @@ def _make_activity_tool(fn: Callable[..., Any], **kw: Any) -> ActivityTool:
         response_schema=kw.get("response_schema"),
         critical=kw.get("critical", False),
         approval=kw.get("approval"),
+        approval_required=bool(kw.get("approval_required", False)),
     )
 
 
@@ -573,6 +579,9 @@ def activity_tool_def(at: ActivityTool, **options: Any) -> ToolDef:
     options.setdefault("response_schema", at.response_schema)
     options.setdefault("critical", at.critical)
     options.setdefault("approval", at.approval)
+    if at.approval_required and not options["approval"]:
+        raise TypeError(f"def_tool({at.name!r}): this tool always runs behind an approval; give "
+                        f"approval=<a def_approval name> (its own is {at.approval!r}), not None")
     return ToolDef(at.name, at.description, at.args_model, at, **options)
 
 
