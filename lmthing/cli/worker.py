@@ -21,6 +21,7 @@ from .common import (
     check_not_empty,
     NamespaceOption,
     _execute,
+    _execute_sync,
     app,
     build_worker,
     connect_to,
@@ -126,6 +127,15 @@ def worker(
             "(docs/tools.md), on top of the app's.",
         ),
     ] = False,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload",
+            help="For development: run the worker in a child process and start it again (after a graceful drain) "
+            "whenever a .py file under the app's folder or the current folder changes. Needs watchfiles "
+            "(pip install 'lmthing[dev]').",
+        ),
+    ] = False,
     log_redact: Annotated[
         list[str] | None,
         typer.Option(
@@ -137,6 +147,9 @@ def worker(
     ] = None,
 ) -> None:
     """Run a worker for the prompts and @tools of an app until SIGINT/SIGTERM (then drain)."""
+    if reload:
+        _execute_sync(lambda: _run_reloading(app_target))
+        return
 
     async def go() -> None:
         check_not_empty({"--task-queue": task_queue, "--model-queue": model_queue, "--tool-queue": tool_queue})
@@ -273,3 +286,38 @@ def _print_worker_banner(module: ModuleType, plan: PoolPlan, where: str, extra_t
     if plan.tools:
         console.print(f"  tools:   {', '.join(t.name for t in tools) or '(none)'}")
     console.print("  Ctrl-C (or SIGTERM) stops it gracefully.")
+
+
+def _run_reloading(app_target: str) -> None:
+    """``lmthing worker ... --reload``: this command again without ``--reload``, in a child
+    process that watchfiles stops (SIGINT: the worker drains) and starts again on a change."""
+    import shlex
+    import sys
+    from pathlib import Path
+
+    try:
+        import watchfiles
+    except ImportError:
+        raise CliError("--reload needs the watchfiles package: pip install 'lmthing[dev]'", code=2) from None
+    argv = [a for a in sys.argv[1:] if a != "--reload"]
+    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "lmthing", *argv])
+    folders = {Path.cwd()}
+    if app_target.endswith(".py"):
+        folders.add(Path(app_target).resolve().parent)
+    else:
+        import importlib.util
+
+        try:
+            spec = importlib.util.find_spec(app_target.split(".")[0])
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin:
+            folders.add(Path(spec.origin).resolve().parent)
+    console.print(f"[bold]Reloading[/bold] on changes under {', '.join(sorted(str(f) for f in folders))}")
+
+    def changed(changes: set[tuple[object, str]]) -> None:
+        err_console.print(f"lmthing worker --reload: {len(changes)} change(s) ({sorted(p for _, p in changes)[0]}); "
+                          "restarting the worker")
+
+    watchfiles.run_process(*sorted(folders), target=command, target_type="command", callback=changed,
+                           watch_filter=watchfiles.PythonFilter(), sigint_timeout=35)
