@@ -173,6 +173,18 @@ def test_the_memory_history_holds_its_reads_writes_and_cache_hit() -> None:
     assert result["text"] == "Remembered Oslo." and result["state"]["replay-lookups"] == 2
 
 
+def test_the_role_history_holds_the_allowed_tools_only() -> None:
+    """Recorded by ``python -m tests.histories.record replay-role``: built-in tools run as
+    activities; the tool the role does not allow was never scheduled."""
+    events = json.loads((HISTORY_DIR / "replay-role.json").read_text())["events"]
+    scheduled = [e["activityTaskScheduledEventAttributes"]["activityType"]["name"] for e in events
+                 if "activityTaskScheduledEventAttributes" in e]
+    assert "lmthing.tool.calculate" in scheduled and "lmthing.tool.text_stats" in scheduled
+    assert "lmthing.tool.replay_fetch" not in scheduled
+    _, _, _, result = _recorded("replay-role")
+    assert result["text"] == "It is 42."
+
+
 async def test_recorded_histories_replay_without_nondeterminism() -> None:
     assert HISTORY_FILES, "no histories under tests/histories"
     histories = {path.name: load(path) for path in HISTORY_FILES}

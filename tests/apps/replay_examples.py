@@ -51,6 +51,8 @@ from pydantic import BaseModel
 from lmthing import call_agent, def_workflow, parallel, prompt, step, tool
 from lmthing.activities.providers.base import ModelCallError
 from lmthing.testing import scripted_model, text, tool_call
+from lmthing.tools.calc import calculate
+from lmthing.tools.text import text_stats
 
 CITIES = {"paris": 18, "oslo": 4, "lima": 22, "cairo": 30}
 
@@ -441,10 +443,30 @@ def replay_context(p):
     p.user("Look up the temperature of eight cities, one at a time.")
 
 
+ROLE_MODEL = scripted_model("replay-role", [
+    [tool_call("calculate", {"expression": "6 * 7"}), tool_call("replay_fetch", {"url": "https://weather.example/x"})],
+    [tool_call("text_stats", {"text": "six times seven"})],
+    text("It is 42."),
+])
+
+
+@prompt(model=ROLE_MODEL, max_steps=4)
+def replay_role(p):
+    # A role (issue 18): a tool allow-list (replay_fetch is defined but not offered, so its
+    # call does not run), a token budget, and a template filling the request; built-in tools.
+    p.def_tool(calculate)
+    p.def_tool(text_stats)
+    p.def_tool(replay_fetch)
+    p.def_role("counter", system="You count.", allowed_tools=["calculate", "text_stats"], max_tokens=10_000)
+    p.assume_role("counter")
+    p.def_template("ask", "What is {{a}} times {{b}}?", {"a": "integer", "b": {"type": "integer", "default": 7}})
+    p.use_template("ask", {"a": 6})
+
+
 EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel, replay_workflow, replay_race, replay_debate,
             replay_cascade, replay_retries, replay_guard_skip, replay_guard_ask, replay_validator, replay_budget_tree,
             replay_moderation, replay_domains, replay_sub_budget, replay_budget_reported, replay_memory,
-            replay_context]
+            replay_context, replay_role]
 # A person's decision the recorder gives (workflow id -> action), for examples that ask one.
 DECISIONS = {"replay-guard-ask": "approve"}
 # Standalone orchestrations, recorded under their workflow id.
