@@ -100,3 +100,11 @@ async def test_the_long_chat_example_stays_inside_its_context_window() -> None:
     assert "All 30 sensors are read" in done.out and "31 step(s), stop reason: answer" in done.out
     found = re.search(r"This call received (\d+) messages: the readings up to S-(\d+) came as a summary", done.out)
     assert found and int(found.group(1)) < 30 and int(found.group(2)) >= 10, done.out
+
+
+async def test_the_mcp_example_uses_a_stdio_servers_tools() -> None:
+    done = await lmthing("run", "examples/mcp_tools.py")
+    assert done.code == 0, done.err
+    assert '"sky": "light snow"' in done.out and "39.2" in done.out
+    assert "no forecast for 'Atlantis'" in done.out  # the tool's error, read by the model
+    assert "Oslo tomorrow: 4 °C (39.2 °F) and light snow." in done.out

@@ -1,0 +1,135 @@
+"""MCP servers' tools in real runs on the dev server (docs/mcp.md): a real server written
+with the mcp SDK (tests/mcp_servers/calc.py), run over stdio by the worker and over
+streamable HTTP as a process of its own. The model (scripted) calls its tools and reads the
+results; the tool list is asked for once per worker; a server that dies mid-call is started
+again and the call retried; a tool's error result reaches the model as a tool error; a
+command that does not start and two servers with the same tool name fail clearly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowFailureError
+
+from lmthing.activities.names import MCP_CALL_TOOL, MCP_LIST_TOOLS
+from tests.apps import mcp_app as app
+from tests.support import REPO_ROOT, activity_attempts, free_port, history, run, scheduled_activities, start
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def test_a_stdio_servers_tools_are_the_models_tools(client, worker, tmp_path):
+    log = tmp_path / "calc.log"
+    result, steps = await run(client, app.mcp_stdio_run, {"log": str(log)})
+    assert result.text == "done"
+    add, shout = steps[0].tool_results
+    assert (add.name, add.result, add.is_error) == ("add", {"result": 5}, False)
+    assert (shout.result, shout.is_error) == ({"result": "HI"}, False)
+    # The server's isError result is a tool error the model reads; the run went on.
+    [divide] = steps[1].tool_results
+    assert divide.is_error and "cannot divide by zero" in str(divide.result)
+    assert steps[2].response.text == "done"
+    # The model was offered the server's tools, with their descriptions and schemas.
+    offered = {t.name: t for t in steps[0].request.tools}
+    assert {"add", "shout", "divide", "crash_once"} <= set(offered)
+    assert offered["add"].description == "Add two whole numbers."
+    assert offered["add"].parameters["required"] == ["a", "b"]
+    assert lines(log).count("call add") == 1 and lines(log).count("call divide") == 1
+
+
+async def test_the_tool_list_is_read_once_per_worker_not_once_per_step(client, worker, tmp_path):
+    log = tmp_path / "calc.log"
+    handles = []
+    for _ in range(2):  # two runs of three steps each: the prompt function ran six times
+        handle = await start(client, app.mcp_stdio_run, {"log": str(log)})
+        await handle.result()
+        handles.append(handle)
+    assert lines(log).count("list") == 1  # the server was asked once, by the worker
+    for handle in handles:  # each run asked its worker once (then kept the list)
+        assert scheduled_activities(await history(handle)).count(MCP_LIST_TOOLS) == 1
+    assert lines(log).count("call add") == 2
+
+
+async def test_a_streamable_http_servers_tools_are_the_models_tools(client, worker, tmp_path):
+    port = free_port()
+    log = tmp_path / "http.log"
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "tests/mcp_servers/calc.py", "--http", str(port), cwd=REPO_ROOT,
+        env={**os.environ, "MCP_CALC_LOG": str(log)},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await wait_for_port(port)
+        result, steps = await run(client, app.mcp_http_run, {"url": f"http://127.0.0.1:{port}/mcp"})
+        assert result.text == "done"
+        [add] = steps[0].tool_results
+        assert (add.result, add.is_error) == ({"result": 42}, False)
+        assert lines(log) == ["list", "call add"]
+    finally:
+        server.kill()
+        await server.wait()
+
+
+async def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def test_a_server_that_dies_mid_call_is_started_again_and_the_call_retried(client, worker, tmp_path):
+    log, marker = tmp_path / "calc.log", tmp_path / "crashed"
+    handle = await start(client, app.mcp_crash_run, {"log": str(log), "marker": str(marker)})
+    result = await handle.result()
+    assert result.text == "done" and marker.exists()
+    [echo] = (await handle.steps())[0].tool_results
+    assert (echo.result, echo.is_error) == ({"result": "echo: hello"}, False)
+    assert lines(log).count("call crash_once") == 2  # the first call killed its server
+    events = await history(handle)
+    assert scheduled_activities(events).count(MCP_CALL_TOOL) == 1  # one activity, two attempts
+    assert max(activity_attempts(events)) == 2
+
+
+async def test_a_command_that_does_not_exist_fails_the_run_naming_it(client, worker):
+    handle = await start(client, app.mcp_missing_command_run)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    message = str(failure.value.cause)
+    assert "def_mcp_server('nothing')" in message and "'lmthing-no-such-mcp-server'" in message
+    assert "was not found on this worker's PATH" in message
+    assert activity_attempts(await history(handle)) == [1]  # not retried: it would not start either
+
+
+async def test_a_server_that_exits_at_once_fails_the_run_with_its_stderr(client, worker):
+    handle = await start(client, app.mcp_exits_run)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    message = str(failure.value.cause)
+    assert "MCP server 'quitter' exited before it answered" in message
+    assert "config file not found" in message and "sys.exit(3)" in message
+    assert activity_attempts(await history(handle)) == [1]
+
+
+async def test_two_servers_with_one_tool_name_fail_clearly_and_a_prefix_fixes_it(client, worker, tmp_path):
+    log = tmp_path / "calc.log"
+    handle = await start(client, app.mcp_clash_run, {"log": str(log)})
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    message = str(failure.value.cause)
+    assert "def_mcp_server('calc_b'): the tool 'add' is also a tool of MCP server 'calc_a'" in message
+    assert "prefix='calc_b_'" in message
+
+    result, steps = await run(client, app.mcp_prefix_run, {"log": str(log)})
+    assert result.text == "done"
+    assert [(r.name, r.result) for r in steps[0].tool_results] == [("add", {"result": 2}), ("b_add", {"result": 4})]
