@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowFailureError
 
+from lmthing import PromptError, mcp_server
 from lmthing.activities.names import MCP_CALL_TOOL, MCP_LIST_TOOLS
+from lmthing.workers import create_worker
 from tests.apps import mcp_app as app
-from tests.support import REPO_ROOT, activity_attempts, free_port, history, run, scheduled_activities, start
+from tests.support import REPO_ROOT, activity_attempts, free_port, history, new_id, run, scheduled_activities, start
 
 
 def lines(path: Path) -> list[str]:
@@ -133,3 +135,42 @@ async def test_two_servers_with_one_tool_name_fail_clearly_and_a_prefix_fixes_it
     result, steps = await run(client, app.mcp_prefix_run, {"log": str(log)})
     assert result.text == "done"
     assert [(r.name, r.result) for r in steps[0].tool_results] == [("add", {"result": 2}), ("b_add", {"result": 4})]
+
+
+async def test_settings_written_as_variables_are_read_on_the_worker_and_stay_out_of_history(client, worker, tmp_path,
+                                                                                          monkeypatch):
+    log = tmp_path / "secret-place.log"
+    monkeypatch.setenv("MCP_TEST_SECRET_LOG", str(log))
+    handle = await start(client, app.mcp_env_run, {"var": "MCP_TEST_SECRET_LOG"})
+    assert (await handle.result()).text == "done"
+    assert lines(log) == ["list", "call add"]  # the server got the worker's value
+    recorded = str(await handle.handle.fetch_history())
+    assert "secret-place" not in recorded and "${MCP_TEST_SECRET_LOG}" in recorded
+
+    handle = await start(client, app.mcp_env_run, {"var": "MCP_TEST_NOT_SET_ANYWHERE"})
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert "the environment variable MCP_TEST_NOT_SET_ANYWHERE is not set on this worker" in str(failure.value.cause)
+
+
+async def test_the_servers_process_stops_when_the_worker_stops(client, tmp_path):
+    log, queue = tmp_path / "calc.log", new_id("mcp-stop")
+    async with create_worker(client, app="tests.apps.mcp_app", task_queue=queue):
+        await run(client, app.mcp_stdio_run, {"log": str(log)}, task_queue=queue)
+        assert "stopped" not in lines(log)  # the session outlives the run, for the next one
+    assert lines(log)[-1] == "stopped"  # the worker's run() ended: its session was closed
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    ({}, "give command=[...] (a server run over stdio) or url='http://.../mcp'"),
+    ({"command": ["python", "s.py"], "url": "http://x/mcp"}, "one of the two"),
+    ({"command": ["python", "s.py"], "headers": {"A": "b"}}, "headers= are for url= servers"),
+    ({"url": "localhost:8000/mcp"}, "url is the server's streamable HTTP endpoint"),
+    ({"url": "http://x/mcp", "env": {"A": "b"}}, "args=, env= and cwd= are for command= servers"),
+    ({"command": ["python", "s.py"], "env": {"TOKEN": 42}}, "env is a dict of strings (a secret as '${NAME}'"),
+    ({"command": ["python", "s.py"], "timeout": 0}, "timeout is a number of seconds above 0"),
+])
+def test_wrong_server_settings_say_what_to_write(settings, expected):
+    with pytest.raises(PromptError) as err:
+        mcp_server("calc", **settings)
+    assert expected in str(err.value) and "mcp_server('calc')" in str(err.value)

@@ -68,3 +68,10 @@ async def mcp_prefix_run(p, args: dict):
     b = await p.def_mcp_server(CALC_B, prefix="b_", tools=["add"])
     assert b.tools == {"b_add": "add"}
     p.user("Add twice.")
+
+
+@prompt(model=scripted_model("mcp-env", [tool_call("add", {"a": 1, "b": 2}), text("done")]))
+async def mcp_env_run(p, args: dict):
+    # The worker reads the variable named in ${...}: its value is in no history.
+    await p.def_mcp_server("calc_env", command=["python", SERVER], env={"MCP_CALC_LOG": "${" + args["var"] + "}"})
+    p.user("Add 1 and 2.")

@@ -4,7 +4,7 @@ recorded replay example: ``python tests/mcp_servers/calc.py`` serves it over std
 
 What the tests read lives in files named by environment variables, as the server is a
 process of its own: ``MCP_CALC_LOG`` gets one line per ``tools/list`` request (``list``) and
-per tool call (``call <name>``); ``MCP_CALC_CRASH_ONCE`` names a file that ``crash_once``
+per tool call (``call <name>``) and ``stopped`` when a stdio client closed the session; ``MCP_CALC_CRASH_ONCE`` names a file that ``crash_once``
 creates before killing its own process, so the first call dies and the retried one answers.
 """
 
@@ -76,4 +76,5 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--http":
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
     else:
-        server.run()
+        server.run()  # returns when the client closes our stdin
+        _log("stopped")
