@@ -5,7 +5,8 @@ recorded replay example: ``python tests/mcp_servers/calc.py`` serves it over std
 What the tests read lives in files named by environment variables, as the server is a
 process of its own: ``MCP_CALC_LOG`` gets one line per ``tools/list`` request (``list``) and
 per tool call (``call <name>``) and ``stopped`` when a stdio client closed the session; ``MCP_CALC_CRASH_ONCE`` names a file that ``crash_once``
-creates before killing its own process, so the first call dies and the retried one answers.
+creates before killing its own process, so the first call dies and the retried one answers; ``MCP_CALC_HANG_ONCE`` likewise makes
+the first ``hang_once`` call hang.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -69,6 +71,17 @@ def crash_once(text: str) -> str:
     if marker and not Path(marker).exists():
         Path(marker).write_text("crashed")
         os._exit(17)
+    return f"echo: {text}"
+
+
+@server.tool()
+async def hang_once(text: str) -> str:
+    """Echo the text; the first call ever hangs (its worker is killed meanwhile)."""
+    _log(f"call hang_once {text}")
+    marker = os.environ.get("MCP_CALC_HANG_ONCE")
+    if marker and not Path(marker).exists():
+        Path(marker).write_text("hung")
+        await anyio.sleep(30)
     return f"echo: {text}"
 
 
