@@ -59,20 +59,22 @@ async def test_the_tool_list_is_read_once_per_worker_not_once_per_step(client, w
     assert lines(log).count("call add") == 2
 
 
-async def test_a_streamable_http_servers_tools_are_the_models_tools(client, worker, tmp_path):
+async def test_a_streamable_http_servers_tools_are_the_models_tools(client, worker, tmp_path, monkeypatch):
     port = free_port()
     log = tmp_path / "http.log"
     server = await asyncio.create_subprocess_exec(
         sys.executable, "tests/mcp_servers/calc.py", "--http", str(port), cwd=REPO_ROOT,
-        env={**os.environ, "MCP_CALC_LOG": str(log)},
+        env={**os.environ, "MCP_CALC_LOG": str(log), "MCP_CALC_KEY": "k-7f3a"},
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    monkeypatch.setenv("MCP_TEST_CALC_KEY", "k-7f3a")  # the (in-process) worker's environment
     try:
         await wait_for_port(port)
-        result, steps = await run(client, app.mcp_http_run, {"url": f"http://127.0.0.1:{port}/mcp"})
-        assert result.text == "done"
-        [add] = steps[0].tool_results
+        handle = await start(client, app.mcp_http_run, {"url": f"http://127.0.0.1:{port}/mcp"})
+        assert (await handle.result()).text == "done"
+        [add] = (await handle.steps())[0].tool_results
         assert (add.result, add.is_error) == ({"result": 42}, False)
-        assert lines(log) == ["list", "call add"]
+        assert lines(log) == ["list", "call add"]  # the worker sent the key: nothing was refused
+        assert "k-7f3a" not in str(await handle.handle.fetch_history())
     finally:
         server.kill()
         await server.wait()

@@ -31,7 +31,8 @@ async def mcp_stdio_run(p, args: dict):
 
 @prompt(model=scripted_model("mcp-http", [tool_call("add", {"a": 40, "b": 2}), text("done")]))
 async def mcp_http_run(p, args: dict):
-    await p.def_mcp_server("calc_http", url=args["url"], tools=["add"])
+    # The API key is the worker's environment variable: the history holds only its name.
+    await p.def_mcp_server("calc_http", url=args["url"], tools=["add"], headers={"X-Calc-Key": "${MCP_TEST_CALC_KEY}"})
     p.user("Add 40 and 2.")
 
 

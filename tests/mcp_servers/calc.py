@@ -85,9 +85,30 @@ async def hang_once(text: str) -> str:
     return f"echo: {text}"
 
 
+def http_app():
+    """The streamable HTTP app; with ``MCP_CALC_KEY`` set, a request without the header
+    ``X-Calc-Key: <that value>`` is refused (401), as a server behind an API key would."""
+    app = server.streamable_http_app()
+    key = os.environ.get("MCP_CALC_KEY")
+    if not key:
+        return app
+
+    async def guarded(scope, receive, send):
+        if scope["type"] == "http" and dict(scope["headers"]).get(b"x-calc-key") != key.encode():
+            _log("refused")
+            await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"missing or wrong X-Calc-Key"})
+            return
+        await app(scope, receive, send)
+
+    return guarded
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--http":
-        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+        import uvicorn
+
+        uvicorn.run(http_app(), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
     else:
         server.run()  # returns when the client closes our stdin
         _log("stopped")
