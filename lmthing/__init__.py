@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         step_count_is,
         tool,
     )
+    from lmthing.mcp import mcp_server
     from lmthing.prompt.resources import def_resource, def_resource_pool
     from lmthing.workflows import RunConfig, prompt
     from lmthing.workflows.orchestration import def_orchestration, def_parallel, def_pipeline, def_workflow
@@ -68,12 +69,13 @@ _SOURCES: dict[str, str] = {
     "RunConfig": "lmthing.workflows",
     "prompt": "lmthing.workflows",
     **dict.fromkeys(("def_resource", "def_resource_pool"), "lmthing.prompt.resources"),
+    "mcp_server": "lmthing.mcp",
     **dict.fromkeys(("def_orchestration", "def_parallel", "def_pipeline", "def_workflow"), "lmthing.workflows.orchestration"),
 }
 
 __all__ = [
     "END", "call_agent", "call_tool", "choose", "def_orchestration", "def_parallel", "def_pipeline", "def_resource",
-    "def_resource_pool", "def_workflow", "loop_while", "parallel", "sequence", "step", "task", "team",
+    "def_resource_pool", "def_workflow", "loop_while", "mcp_server", "parallel", "sequence", "step", "task", "team",
     "ActivityOptions", "Definition", "Message", "ModelOptions", "PromptContext", "PromptError", "RetryOptions",
     "RunConfig", "RunResult", "RunStatus", "StatefulPrompt", "StepRecord", "ToolCallInfo", "ToolContext", "Usage",
     "agent", "has_tool_call", "prompt", "step_count_is", "tool",

@@ -12,14 +12,14 @@ FORBIDDEN = {
     # prompt/ is engine-neutral: no Temporal, no other lmthing layer.
     "prompt": (
         "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
-        "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging", "lmthing.memory",
+        "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging", "lmthing.memory", "lmthing.mcp",
         # of resilience/ only the leaves: the breaker's state machine and the domain
         # allowlists (ToolContext checks them); the rest is the engine's
         *(f"lmthing.resilience.{m}" for m in ("plugin", "book", "checks", "budget", "specs", "moderation")),
     ),
     # workflows/ is deterministic orchestration: activity *names* only, no I/O libraries.
     "workflows": (
-        "openai", "anthropic", "httpx", "requests", "aiohttp", "socket", "subprocess",
+        "openai", "anthropic", "httpx", "requests", "aiohttp", "socket", "subprocess", "mcp",
         "lmthing.workers", "lmthing.client", "lmthing.activities.model", "lmthing.activities.tools",
         "lmthing.activities.providers",
     ),
@@ -55,6 +55,12 @@ FORBIDDEN = {
     # tools/ holds @tool activities (built-in tools) and the tool registry: I/O is theirs,
     # but they are activities, never workflow code, and reach no worker or client.
     "tools": ("lmthing.workflows", "lmthing.workers", "lmthing.client"),
+    # mcp/ is engine-neutral like prompt/: an MCP server's settings, def_mcp_server and the
+    # records that cross to the MCP activities; the SDK and its sessions are the worker's.
+    "mcp": (
+        "temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client",
+        "lmthing.orchestration", "lmthing.plugins", "lmthing.messaging", "mcp", "httpx", "httpx2", "anyio", "subprocess",
+    ),
     # plugins/ is built on the public def_* API only, as a user's plugin would be.
     "plugins": ("temporalio", "lmthing.workflows", "lmthing.activities", "lmthing.workers", "lmthing.client"),
 }

@@ -118,3 +118,11 @@ async def test_the_builtin_tools_example_writes_reads_and_sums_inside_its_worksp
     assert "'../escape.txt' is outside the files root" in done.out  # the refusal reached the model
     assert '"matches": ["report/sales.csv"]' in done.out and '"slug": "q3-sales-report"' in done.out
     assert "Q3 sales came to 242.75 over 91 days" in done.out
+
+
+async def test_the_mcp_example_uses_a_stdio_servers_tools() -> None:
+    done = await lmthing("run", "examples/mcp_tools.py")
+    assert done.code == 0, done.err
+    assert '"sky": "light snow"' in done.out and "39.2" in done.out
+    assert "no forecast for 'Atlantis'" in done.out  # the tool's error, read by the model
+    assert "Oslo tomorrow: 4 °C (39.2 °F) and light snow." in done.out

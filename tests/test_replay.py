@@ -185,6 +185,18 @@ def test_the_role_history_holds_the_allowed_tools_only() -> None:
     assert result["text"] == "It is 42."
 
 
+def test_the_mcp_history_holds_one_listing_and_its_calls() -> None:
+    """Recorded by ``python -m tests.histories.record replay-mcp`` (docs/mcp.md): the
+    server's tools listed once for three steps, and three tool calls, one an error."""
+    events = json.loads((HISTORY_DIR / "replay-mcp.json").read_text())["events"]
+    types = [e["activityTaskScheduledEventAttributes"]["activityType"]["name"] for e in events
+             if "activityTaskScheduledEventAttributes" in e]
+    assert types.count("lmthing.mcp.list_tools") == 1 and types.count("lmthing.mcp.call_tool") == 3
+    assert types.count("lmthing.model_call") == 3
+    _, _, _, result = _recorded("replay-mcp")
+    assert result["text"] == "2 + 3 = 5."
+
+
 async def test_recorded_histories_replay_without_nondeterminism() -> None:
     assert HISTORY_FILES, "no histories under tests/histories"
     histories = {path.name: load(path) for path in HISTORY_FILES}

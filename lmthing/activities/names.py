@@ -39,8 +39,12 @@ MEMORY_SEARCH = "lmthing.memory.search"
 MEMORY_LIST = "lmthing.memory.list"
 MEMORY_FORGET = "lmthing.memory.forget"
 
+# MCP (docs/mcp.md): a server's tool list and one tool call, on the tool task queue.
+MCP_LIST_TOOLS = "lmthing.mcp.list_tools"
+MCP_CALL_TOOL = "lmthing.mcp.call_tool"
+
 __all__ = [
     "BOARD", "BOARD_ID_PREFIX", "BOARD_WORKFLOW", "BREAKER_ID_PREFIX", "BREAKER_WORKFLOW", "BUDGET", "BUDGET_UPDATE",
-    "DELIVER", "MEMORY_FORGET", "MEMORY_GET", "MEMORY_LIST", "MEMORY_SEARCH", "MEMORY_WRITE", "MODEL_CALL", "MODERATE", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
+    "DELIVER", "MCP_CALL_TOOL", "MCP_LIST_TOOLS", "MEMORY_FORGET", "MEMORY_GET", "MEMORY_LIST", "MEMORY_SEARCH", "MEMORY_WRITE", "MODEL_CALL", "MODERATE", "PUBLISH", "SEND", "SUBSCRIBE", "TOOL_ACTIVITY_PREFIX",
     "TOPIC_ID_PREFIX", "TOPIC_WORKFLOW",
 ]

@@ -538,6 +538,11 @@ class StatefulPrompt:
         """The tool the prompt function defined under ``name`` (so far in this run)."""
         return self._tools.get(name)
 
+    def defined_in_this_run(self, name: str) -> bool:
+        """True if this run of the prompt function has defined a tool or agent ``name`` so
+        far (a plugin that defines many tools checks its names for clashes with it)."""
+        return (Kind.TOOL, name) in self._seen or (Kind.AGENT, name) in self._seen
+
     def defined_callables(self) -> tuple[dict[str, ToolDef | CompositeToolDef], dict[str, AgentDef | CompositeAgentDef]]:
         """The tools and the agents the last run of the function defined, by name."""
         return dict(self._tools), dict(self._agents)

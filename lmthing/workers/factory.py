@@ -15,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from lmthing.activities import budget, messaging
 from lmthing.activities.caches import ToolCaches
+from lmthing.activities.mcp import McpActivities
 from lmthing.activities.memory import MemoryActivities
 from lmthing.activities.model import ModelActivities
 from lmthing.activities.moderation import ModerationActivities
@@ -169,8 +170,11 @@ def create_worker(
         held = ResourceRegistry([*collect_resources(apps), *resources])
         if held:
             worker_options["plugins"] = [*worker_options.get("plugins", ()), ResourcesPlugin(held)]
+        # The worker's MCP sessions (docs/mcp.md): opened on first use, closed with the worker.
+        mcp = McpActivities()
+        worker_options["plugins"] = [*worker_options.get("plugins", ()), ResourcesPlugin(mcp, "lmthing.mcp")]
         activities += [*(tool_activity(t, held, caches) for t in names.values()), unregistered_activity,
-                       *messaging.ACTIVITIES, budget.budget_call, *memory.activities]
+                       *messaging.ACTIVITIES, budget.budget_call, *memory.activities, *mcp.activities]
     if plan.tools or plan.model_calls:  # the store is opened on first use, closed with the worker
         worker_options["plugins"] = [*worker_options.get("plugins", ()), ResourcesPlugin(memory, "lmthing.memory")]
     if unknown_workflows not in ("fail", "retry"):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 from temporalio.exceptions import ApplicationError
 
+from lmthing.mcp.plugin import mcp_plugin
 from lmthing.memory.plugin import memory_plugin
 from lmthing.memory.context_plugin import context_plugin
 from lmthing.messaging.plugin import messaging_plugin
@@ -34,9 +35,9 @@ if TYPE_CHECKING:
     from .prompt_workflow import PromptSpec
 
 # Plugins every prompt run has (after the prompt's own): the orchestration, messaging,
-# resilience, context-window, memory, template and role APIs.
+# resilience, context-window, memory, template and role, and MCP APIs.
 BUILTIN_PLUGINS: tuple[Any, ...] = (orchestration_plugin, messaging_plugin, resilience_plugin, context_plugin,
-                                    memory_plugin, roles_plugin)
+                                    memory_plugin, roles_plugin, mcp_plugin)
 
 
 @dataclass

@@ -40,6 +40,7 @@ from .errors import non_deterministic, user_error
 from .events import RunEvents, RunStream
 from .humans import HumanLoop
 from .live_agent import Mailbox, serve
+from .mcp_host import WorkflowMcp
 from .memory_host import PersistedState, WorkflowMemory
 from .messaging_host import WorkflowMessaging
 from .model_calls import ModelCalls
@@ -392,7 +393,7 @@ class PromptWorkflow(RunHandlers, ModelCalls, StepEndings, ChildRuns):
             services={"messaging": WorkflowMessaging(
                 self._mailbox, self.spec.name, args, config.model_dump(mode="json", exclude={"agent_path"})),
                 "resilience": self._resilience.book, "context": self._context.book,
-                "memory": self._memory},
+                "memory": self._memory, "mcp": WorkflowMcp()},
         )
         prompt.import_memory(carry.effect_memory)
         self._runner = ToolRunner(

@@ -32,6 +32,10 @@ Each one exercises a different shape of workflow history:
 - ``replay_context`` (recorded 2026-12-02, docs/context.md): ``def_context("summarize")`` over a
   tool loop: summary calls (model-call activities summarized ``summarize context``) between
   the steps' own, and requests sent as layouts of the previous call.
+- ``replay_mcp`` (recorded 2026-12-02, docs/mcp.md): the tools of a stdio MCP server
+  (tests/mcp_servers/calc.py, started by the recorder's worker): one ``lmthing.mcp.list_tools``
+  for three steps, ``lmthing.mcp.call_tool`` activities, two at once, one of them an
+  ``isError`` result the model reads.
 - ``MESSAGING`` (recorded 2026-12-02): ``replay_live`` as a long-lived agent that answers
   asks, subscribes to a topic, writes a board through its tool and continues as new every
   two turns (both runs of its chain are recorded), with the topic's and the board's own
@@ -463,10 +467,21 @@ def replay_role(p):
     p.use_template("ask", {"a": 6})
 
 
+@prompt(model=scripted_model("replay-mcp", [
+    [tool_call("add", {"a": 2, "b": 3}), tool_call("divide", {"a": 1, "b": 0})],
+    tool_call("shout", {"text": "five"}),
+    text("2 + 3 = 5."),
+]))
+async def replay_mcp(p):
+    # "python" is the worker's interpreter; the path is relative to the recorder's directory.
+    await p.def_mcp_server("replay-calc", command=["python", "tests/mcp_servers/calc.py"], tools=["add", "divide", "shout"])
+    p.user("Add 2 and 3, divide 1 by 0, and shout the sum.")
+
+
 EXAMPLES = [replay_tools_state, replay_subagent, replay_parallel, replay_workflow, replay_race, replay_debate,
             replay_cascade, replay_retries, replay_guard_skip, replay_guard_ask, replay_validator, replay_budget_tree,
             replay_moderation, replay_domains, replay_sub_budget, replay_budget_reported, replay_memory,
-            replay_context, replay_role]
+            replay_context, replay_role, replay_mcp]
 # A person's decision the recorder gives (workflow id -> action), for examples that ask one.
 DECISIONS = {"replay-guard-ask": "approve"}
 # Standalone orchestrations, recorded under their workflow id.
