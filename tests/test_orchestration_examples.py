@@ -3,15 +3,17 @@ with its embedded server), and the standalone code-review workflow type on a wor
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import sys
 
 from temporalio.client import Client
 
 from lmthing.client import run_orchestration
 from lmthing.workers import create_worker
-from tests.support import new_id
-from tests.test_cli import lmthing
+from tests.support import cli_env, new_id
+from tests.test_cli import ROOT, lmthing
 
 
 def final_state(out: str) -> dict:
@@ -126,3 +128,16 @@ async def test_the_mcp_example_uses_a_stdio_servers_tools() -> None:
     assert '"sky": "light snow"' in done.out and "39.2" in done.out
     assert "no forecast for 'Atlantis'" in done.out  # the tool's error, read by the model
     assert "Oslo tomorrow: 4 °C (39.2 °F) and light snow." in done.out
+
+
+async def test_the_mcp_serve_example_runs_the_research_agent_through_an_mcp_client() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "examples/mcp_serve_client.py", cwd=ROOT, env=cli_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert "tools: research" in text and "progress: step 1: sub-agent summarizer started" in text
+    assert "answer: Running an agent as a durable Temporal workflow" in text
+    assert re.search(r"workflow id: research-[0-9a-f]+", text)
