@@ -8,168 +8,55 @@ step loop order is lmthing's (LMTHING_SEMANTICS.md, "The step loop").
 
 from __future__ import annotations
 
-import inspect
-import re
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from lmthing.resilience.breaker import BreakerConfig, check_breaker_name
 
-from .agents import AGENT_SYSTEM_PART, RESPONSE_FORMAT_PART, AgentDef, CompositeAgentDef, response_schema_instruction
+from .agents import AgentDef, CompositeAgentDef
 from .definitions import Definition, Kind
-from .humans import ApprovalPolicy, DecisionRecord, HumanHost, as_timedelta
+from .humans import ApprovalPolicy, HumanHost
 from .instruments import (
-    InstrumentError,
     LocalTelemetry,
     MetricDef,
     PromptLogger,
     TelemetryHost,
-    level_number,
-    redact_set,
 )
-from .lifecycle import LIFECYCLE_NAMES, CustomEvent, EventHandlers, Handler, LifecycleEvent
+from .lifecycle import EventHandlers
 from .effects import (
-    NEVER_RAN,
     Effect,
     LastTool,
-    NameCollection,
-    PromptContext,
-    StepModifications,
-    deps_changed,
-    unwrap_dep,
 )
-from .render import (
-    render_data_variable,
-    render_reminder,
-    render_system_prompt,
-    render_variable,
+from .tools import ActivityTool, CompositeToolDef, ToolDef, activity_tool_def
+from .types import Message
+
+
+# PromptError, ScanStop, PreparedStep and PersistedStateNeeded are imported from here by the
+# rest of lmthing (and by users' plugins): they stay importable from this module.
+from .prompt_base import (
+    PERSIST_SCOPES,
+    AgentRunner,
+    PersistedStateNeeded,
+    PreparedStep,
+    PromptError,
+    PromptRunner,
+    ScanStop,
+    ToolRunnerHook,
+    _TOOL_NAME,
+    _check_definition,
+    _check_name,
+    _jsonable,
+    _not_awaited,
+    _short,
+    _Variable,
 )
-from .tools import ActivityTool, CompositeToolDef, ToolDef, activity_tool_def, check_schema
-from .types import Message, ToolCall, ToolDefinition, ToolResult
+from .prompt_events import EventsAndMetrics
+from .prompt_people import PeopleAndCalls
+from .prompt_steps import StepDriver
 
-Body = Callable[["StatefulPrompt"], Any | Awaitable[Any]]
-# Runs a sub-agent as a child workflow: (agent, validated args, key, composite name) -> outcome.
-AgentRunner = Callable[[AgentDef, Any, str, "str | None"], Awaitable[dict[str, Any]]]
-# Runs one tool as the engine does for the model: (tool, raw args, call id, step, key) -> (result, is_error).
-ToolRunnerHook = Callable[[ToolDef, Any, str, int, str], Awaitable[tuple[Any, bool]]]
-# Runs another prompt (a workflow type, by name) as a child workflow: (name, args, key) -> outcome.
-PromptRunner = Callable[[str, Any, str], Awaitable[dict[str, Any]]]
-Callable_ = ToolDef | CompositeToolDef | AgentDef | CompositeAgentDef
-
-_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-class PromptError(Exception):
-    """A prompt function used the API wrongly; the message says how to fix it."""
-
-
-class ScanStop(BaseException):  # noqa: N818 - a signal, not an error
-    """Ends a *scan* of a prompt function: a sub-agent's child workflow re-runs its parent's
-    function only to find the agent's definition, and must not start what the parent's run
-    starts (sub-agents, tools, orchestrations). Definitions made before the call are kept;
-    a BaseException, so that a prompt's ``except Exception`` does not swallow it."""
-
-
-@dataclass
-class PreparedStep:
-    """One model call, ready to send, plus what is needed to run the tools it may request."""
-
-    system: str | None
-    messages: list[Message]
-    tools: list[ToolDefinition]
-    callables: dict[str, Callable_]
-    state_snapshot: dict[str, Any] = field(default_factory=dict)
-    approvals: dict[str, ApprovalPolicy] = field(default_factory=dict)
-    # Every tool and agent the prompt defines at this step, in definition order, whether or
-    # not it is offered at this call (disabled, filtered): lmthing's "Available tools" list.
-    defined: list[str] = field(default_factory=list)
-    # The def_circuit_breaker configs, by name (docs/circuit-breakers.md).
-    breakers: dict[str, BreakerConfig] = field(default_factory=dict)
-
-
-@dataclass
-class _Variable:
-    value: Any
-    is_data: bool
-
-
-def _check_name(kind: str, name: str) -> None:
-    if not isinstance(name, str) or not name:
-        raise PromptError(f"{kind}: the name must be a non-empty string, got {name!r}")
-
-
-def _not_awaited(api: str, value: Any) -> None:
-    """A coroutine where a value belongs is an ``await`` left out (``p.ask_human(...)``)."""
-    if inspect.iscoroutine(value):
-        name = getattr(value, "__qualname__", "a coroutine")
-        value.close()  # it will never run: no "never awaited" warning on top of this error
-        call = f"p.{name.split('.', 1)[1]}" if name.startswith("StatefulPrompt.") else name
-        raise PromptError(f"{api} got the coroutine {call}(...), not its result: add `await` (`await {call}(...)`)")
-
-
-def _non_json(value: Any) -> str | None:
-    """The first value in ``value`` that JSON would silently turn into something else (a set
-    or a tuple becomes a list, bytes become text), by its type name."""
-    if isinstance(value, (set, frozenset, tuple, bytes, bytearray)):
-        return type(value).__name__
-    if isinstance(value, dict):
-        return next((found for v in value.values() if (found := _non_json(v))), None)
-    if isinstance(value, list):
-        return next((found for v in value if (found := _non_json(v))), None)
-    return None
-
-
-def _jsonable(key: str, value: Any) -> None:
-    _not_awaited(f"def_state({key!r})", value)
-    kind = _non_json(value)
-    if kind is not None:
-        fix = "a list (e.g. sorted(...))" if kind in ("set", "frozenset") else "a list" if kind == "tuple" else "a str"
-        raise PromptError(
-            f"def_state({key!r}): the value holds a {kind}, which JSON (how state lives in workflow history) would "
-            f"store as something else; use {fix} instead"
-        )
-    try:
-        to_jsonable_python(value)
-    except PydanticSerializationError as err:
-        raise PromptError(
-            f"def_state({key!r}): the value {value!r} cannot be stored: state lives in workflow "
-            f"history and must be JSON-compatible (dicts, lists, str, numbers, bools, None, "
-            f"pydantic models). {err}"
-        ) from None
-
-
-def _check_definition(api: str, description: Any, schema: Any) -> None:
-    if description is not None and not isinstance(description, str):
-        raise PromptError(f"{api}: the description is text the model reads, got {type(description).__name__} {_short(description)}")
-    try:
-        check_schema(api, schema)
-    except TypeError as err:
-        raise PromptError(str(err)) from None
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class PersistedStateNeeded(Exception):
-    """Raised by ``def_state(..., persist=True)`` the first time a run declares the key: the
-    engine loads the saved value and runs the prompt function again (docs/memory.md)."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(f"def_state({key!r}, persist=True) is loaded before the function goes on; a prompt "
-                         "function must let this exception through (do not catch every Exception around def_state)")
-        self.key = key
-
-
-# Where a persisted def_state value is shared (the scopes of docs/memory.md).
-PERSIST_SCOPES = ("run", "session", "agent", "global")
-
-
-class StatefulPrompt:
+class StatefulPrompt(EventsAndMetrics, PeopleAndCalls, StepDriver):
     """The lmthing prompt API (``def_*``) over a durable state store."""
 
     def __init__(
@@ -390,95 +277,6 @@ class StatefulPrompt:
             )
         self._effects.append(Effect(callback, None if deps is None else list(deps)))
 
-    # ----------------------------------------------------------- events, metrics, logs
-    def def_event(self, name: str, handler: Handler) -> None:
-        """Run ``handler(event)`` at a lifecycle point (``before_model_call``,
-        ``after_model_call``, ``before_tool``, ``after_tool``, ``on_step``, ``on_error``,
-        ``on_finish``; lmthing's ``onToolStart``... too) or when ``emit(name)`` fires a custom
-        event. Declared on every run of the prompt function, like effects."""
-        try:
-            self._event_handlers.add(name, handler)
-        except (TypeError, ValueError) as err:
-            raise PromptError(str(err)) from None
-
-    async def emit(self, name: str, data: Any = None) -> None:
-        """Fire a custom event: its handlers run now, in declaration order."""
-        if name in LIFECYCLE_NAMES:
-            raise PromptError(f"emit({name!r}): lifecycle events are fired by the run itself; emit custom events only")
-        await self.fire(CustomEvent(name=name, step=self._current_step(), data=data))
-
-    async def fire(self, event: LifecycleEvent) -> None:
-        """Run the handlers of ``event`` (the engine calls this at each lifecycle point)."""
-        if self._event_handlers.has(event.name):
-            await self._event_handlers.fire(event)
-
-    def has_handlers(self, name: str) -> bool:
-        return self._event_handlers.has(name)
-
-    def def_metric(
-        self,
-        name: str,
-        kind: str,
-        description: str = "",
-        *,
-        labels: Iterable[str] = (),
-        buckets: Iterable[float] | None = None,
-        unit: str = "",
-    ) -> MetricDef:
-        """Declare a metric (``counter``, ``gauge`` or ``histogram``) that ``record_metric``
-        updates. On a worker with ``--metrics-port`` it is served on ``/metrics`` (a counter
-        as ``<name>_total``), with the Temporal SDK's ``namespace``, ``task_queue`` and
-        ``workflow_type`` labels added."""
-        try:
-            metric = MetricDef(name, kind, description, tuple(labels), None if buckets is None else tuple(buckets), unit)  # type: ignore[arg-type]
-        except InstrumentError as err:
-            raise PromptError(str(err)) from None
-        known = self._metrics.get(name)
-        if known is not None and known != metric:
-            raise PromptError(f"def_metric({name!r}) was already declared differently in this run: {known}")
-        self._metrics[name] = metric
-        return metric
-
-    def record_metric(self, name: str, value: float | int = 1, labels: dict[str, Any] | None = None) -> None:
-        """Add to a counter, set a gauge or observe a histogram value (once per run: not
-        repeated when the run's history is replayed)."""
-        metric = self._metrics.get(name)
-        if metric is None:
-            known = ", ".join(self._metrics) or "(none)"
-            raise PromptError(f"record_metric({name!r}): no such metric (declared: {known}); declare it with def_metric first")
-        try:
-            number, clean = metric.check(value, labels or {})
-        except InstrumentError as err:
-            raise PromptError(str(err)) from None
-        self._telemetry.record_metric(metric, number, clean)
-
-    def def_logger(
-        self,
-        name: str,
-        level: int | str = "info",
-        *,
-        fields: dict[str, Any] | None = None,
-        redact: Iterable[str] = (),
-    ) -> PromptLogger:
-        """A structured logger (``logger.info("text", key=value)``); it also becomes
-        ``p.logger``. Lines carry the run's identity and step, ``fields`` on every line, the
-        ``redact`` field names hidden; nothing is logged again when history replays."""
-        _check_name("def_logger", name)
-        try:
-            number = level_number(level, f"def_logger({name!r})")
-        except InstrumentError as err:
-            raise PromptError(str(err)) from None
-        logger = PromptLogger(name, self._telemetry, number, dict(fields or {}), redact_set(redact))
-        self._logger = logger
-        return logger
-
-    @property
-    def logger(self) -> PromptLogger:
-        """The last logger declared with ``def_logger``, else one named after the prompt."""
-        if self._logger is None:
-            self._logger = PromptLogger(self._name, self._telemetry)
-        return self._logger
-
     # ---------------------------------------------------------------------------- tools
     def def_tool(self, name: Any, description: str | None = None, schema: Any = None, fn: Any = None, **options: Any) -> Definition:
         """Define a tool: ``(name, description, schema, fn, **options)``, a composite
@@ -605,135 +403,6 @@ class StatefulPrompt:
         if not isinstance(name, str) or not _TOOL_NAME.match(name):
             raise PromptError(f"{api}: tool name {name!r} is invalid; use 1-64 letters, digits, '_' or '-'")
 
-    # ------------------------------------------------------------------ people in the loop
-    def def_approval(
-        self,
-        name: str,
-        message: str | None = None,
-        options: tuple[str, ...] | list[str] = ("approve", "deny", "modify"),
-        timeout: Any = None,
-        default: str = "deny",
-    ) -> ApprovalPolicy:
-        """An approval policy; tools opt in with ``approval="<name>"``. When ``timeout``
-        (seconds or timedelta) passes without a decision, ``default`` applies."""
-        _check_name("def_approval", name)
-        try:
-            policy = ApprovalPolicy(name, message, tuple(options), as_timedelta(timeout), default)  # type: ignore[arg-type]
-        except ValueError as err:
-            raise PromptError(str(err)) from None
-        self._approval_policies[name] = policy
-        return policy
-
-    def approval_policy(self, name: str) -> ApprovalPolicy:
-        policy = self._approval_policies.get(name)
-        if policy is None:
-            known = ", ".join(self._approval_policies) or "(none)"
-            raise PromptError(f"approval {name!r} is not defined; declare it with def_approval({name!r}, ...) (defined: {known})")
-        return policy
-
-    async def request_approval(
-        self, approval: str, *, message: str | None = None, args: dict[str, Any] | None = None
-    ) -> DecisionRecord:
-        """Wait for a person to approve or deny, under policy ``approval``; returns the
-        decision (``.action`` is "approve" or "deny"; a timeout applies the default)."""
-        return await self._require_host("request_approval").request_approval(
-            self.approval_policy(approval), tool=None, args=args, message=message
-        )
-
-    async def ask_human(
-        self,
-        question: str,
-        options: list[str] | None = None,
-        timeout: Any = None,
-        default: str | None = None,
-        key: str | None = None,
-    ) -> str:
-        """Ask a person and wait for the answer (``default`` after ``timeout``). Asking the
-        same question again (same ``key``, default the question) returns the first answer,
-        so a prompt function that re-runs every step asks only once."""
-        return await self._require_host("ask_human").ask(
-            question, options=options, timeout=as_timedelta(timeout), default=default, key=key or question
-        )
-
-    def def_interaction(
-        self,
-        name: str = "ask_human",
-        description: str = "Ask the person you are working for a question and wait for their answer.",
-        timeout: Any = None,
-        default: str | None = None,
-    ) -> Definition:
-        """A tool through which the model asks a person and gets the answer back."""
-        from .humans import AskArgs
-
-        async def ask(args: AskArgs, info: Any) -> dict[str, str]:
-            answer = await self.ask_human(
-                args.question, options=args.options, timeout=timeout, default=default, key=f"tool:{info.tool_call_id}"
-            )
-            return {"answer": answer}
-
-        return self.def_tool(name, description, AskArgs, ask)
-
-    async def call_agent(self, name: str, args: Any, *, key: str) -> dict[str, Any]:
-        """Run sub-agent ``name`` (declared with def_agent; "team.member" for a composite's
-        member) from workflow-side code, as a child workflow; ``key`` makes its id unique in
-        the run. Returns what the model would get: ``{"response", "validationError"?}`` or
-        ``{"error"}``."""
-        self._check_running("call_agent", self._agent_runner)
-        owner, _, member = name.partition(".")
-        found = self._agents.get(owner)
-        composite = None
-        if isinstance(found, CompositeAgentDef):
-            composite, found = owner, found.member(member) if member else None
-        if not isinstance(found, AgentDef):
-            known = ", ".join(self._agents) or "(none)"
-            raise PromptError(f"call_agent: no agent {name!r} is defined (defined: {known}); declare it with def_agent")
-        parsed, problem = found.validate_args(args)
-        if problem is not None:
-            return {"error": problem}
-        return await self._agent_runner(found, parsed, key, composite)  # type: ignore[misc]
-
-    async def call_prompt(self, name: str, args: Any = None, *, key: str) -> dict[str, Any]:
-        """Run another prompt of the worker (by its workflow type name) as a child workflow
-        with its own model and definition; ``key`` makes its id unique in the run. Returns
-        ``{"response", "structured"?, "validationError"?}`` or ``{"error"}``."""
-        self._check_running("call_prompt", self._prompt_runner)
-        return await self._prompt_runner(name, args, key)  # type: ignore[misc]
-
-    async def call_tool(self, tool: ToolDef, args: Any, *, call_id: str, step: int, key: str) -> tuple[Any, bool]:
-        """Run ``tool`` from workflow-side code exactly as a model's call would run (validation,
-        approval, callbacks, response schema; an ``@tool`` function as an activity whose
-        idempotency key ends in ``key``). Returns ``(result, is_error)``."""
-        self._check_running("call_tool", self._tool_runner)
-        return await self._tool_runner(tool, args, call_id, step, key)  # type: ignore[misc]
-
-    def request_handoff(self, agent: str, args: Any) -> bool:
-        """Hand the conversation to def_agent ``agent`` after this step's tool calls (the
-        ``transfer_to_<agent>`` tools of ``def_handoff`` call this). The first request of a
-        step wins; returns False for a later one."""
-        if self._handoff is not None:
-            return False
-        if not isinstance(self._agents.get(agent), AgentDef):
-            raise PromptError(f"handoff to {agent!r}: no such def_agent is defined; declare it with def_agent")
-        self._handoff = (agent, args)
-        return True
-
-    def take_handoff(self) -> tuple[str, Any] | None:
-        handoff, self._handoff = self._handoff, None
-        return handoff
-
-    def switch_definition(
-        self, *, base_system: str | None, response_schema: Any, plugins: Iterable[Any], agent_system: str | None = None,
-        response_instruction: str | None = None,
-    ) -> None:
-        """Go on with another agent's definition (a handoff): the conversation and state stay;
-        definitions, effects and their memory come from the new function from its next run."""
-        self._base_system = base_system
-        self._agent_system = agent_system
-        self._response_schema = response_schema
-        self._response_instruction = response_instruction
-        self._plugins = list(plugins)
-        self._effect_memory = []
-
     @property
     def in_body(self) -> bool:
         """True while the prompt function itself runs (not a tool or handler mid-step)."""
@@ -831,193 +500,6 @@ class StatefulPrompt:
             + (" (is the plugin that provides it in plugins=[...]?)" if attr.startswith("def_") else "")
         )
 
-    # ------------------------------------------------------------------- driving a run
-    async def run_body(self, body: Body) -> None:
-        """Run (or re-run) the prompt function, then drop what it did not re-declare."""
-        self._seen.clear()
-        self._state_declared = {}
-        self._effects = []
-        self._event_handlers.clear()
-        self._approval_policies = {}
-        self._breakers = {}
-        self._persisted = {}
-        self._run_plugins = {}
-        self._in_body = True
-        messages_before = len(self._messages)
-        try:
-            result = body(self)
-            if inspect.isawaitable(result):
-                await result
-        except PersistedStateNeeded:
-            # The function runs again once the value is loaded: what it added is added then.
-            del self._messages[messages_before:]
-            raise
-        finally:
-            self._in_body = False
-        self._reconcile()
-        self._first_run = False
-
-    def _reconcile(self) -> None:
-        for store, kinds in (
-            (self._variables, (Kind.VARIABLE, Kind.DATA)),
-            (self._systems, (Kind.SYSTEM,)),
-            (self._tools, (Kind.TOOL,)),
-            (self._agents, (Kind.AGENT,)),
-        ):
-            for name in list(store):
-                if not any((k, name) in self._seen for k in kinds):
-                    del store[name]
-        for name in list(self._order):
-            if name not in self._tools and name not in self._agents:
-                del self._order[name]
-
-    async def prepare_step(self, step: int) -> PreparedStep:
-        """Effects, disables, step modifications, system prompt and reminder for one call."""
-        state_snapshot = to_jsonable_python(self._state)
-        mods = StepModifications()
-        ctx = PromptContext(
-            messages=list(self._messages),
-            step_number=step,
-            tools=NameCollection(self._defined_names()),
-            systems=NameCollection(list(self._systems)),
-            variables=NameCollection(list(self._variables)),
-            last_tool=self._last_tool,
-        )
-        modifier = mods.modifier()
-        memory = self._effect_memory
-        for index, effect in enumerate(self._effects):
-            deps = None if effect.deps is None else [unwrap_dep(d) for d in effect.deps]
-            previous = memory[index] if index < len(memory) else NEVER_RAN
-            if not deps_changed(previous, deps):
-                continue
-            result = effect.callback(ctx, modifier)
-            if inspect.isawaitable(result):
-                await result
-            while len(memory) <= index:
-                memory.append(NEVER_RAN)
-            memory[index] = [] if deps is None else deps
-
-        disabled = set(self._disabled)
-        self._disabled.clear()
-
-        system = self._render_system(disabled, mods)
-        callables = self._active_callables(disabled, mods)
-        messages = list(self._messages) + mods.messages
-        if self._reminded:
-            items = [(name, kind.label) for kind, name in self._reminded]
-            messages.append(Message(role="assistant", content=render_reminder(items)))
-            self._reminded = []
-        for c in callables.values():
-            for t in c.members if isinstance(c, CompositeToolDef) else [c]:
-                if isinstance(t, ToolDef) and t.approval:
-                    self.approval_policy(t.approval)  # a tool names an approval nobody defined
-                if isinstance(t, ToolDef) and t.circuit_breaker:
-                    self.circuit_breaker(t.circuit_breaker)  # ... or a breaker nobody defined
-        return PreparedStep(
-            system=system,
-            messages=messages,
-            tools=[_tool_definition(c) for c in callables.values()],
-            callables=callables,
-            state_snapshot=state_snapshot,
-            approvals=dict(self._approval_policies),
-            defined=self._defined_names(),
-            breakers=dict(self._breakers),
-        )
-
-    def _defined_names(self) -> list[str]:
-        """Tools and agents in definition order (hidden agents are no tools of the model's)."""
-        return [n for n in self._order if n in self._tools or not getattr(self._agents.get(n), "hidden", False)]
-
-    def _render_system(self, disabled: set[tuple[Kind, str]], mods: StepModifications) -> str | None:
-        parts = [(n, v) for n, v in self._systems.items() if (Kind.SYSTEM, n) not in disabled]
-        if mods.system_allow is not None:
-            parts = [(n, v) for n, v in parts if n in mods.system_allow]
-        parts += mods.extra_systems
-        rendered: list[str] = []
-        for name, var in self._variables.items():
-            if (Kind.DATA if var.is_data else Kind.VARIABLE, name) in disabled:
-                continue
-            rendered.append(render_data_variable(name, var.value) if var.is_data else render_variable(name, var.value))
-        for name, value, is_data in mods.extra_variables:
-            rendered.append(render_data_variable(name, value) if is_data else render_variable(name, str(value)))
-        # lmthing gave a sub-agent its system= and response-schema instruction as the child's
-        # first system part: <responseFormat> (system, blank line, instruction) or <agentSystem>.
-        if self._response_schema is not None:
-            instruction = response_schema_instruction(self._response_schema, self._response_instruction)
-            value = f"{self._agent_system}\n\n{instruction}" if self._agent_system else instruction
-            parts = [(RESPONSE_FORMAT_PART, value), *parts]
-        elif self._agent_system:
-            parts = [(AGENT_SYSTEM_PART, self._agent_system), *parts]
-        return render_system_prompt(self._base_system, parts, rendered)
-
-    def _active_callables(self, disabled: set[tuple[Kind, str]], mods: StepModifications) -> dict[str, Callable_]:
-        out: dict[str, Callable_] = {}
-        for name in self._order:
-            t = self._tools.get(name)
-            if t is not None:
-                if (Kind.TOOL, name) not in disabled:
-                    out[name] = t
-                continue
-            a = self._agents[name]
-            if (Kind.AGENT, name) not in disabled and not getattr(a, "hidden", False):
-                out[name] = a
-        if mods.tool_allow is not None:
-            out = {n: c for n, c in out.items() if n in mods.tool_allow}
-        return out
-
-    # ------------------------------------------------------------ recording the exchange
-    def record_assistant(self, text: str, tool_calls: list[ToolCall]) -> None:
-        self._messages.append(Message(role="assistant", content=text or None, tool_calls=tool_calls or None))
-
-    def record_user(self, text: str) -> None:
-        self._messages.append(Message(role="user", content=text))
-
-    def record_tool_results(self, results: list[ToolResult], args_by_id: dict[str, Any]) -> None:
-        for r in results:
-            content = r.content if r.content is not None else _as_text(r.result)
-            self._messages.append(Message(role="tool", tool_call_id=r.tool_call_id, name=r.name, content=content))
-        if results:
-            last = results[-1]
-            self._last_tool = LastTool(last.name, args_by_id.get(last.tool_call_id), last.result, last.is_error)
-
-    def replace_messages(self, messages: list[Message]) -> None:
-        """The run's conversation from now on (def_context replaced older turns with a
-        summary, docs/context.md)."""
-        self._messages = list(messages)
-
-    @property
-    def messages(self) -> list[Message]:
-        return list(self._messages)
-
-    # ----------------------------------------------------- carrying across continue-as-new
-    def export_memory(self) -> list[Any]:
-        """Effect dependency memory in a JSON-compatible form (``None`` = never ran)."""
-        out: list[Any] = []
-        for m in self._effect_memory:
-            if m is NEVER_RAN:
-                out.append(None)
-                continue
-            try:
-                out.append(to_jsonable_python(m))
-            except PydanticSerializationError:
-                out.append(None)  # not storable: the effect re-runs once after continue-as-new
-        return out
-
-    def import_memory(self, memory: list[Any]) -> None:
-        self._effect_memory = [NEVER_RAN if m is None else m for m in memory]
 
 
-def _tool_definition(c: Callable_) -> ToolDefinition:
-    if isinstance(c, (CompositeToolDef, CompositeAgentDef)):
-        return ToolDefinition(name=c.name, description=c.full_description(), parameters=c.parameters())
-    return ToolDefinition(name=c.name, description=c.description, parameters=c.parameters())
-
-
-def _as_text(value: Any) -> str:
-    """A tool result as the model reads it: text as is, anything else as compact JSON (what
-    JSON.stringify gives lmthing's providers)."""
-    import json
-
-    if isinstance(value, str):
-        return value
-    return json.dumps(to_jsonable_python(value), ensure_ascii=False, separators=(",", ":"))
+__all__ = ["PersistedStateNeeded", "PreparedStep", "PromptError", "ScanStop", "StatefulPrompt"]
