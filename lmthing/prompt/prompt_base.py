@@ -71,12 +71,18 @@ def _check_name(kind: str, name: str) -> None:
         raise PromptError(f"{kind}: the name must be a non-empty string, got {name!r}")
 
 
+# The classes whose methods are the prompt object's (``p.<method>`` in messages).
+PROMPT_CLASSES = frozenset({"StatefulPrompt", "EventsAndMetrics", "PeopleAndCalls", "StepDriver"})
+
+
 def _not_awaited(api: str, value: Any) -> None:
     """A coroutine where a value belongs is an ``await`` left out (``p.ask_human(...)``)."""
     if inspect.iscoroutine(value):
         name = getattr(value, "__qualname__", "a coroutine")
         value.close()  # it will never run: no "never awaited" warning on top of this error
-        call = f"p.{name.split('.', 1)[1]}" if name.startswith("StatefulPrompt.") else name
+        # A method of the prompt object (defined on StatefulPrompt or one of its mixins).
+        owner, _, method = name.partition(".")
+        call = f"p.{method}" if method and owner in PROMPT_CLASSES else name
         raise PromptError(f"{api} got the coroutine {call}(...), not its result: add `await` (`await {call}(...)`)")
 
 
