@@ -206,3 +206,14 @@ async def temporal_cli(client: Client, *args: str, timeout: float = 30.0) -> tup
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, " ".join((out + err).decode().split())
 
+
+
+def completed_activities(events: list[Any], activity_type: str) -> int:
+    """How many activities of ``activity_type`` completed in a history (durability tests:
+    a finished call is never made again)."""
+    from temporalio.api.enums.v1 import EventType
+
+    scheduled = {e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name for e in events
+                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED}
+    return sum(1 for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+               and scheduled[e.activity_task_completed_event_attributes.scheduled_event_id] == activity_type)

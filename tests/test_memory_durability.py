@@ -8,23 +8,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from temporalio.api.enums.v1 import EventType
-
 from lmthing.activities.names import MEMORY_WRITE
 from lmthing.activities.stores import open_store
 from lmthing.client import start_prompt
 from tests.apps import memory_durable as app
 from tests.fakes import FakeModelServer
-from tests.support import new_id, worker_process
+from tests.support import completed_activities, new_id, worker_process
 
 APP = "tests.apps.memory_durable"
-
-
-def _completed(events, activity_type: str) -> int:
-    scheduled = {e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name for e in events
-                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED}
-    return sum(1 for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-               and scheduled[e.activity_task_completed_event_attributes.scheduled_event_id] == activity_type)
 
 
 async def test_a_memory_write_lost_with_its_worker_is_made_once_more_and_stored_once(dev_env, client, tmp_path: Path,
@@ -53,7 +44,7 @@ async def test_a_memory_write_lost_with_its_worker_is_made_once_more_and_stored_
     assert result.text == "both facts are stored"
     # The first write was not made again; the lost one was.
     assert [r["input"] for r in server.embedding_requests] == [[facts[0]], [facts[1]], [facts[1]]]
-    assert _completed(events, MEMORY_WRITE) == 2
+    assert completed_activities(events, MEMORY_WRITE) == 2
     store = open_store(url)
     try:
         records = await store.list(namespace="durable-facts")

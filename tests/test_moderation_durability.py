@@ -8,23 +8,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from temporalio.api.enums.v1 import EventType
-
 from lmthing import RunConfig
 from lmthing.activities.names import MODEL_CALL, MODERATE
 from lmthing.client import start_prompt
 from tests.apps import moderation_durable as app
 from tests.fakes import FakeModelServer
-from tests.support import new_id, worker_process
+from tests.support import completed_activities, new_id, worker_process
 
 APP = "tests.apps.moderation_durable"
-
-
-def _completed(events, activity_type: str) -> int:
-    scheduled = {e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name for e in events
-                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED}
-    return sum(1 for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-               and scheduled[e.activity_task_completed_event_attributes.scheduled_event_id] == activity_type)
 
 
 async def test_a_moderation_lost_with_its_worker_is_asked_again_and_the_run_goes_on(dev_env, client, tmp_path: Path,
@@ -55,4 +46,4 @@ async def test_a_moderation_lost_with_its_worker_is_asked_again_and_the_run_goes
     # The lost check, asked again, then the two outputs' checks (the first step's text is empty).
     assert [r["input"] for r in server.moderation_requests] == [
         ["Note down milk, you idiot."], ["Note down milk, you idiot."], ["Noted: milk."]]
-    assert _completed(events, MODERATE) == 2 and _completed(events, MODEL_CALL) == 2
+    assert completed_activities(events, MODERATE) == 2 and completed_activities(events, MODEL_CALL) == 2

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -30,6 +29,7 @@ from lmthing.memory.types import (
 )
 
 from .embeddings import Embedder
+from .failures import provider_failure
 from .heartbeats import heartbeat_forever
 from .names import MEMORY_FORGET, MEMORY_GET, MEMORY_LIST, MEMORY_SEARCH, MEMORY_WRITE
 from .providers.base import ModelCallError, ModelConfigError, ProviderRegistry
@@ -132,9 +132,6 @@ async def classified(go: Callable[[], Awaitable[T]]) -> T:
         raise ApplicationError(f"{err} (setting: def_memory(embedding=...))", type="ModelConfigError",
                                non_retryable=True) from None
     except ModelCallError as err:
-        raise ApplicationError(
-            str(err), type=err.error_type, non_retryable=not err.retryable,
-            next_retry_delay=timedelta(seconds=err.retry_after) if err.retry_after else None,
-        ) from None
+        raise provider_failure(err) from None
     finally:
         heartbeats.cancel()

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 from pydantic_core import to_json
 from temporalio import activity
@@ -29,6 +28,7 @@ from lmthing.prompt.types import ModelRequest, ModelResponse, StreamEvent, Usage
 
 from .breakers import guarded
 from .caches import ToolCaches
+from .failures import provider_failure
 from .heartbeats import heartbeat_forever
 from .memory import classified
 from .budget import report_spend, wait_for_slot
@@ -200,12 +200,7 @@ class ModelActivities:
             # Configuration does not fix itself between attempts: fail fast.
             raise ApplicationError(str(err), type="ModelConfigError", non_retryable=True) from None
         except ModelCallError as err:
-            raise ApplicationError(
-                str(err),
-                type=err.error_type,
-                non_retryable=not err.retryable,
-                next_retry_delay=timedelta(seconds=err.retry_after) if err.retry_after else None,
-            ) from None
+            raise provider_failure(err) from None
         finally:
             heartbeats.cancel()
         return response

@@ -9,13 +9,13 @@ or an unknown model fails at once, a rate limit or a server error is retried by 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from lmthing.resilience.moderation import ModerationCall, ModerationScores
 
+from .failures import provider_failure
 from .heartbeats import heartbeat_forever
 from .names import MODERATE
 from .providers.base import ModelCallError, ModelConfigError, ProviderRegistry
@@ -41,9 +41,6 @@ class ModerationActivities:
         except ModelConfigError as err:
             raise ApplicationError(str(err), type="ModelConfigError", non_retryable=True) from None
         except ModelCallError as err:
-            raise ApplicationError(
-                str(err), type=err.error_type, non_retryable=not err.retryable,
-                next_retry_delay=timedelta(seconds=err.retry_after) if err.retry_after else None,
-            ) from None
+            raise provider_failure(err) from None
         finally:
             heartbeats.cancel()
