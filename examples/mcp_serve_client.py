@@ -53,4 +53,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    import os
+
     asyncio.run(main())
+    # Leave without interpreter teardown: the Temporal SDK's Rust threads can abort it at
+    # exit ("PyGILState_Release ... finalizing", temporalio/sdk-python#300), as the CLI does.
+    sys.stdout.flush()
+    os._exit(0)
